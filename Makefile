@@ -1,0 +1,73 @@
+# haproxy-tcp-operator. `make help` lists the targets.
+
+SHELL := /usr/bin/env bash
+GO ?= go
+BIN := $(CURDIR)/bin
+K8S_BIN := $(BIN)/k8s
+KUBE_VERSION := v1.37.2
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+##@ Build
+
+.PHONY: build
+build: ## Build bin/haproxy-tcp-operator
+	$(GO) build -o $(BIN)/haproxy-tcp-operator ./operator/cmd/haproxy-tcp-operator
+
+.PHONY: run
+run: ## Run the main job: render the haproxy.cfg of deploy/samples/
+	$(GO) run ./operator/cmd/haproxy-tcp-operator render -f deploy/samples/
+
+.PHONY: generate
+generate: ## Generate deep copies of the API types
+	$(GO) tool controller-gen object paths=./api/...
+
+.PHONY: manifests
+manifests: ## Generate the CRDs in deploy/crd from the API types
+	$(GO) tool controller-gen crd paths=./api/... output:crd:artifacts:config=deploy/crd
+
+##@ Test
+
+.PHONY: test
+test: test-deps ## Run every test (unit, golden, API server and HAProxy)
+	$(GO) vet ./...
+	$(GO) test ./... -count=1
+
+.PHONY: testdata
+testdata: test-deps ## Rewrite the golden files from the current output
+	$(GO) test ./operator/... -count=1 -update
+
+.PHONY: verify
+verify: generate manifests testdata ## Regenerate everything; fail if git sees a change
+	git diff --exit-code -- api deploy operator
+
+.PHONY: test-deps
+test-deps: $(K8S_BIN)/kube-apiserver $(K8S_BIN)/etcd $(K8S_BIN)/kubectl /usr/sbin/haproxy ## Install or build what the tests run
+
+# kube-apiserver is not packaged: build it from k8s.io/kubernetes in the
+# e2e/tools module (about 10 minutes on 2 cores the first time, then cached
+# in bin/ and in Go's build cache).
+$(K8S_BIN)/kube-apiserver: e2e/tools/go.mod e2e/tools/go.sum
+	@mkdir -p $(K8S_BIN)
+	cd e2e/tools && $(GO) build -o $@ k8s.io/kubernetes/cmd/kube-apiserver
+
+$(K8S_BIN)/etcd: /usr/bin/etcd
+	@mkdir -p $(K8S_BIN)
+	ln -sf /usr/bin/etcd $@
+
+# Use the machine's kubectl; build one from the same release when absent.
+$(K8S_BIN)/kubectl:
+	@mkdir -p $(K8S_BIN)
+	if command -v kubectl >/dev/null; then ln -sf "$$(command -v kubectl)" $@; \
+	else cd e2e/tools && $(GO) build -o $@ k8s.io/kubernetes/cmd/kubectl; fi
+
+/usr/sbin/haproxy /usr/bin/etcd:
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy etcd-server
+
+.PHONY: clean
+clean: ## Remove build output (keeps the built kube-apiserver)
+	rm -f $(BIN)/haproxy-tcp-operator

@@ -1,0 +1,198 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// HAProxySpec is one set of HAProxy instances and the mappings they serve.
+type HAProxySpec struct {
+	// Replicas is the number of HAProxy instances.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=0
+	Replicas *int32 `json:"replicas,omitempty"`
+
+	// Image is the HAProxy instance image (HAProxy and the dataplane).
+	// Empty means the image this operator release was built with.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Image string `json:"image,omitempty"`
+
+	// MappingSelector selects the TCPMappings (and TLSContexts) this HAProxy
+	// serves by label. Empty selects all in the selected namespaces.
+	// +optional
+	MappingSelector *metav1.LabelSelector `json:"mappingSelector,omitempty"`
+
+	// NamespaceSelector selects the namespaces whose mappings this HAProxy
+	// serves. Not set: only the HAProxy's own namespace. An empty selector
+	// selects every namespace.
+	// +optional
+	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
+
+	// ServiceType is the type of the Service that exposes the mappings'
+	// ports.
+	// +optional
+	// +kubebuilder:default=LoadBalancer
+	// +kubebuilder:validation:Enum=ClusterIP;NodePort;LoadBalancer
+	ServiceType corev1.ServiceType `json:"serviceType,omitempty"`
+
+	// Stats configures HAProxy's stats page and Prometheus exporter.
+	// +optional
+	// +kubebuilder:default={}
+	Stats StatsSpec `json:"stats,omitempty"`
+
+	// EnableIPv4 is the default of every served mapping's enableIPv4: IPv4
+	// DNS lookups for services resolved by DNS.
+	// +optional
+	// +kubebuilder:default=true
+	EnableIPv4 *bool `json:"enableIPv4,omitempty"`
+
+	// EnableIPv6 is the default of every served mapping's enableIPv6: IPv6
+	// DNS lookups for services resolved by DNS.
+	// +optional
+	// +kubebuilder:default=false
+	EnableIPv6 *bool `json:"enableIPv6,omitempty"`
+
+	// HardStopAfter bounds how long connections established before a reload
+	// may keep running on the old HAProxy worker.
+	// +optional
+	// +kubebuilder:default="15m"
+	HardStopAfter *metav1.Duration `json:"hardStopAfter,omitempty"`
+
+	// DataPlaneAPI configures the credentials the operator uses to reach
+	// each instance's Data Plane API.
+	// +optional
+	DataPlaneAPI DataPlaneAPISpec `json:"dataPlaneAPI,omitempty"`
+
+	// Resources are the compute resources of the HAProxy container.
+	// +optional
+	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+}
+
+// StatsSpec configures the stats page of every instance.
+type StatsSpec struct {
+	// Enabled serves the stats page and the Prometheus exporter (/metrics).
+	// +optional
+	// +kubebuilder:default=true
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// Port is the port of the stats page and of /metrics.
+	// +optional
+	// +kubebuilder:default=8404
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	Port int32 `json:"port,omitempty"`
+
+	// Path is the URL path of the stats page.
+	// +optional
+	// +kubebuilder:default="/stats"
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:XValidation:rule="self.matches('^/[A-Za-z0-9._~/-]*$')",message="path must start with / and hold only letters, digits and ._~/-"
+	// +kubebuilder:validation:XValidation:rule="self != '/metrics'",message="path /metrics is the Prometheus exporter's"
+	Path string `json:"path,omitempty"`
+
+	// AuthSecret names a Secret in the HAProxy's namespace with keys
+	// username and password; when set, the stats page asks for them.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	AuthSecret string `json:"authSecret,omitempty"`
+}
+
+// DataPlaneAPISpec configures access to the instances' Data Plane API.
+type DataPlaneAPISpec struct {
+	// CredentialsSecret names a Secret in the HAProxy's namespace with keys
+	// username and password. Not set: the operator generates one.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	CredentialsSecret string `json:"credentialsSecret,omitempty"`
+
+	// Port is the port the dataplane listens on inside each instance.
+	// +optional
+	// +kubebuilder:default=5555
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	Port int32 `json:"port,omitempty"`
+}
+
+// InstanceStatus is what one HAProxy instance runs.
+type InstanceStatus struct {
+	// Pod is the instance's Pod name.
+	Pod string `json:"pod"`
+	// ConfigHash is the hash of the configuration the instance runs.
+	// +optional
+	ConfigHash string `json:"configHash,omitempty"`
+	// Programmed is true when the instance runs the desired configuration.
+	Programmed bool `json:"programmed"`
+	// Message says why the instance is not programmed.
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// HAProxyStatus is what the operator observed of an HAProxy.
+type HAProxyStatus struct {
+	// ObservedGeneration is the generation this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Replicas is the number of instance Pods.
+	// +optional
+	Replicas int32 `json:"replicas,omitempty"`
+	// ReadyReplicas is the number of ready instance Pods.
+	// +optional
+	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
+	// ProgrammedReplicas is the number of instances running the desired
+	// configuration.
+	// +optional
+	ProgrammedReplicas int32 `json:"programmedReplicas,omitempty"`
+	// ConfigHash is the hash of the desired configuration.
+	// +optional
+	ConfigHash string `json:"configHash,omitempty"`
+	// Instances lists what each ready instance runs.
+	// +optional
+	// +listType=map
+	// +listMapKey=pod
+	Instances []InstanceStatus `json:"instances,omitempty"`
+	// AcceptedMappings and RejectedMappings count the served mappings.
+	// +optional
+	AcceptedMappings int32 `json:"acceptedMappings,omitempty"`
+	// +optional
+	RejectedMappings int32 `json:"rejectedMappings,omitempty"`
+	// Conditions are Ready and Programmed.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// HAProxy is a set of HAProxy instances that serve TCPMappings.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:subresource:scale:specpath=.spec.replicas,statuspath=.status.replicas
+// +kubebuilder:resource:path=haproxies,shortName=hap,categories=haproxy
+// +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.spec.replicas`
+// +kubebuilder:printcolumn:name="Ready",type=integer,JSONPath=`.status.readyReplicas`
+// +kubebuilder:printcolumn:name="Programmed",type=integer,JSONPath=`.status.programmedReplicas`
+// +kubebuilder:printcolumn:name="Accepted",type=integer,JSONPath=`.status.acceptedMappings`
+// +kubebuilder:printcolumn:name="Rejected",type=integer,JSONPath=`.status.rejectedMappings`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type HAProxy struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   HAProxySpec   `json:"spec,omitempty"`
+	Status HAProxyStatus `json:"status,omitempty"`
+}
+
+// HAProxyList is a list of HAProxies.
+//
+// +kubebuilder:object:root=true
+type HAProxyList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []HAProxy `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&HAProxy{}, &HAProxyList{})
+}

@@ -1,0 +1,138 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// TCPMappingSpec is the desired routing of TCP connections on one port to one
+// service. Its fields follow Ambassador's TCPMapping attributes one for one.
+//
+// +kubebuilder:validation:XValidation:rule="!(has(self.enableIPv4) && !self.enableIPv4 && has(self.enableIPv6) && !self.enableIPv6)",message="enableIPv4 and enableIPv6 cannot both be false: the service could not be resolved at all"
+type TCPMappingSpec struct {
+	// Port is the TCP port on which HAProxy listens for connections for this
+	// mapping. Required.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	Port int32 `json:"port"`
+
+	// Address is the IP address on which HAProxy listens for this mapping's
+	// connections. If not present, HAProxy listens on all addresses.
+	// +optional
+	// +kubebuilder:validation:MaxLength=45
+	// +kubebuilder:validation:XValidation:rule="isIP(self)",message="address must be an IPv4 or IPv6 address"
+	Address string `json:"address,omitempty"`
+
+	// Service is the upstream that handles the connections, written
+	// [scheme://]name[.namespace][:port]. A name without a namespace is a
+	// Service in the mapping's namespace; name.namespace is a Service in
+	// another namespace; a name that is no Service in the cluster is resolved
+	// by DNS. The scheme https:// makes HAProxy open TLS towards the upstream
+	// (re-encrypting what it decrypted); the default port is 80, or 443 with
+	// https://. Required.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=261
+	// +kubebuilder:validation:XValidation:rule="self.matches('^((http|https)://)?([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*|[[][0-9a-fA-F:.]+[]])(:[0-9]{1,5})?$')",message="service must be [scheme://]name[.namespace][:port]: scheme http or https, a lowercase DNS name or IP address, an optional port, and no path, spaces or other characters"
+	// +kubebuilder:validation:XValidation:rule="!self.matches(':[0-9]+$') || (int(self.substring(self.lastIndexOf(':') + 1)) >= 1 && int(self.substring(self.lastIndexOf(':') + 1)) <= 65535)",message="service port must be between 1 and 65535"
+	Service string `json:"service"`
+
+	// TLS enables TLS termination: it names the TLSContext (name in the
+	// mapping's namespace, or name.namespace) whose certificate HAProxy
+	// offers when a client connects. HAProxy then forwards the decrypted
+	// stream to the service, in cleartext unless the service is https://.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)?$')",message="tls must name a TLSContext as name or name.namespace"
+	TLS string `json:"tls,omitempty"`
+
+	// Host is the hostname that must be presented using SNI for this mapping
+	// to match: a lowercase DNS name, or *. followed by one (a wildcard for
+	// exactly one label). With tls, HAProxy matches the SNI after terminating
+	// TLS. Without tls, HAProxy does not terminate: it reads the SNI from the
+	// ClientHello and passes the TLS connection through to the service
+	// untouched.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([*][.])?[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="host must be a lowercase DNS name, optionally starting with *. for a wildcard"
+	Host string `json:"host,omitempty"`
+
+	// Weight is the (integer) percentage of the traffic for this mapping's
+	// address, port and host that is routed using this mapping. Mappings
+	// without a weight share what the weighted ones leave equally. Weight 0
+	// routes nothing to this mapping.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	Weight *int32 `json:"weight,omitempty"`
+
+	// IdleTimeoutMs is the timeout, in milliseconds, after which a connection
+	// is terminated if no traffic is seen in either direction. If not present,
+	// no timeout is applied.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=2147483647
+	IdleTimeoutMs *int64 `json:"idleTimeoutMs,omitempty"`
+
+	// EnableIPv4 enables IPv4 DNS lookups for this mapping's service. The
+	// default is the HAProxy resource's enableIPv4.
+	// +optional
+	EnableIPv4 *bool `json:"enableIPv4,omitempty"`
+
+	// EnableIPv6 enables IPv6 DNS lookups for this mapping's service. The
+	// default is the HAProxy resource's enableIPv6. If both IPv4 and IPv6 are
+	// enabled, IPv6 is preferred.
+	// +optional
+	EnableIPv6 *bool `json:"enableIPv6,omitempty"`
+}
+
+// TCPMappingStatus is what the operator observed of a TCPMapping.
+type TCPMappingStatus struct {
+	// Conditions are Accepted (valid and without conflict), ResolvedRefs
+	// (TLSContext, Secret and Service found) and Programmed (running in every
+	// ready HAProxy instance).
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// Frontend and Backend are the HAProxy section names that carry this
+	// mapping, as shown on the stats page.
+	// +optional
+	Frontend string `json:"frontend,omitempty"`
+	// +optional
+	Backend string `json:"backend,omitempty"`
+}
+
+// TCPMapping routes TCP connections arriving on a port (and optionally an
+// address and an SNI host) to a service.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=tcpm,categories=haproxy
+// +kubebuilder:printcolumn:name="Port",type=integer,JSONPath=`.spec.port`
+// +kubebuilder:printcolumn:name="Host",type=string,JSONPath=`.spec.host`
+// +kubebuilder:printcolumn:name="Service",type=string,JSONPath=`.spec.service`
+// +kubebuilder:printcolumn:name="Weight",type=integer,JSONPath=`.spec.weight`
+// +kubebuilder:printcolumn:name="TLS",type=string,JSONPath=`.spec.tls`
+// +kubebuilder:printcolumn:name="Accepted",type=string,JSONPath=`.status.conditions[?(@.type=="Accepted")].status`
+// +kubebuilder:printcolumn:name="Programmed",type=string,JSONPath=`.status.conditions[?(@.type=="Programmed")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type TCPMapping struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   TCPMappingSpec   `json:"spec"`
+	Status TCPMappingStatus `json:"status,omitempty"`
+}
+
+// TCPMappingList is a list of TCPMappings.
+//
+// +kubebuilder:object:root=true
+type TCPMappingList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []TCPMapping `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&TCPMapping{}, &TCPMappingList{})
+}

@@ -1,0 +1,93 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/render"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/snapshot"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/translate"
+)
+
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// Render prints the haproxy.cfg of each HAProxy in the files named by -f,
+// and the verdict on every rejected object on stderr.
+func Render(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("render", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var files stringList
+	fs.Var(&files, "f", "YAML file or directory of TCPMapping, TLSContext, HAProxy, Secret, Service and EndpointSlice resources (repeatable)")
+	only := fs.String("haproxy", "", "render only this HAProxy (namespace/name)")
+	certDir := fs.String("cert-dir", "", "also write the certificate files the configuration loads into this directory")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	files = append(files, fs.Args()...)
+	if len(files) == 0 {
+		return errors.New("no input: give -f <file or directory>")
+	}
+	objs, err := snapshot.ReadPaths(files)
+	if err != nil {
+		return err
+	}
+	rendered := 0
+	for _, snap := range objs.ForEachHAProxy() {
+		name := snap.HAProxy.Namespace + "/" + snap.HAProxy.Name
+		if *only != "" && *only != name {
+			continue
+		}
+		res := translate.Translate(snap)
+		reportRejections(stderr, res)
+		cfg, err := render.Config(res.Config)
+		if err != nil {
+			return err
+		}
+		if _, err := stdout.Write(cfg); err != nil {
+			return err
+		}
+		if *certDir != "" {
+			if err := os.MkdirAll(*certDir, 0o700); err != nil {
+				return fmt.Errorf("write certificates: %w", err)
+			}
+			for _, c := range res.Config.Certificates {
+				if err := os.WriteFile(filepath.Join(*certDir, c.File), c.PEM.Reveal(), 0o600); err != nil {
+					return fmt.Errorf("write certificates: %w", err)
+				}
+			}
+		}
+		rendered++
+	}
+	if rendered == 0 {
+		return fmt.Errorf("no HAProxy %q in the input", *only)
+	}
+	return nil
+}
+
+func reportRejections(w io.Writer, res translate.Result) {
+	if !res.HAProxy.Status {
+		fmt.Fprintf(w, "HAProxy %s: %s: %s\n", res.Config.Name, res.HAProxy.Reason, res.HAProxy.Message)
+	}
+	for _, c := range res.TLSContexts {
+		if !c.ResolvedRefs.Status {
+			fmt.Fprintf(w, "TLSContext %s/%s rejected: %s: %s\n", c.Namespace, c.Name, c.ResolvedRefs.Reason, c.ResolvedRefs.Message)
+		}
+	}
+	for _, m := range res.Mappings {
+		switch {
+		case !m.Accepted.Status:
+			fmt.Fprintf(w, "TCPMapping %s/%s rejected: %s: %s\n", m.Namespace, m.Name, m.Accepted.Reason, m.Accepted.Message)
+		case !m.ResolvedRefs.Status:
+			fmt.Fprintf(w, "TCPMapping %s/%s rejected: %s: %s\n", m.Namespace, m.Name, m.ResolvedRefs.Reason, m.ResolvedRefs.Message)
+		}
+	}
+}

@@ -1,0 +1,175 @@
+// Package model is the HAProxy configuration the operator wants, as plain
+// data: listeners, SNI routes, backends, weighted servers and certificates.
+// translate produces it, render turns it into haproxy.cfg and apply compares
+// two of them. It holds no behaviour beyond naming and lookups, and imports
+// no Kubernetes or HAProxy package.
+package model
+
+import "time"
+
+// Config is everything one HAProxy instance needs.
+type Config struct {
+	// Name identifies the HAProxy resource (namespace/name) in comments.
+	Name string `json:"name"`
+	// HardStopAfter bounds how long an old worker keeps connections open
+	// after a reload.
+	HardStopAfter time.Duration `json:"hardStopAfter"`
+	// Stats is the stats page and Prometheus exporter; nil when disabled.
+	Stats *Stats `json:"stats,omitempty"`
+	// Resolvers is the DNS resolvers section; nil when no server needs it.
+	Resolvers *Resolvers `json:"resolvers,omitempty"`
+	// Frontends are sorted by name.
+	Frontends []Frontend `json:"frontends,omitempty"`
+	// Backends are sorted by name.
+	Backends []Backend `json:"backends,omitempty"`
+	// Certificates are the PEM files the frontends load, sorted by file.
+	Certificates []Certificate `json:"certificates,omitempty"`
+}
+
+// Stats is the HTTP frontend serving the stats page and /metrics.
+type Stats struct {
+	Port int32  `json:"port"`
+	Path string `json:"path"`
+	// User and Password protect the stats page when User is set.
+	User     string       `json:"user,omitempty"`
+	Password PrivateBytes `json:"password,omitempty"`
+}
+
+// Resolvers is the DNS resolvers section used by servers resolved by name.
+type Resolvers struct {
+	Name string `json:"name"`
+}
+
+// Frontend is one listening socket and its routing.
+type Frontend struct {
+	Name string `json:"name"`
+	Bind Bind   `json:"bind"`
+	// InspectSNI waits for the TLS ClientHello so routes can match
+	// req.ssl_sni without terminating TLS.
+	InspectSNI bool `json:"inspectSNI,omitempty"`
+	// Routes are tried in order; the first whose host matches wins.
+	Routes []Route `json:"routes,omitempty"`
+	// DefaultBackend takes what no route matched; empty closes it.
+	DefaultBackend string `json:"defaultBackend,omitempty"`
+}
+
+// Bind is where a frontend listens.
+type Bind struct {
+	// Address is an IP address; empty listens on every address (or on the
+	// address the instance is told to use).
+	Address string `json:"address,omitempty"`
+	Port    int32  `json:"port,omitempty"`
+	// Socket, when set, is a UNIX socket file name in the instance's
+	// runtime directory, used instead of Address and Port.
+	Socket string `json:"socket,omitempty"`
+	// AcceptProxy reads a PROXY protocol header first (internal sockets).
+	AcceptProxy bool `json:"acceptProxy,omitempty"`
+	// TLS terminates TLS on this bind when set.
+	TLS *TLSBind `json:"tls,omitempty"`
+}
+
+// TLSBind is the TLS termination of a bind.
+type TLSBind struct {
+	// Certificate is the PEM file name (certificate chain and key).
+	Certificate string `json:"certificate"`
+	// CAFile verifies client certificates when set.
+	CAFile string `json:"caFile,omitempty"`
+	// Verify is "optional" or "required" when CAFile is set.
+	Verify       string   `json:"verify,omitempty"`
+	ALPN         []string `json:"alpn,omitempty"`
+	MinVersion   string   `json:"minVersion,omitempty"`
+	MaxVersion   string   `json:"maxVersion,omitempty"`
+	Ciphers      []string `json:"ciphers,omitempty"`
+	CipherSuites []string `json:"cipherSuites,omitempty"`
+	Curves       []string `json:"curves,omitempty"`
+}
+
+// SNI fetches a route matches on.
+const (
+	// FetchClientHelloSNI reads the SNI from the ClientHello (passthrough).
+	FetchClientHelloSNI = "req.ssl_sni"
+	// FetchTerminatedSNI reads the SNI of a TLS session HAProxy terminated.
+	FetchTerminatedSNI = "ssl_fc_sni"
+)
+
+// Route sends connections whose SNI matches Host to Backend.
+type Route struct {
+	// Fetch is FetchClientHelloSNI or FetchTerminatedSNI.
+	Fetch string `json:"fetch"`
+	// Host is an exact name or a *. wildcard for exactly one label.
+	Host    string `json:"host"`
+	Backend string `json:"backend"`
+}
+
+// Backend is a set of weighted servers; one weight group of mappings.
+type Backend struct {
+	Name string `json:"name"`
+	// IdleTimeout closes connections idle in both directions; zero means
+	// none.
+	IdleTimeout time.Duration `json:"idleTimeout,omitempty"`
+	// Members are the mappings whose servers this backend holds.
+	Members []Member `json:"members,omitempty"`
+	// Servers are every member's servers, in member order.
+	Servers []Server `json:"servers,omitempty"`
+}
+
+// Member is one mapping's part of a weight group.
+type Member struct {
+	// Mapping is namespace/name.
+	Mapping string `json:"mapping"`
+	// Share is the percentage of the group's connections this mapping gets
+	// when all members have servers.
+	Share float64 `json:"share"`
+}
+
+// Server is one upstream address, or a spare slot kept for endpoints that
+// may appear so that they can be filled without a reload.
+type Server struct {
+	Name string `json:"name"`
+	// Address is an IP address, a DNS name, or empty for a spare slot.
+	Address string `json:"address,omitempty"`
+	// Socket is a UNIX socket file name in the runtime directory, for
+	// loops to internal frontends.
+	Socket string `json:"socket,omitempty"`
+	Port   int32  `json:"port,omitempty"`
+	// Weight is HAProxy's server weight, 0 to 256.
+	Weight int32 `json:"weight"`
+	// Spare slots are in maintenance until an endpoint fills them.
+	Spare bool `json:"spare,omitempty"`
+	// TLS opens TLS towards the server; SNI is then sent when set.
+	TLS bool   `json:"tls,omitempty"`
+	SNI string `json:"sni,omitempty"`
+	// Resolve is set for servers whose Address is a DNS name.
+	Resolve *Resolve `json:"resolve,omitempty"`
+	// SendProxy sends a PROXY protocol v2 header (internal loops).
+	SendProxy bool `json:"sendProxy,omitempty"`
+}
+
+// Resolve says how a DNS name is resolved.
+type Resolve struct {
+	// Resolvers names the resolvers section.
+	Resolvers string `json:"resolvers"`
+	// Family restricts the lookup to "ipv4" or "ipv6"; empty allows both.
+	Family string `json:"family,omitempty"`
+	// Prefer is "ipv4" or "ipv6".
+	Prefer string `json:"prefer"`
+}
+
+// Certificate is a PEM file the frontends load.
+type Certificate struct {
+	// File is the file name in the instance's certificate directory.
+	File string `json:"file"`
+	// PEM is the file content; it holds a private key unless the file is
+	// a CA bundle.
+	PEM PrivateBytes `json:"pem"`
+}
+
+// Backend returns the backend with the given name, or nil.
+func (c *Config) Backend(name string) *Backend {
+	for i := range c.Backends {
+		if c.Backends[i].Name == name {
+			return &c.Backends[i]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,23 @@
+// Package snapshot owns the set of inputs one HAProxy resource needs for a
+// reconcile, read once so that translation sees a consistent picture. The
+// Snapshot type is plain data; Gather is the only code that fills it from
+// the API server.
+package snapshot
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
+)
+
+// Snapshot is every input one HAProxy's configuration depends on.
+type Snapshot struct {
+	HAProxy        v1alpha1.HAProxy
+	Namespaces     []corev1.Namespace
+	TCPMappings    []v1alpha1.TCPMapping
+	TLSContexts    []v1alpha1.TLSContext
+	Secrets        []corev1.Secret
+	Services       []corev1.Service
+	EndpointSlices []discoveryv1.EndpointSlice
+}

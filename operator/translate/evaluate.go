@@ -1,0 +1,189 @@
+package translate
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/model"
+)
+
+// kind is how a mapping treats the bytes on its port.
+type kind int
+
+const (
+	cleartext   kind = iota // no tls, no host: relay bytes
+	passthrough             // host, no tls: route on the ClientHello's SNI
+	terminated              // tls: HAProxy terminates TLS
+)
+
+// candidate is a mapping whose references resolved, waiting for conflict
+// and weight checks.
+type candidate struct {
+	m        *v1alpha1.TCPMapping
+	key      string
+	listener string
+	address  string
+	kind     kind
+	host     string
+	ctx      *contextInfo
+	target   target
+	ipv4     bool
+	ipv6     bool
+	idle     time.Duration
+	result   *MappingResult
+}
+
+func (c *candidate) reject(reason, msg string) {
+	c.result.Accepted = fail(reason, msg)
+	c.result.Frontend, c.result.Backend = "", ""
+}
+
+// evaluate checks one mapping on its own: its settings and references.
+func (t *translation) evaluate(m *v1alpha1.TCPMapping) *candidate {
+	c := &candidate{
+		m:        m,
+		key:      key(m.Namespace, m.Name),
+		address:  m.Spec.Address,
+		listener: model.ListenerKey(m.Spec.Address, m.Spec.Port),
+		host:     m.Spec.Host,
+		result: &MappingResult{
+			Namespace:  m.Namespace,
+			Name:       m.Name,
+			Generation: m.Generation,
+			Accepted:   ok(v1alpha1.ReasonAccepted, "mapping is valid and has no conflict"),
+		},
+	}
+	switch {
+	case m.Spec.TLS != "":
+		c.kind = terminated
+	case m.Spec.Host != "":
+		c.kind = passthrough
+	default:
+		c.kind = cleartext
+	}
+	if m.Spec.IdleTimeoutMs != nil {
+		c.idle = time.Duration(*m.Spec.IdleTimeoutMs) * time.Millisecond
+	}
+
+	c.ipv4 = boolOr(m.Spec.EnableIPv4, boolOr(t.hap.Spec.EnableIPv4, true))
+	c.ipv6 = boolOr(m.Spec.EnableIPv6, boolOr(t.hap.Spec.EnableIPv6, false))
+
+	// Settings first: these make the mapping itself invalid.
+	if reserved := t.reservedPort(m.Spec.Port); reserved != "" {
+		c.reject(v1alpha1.ReasonConflict, fmt.Sprintf("port %d is %s", m.Spec.Port, reserved))
+	} else if !c.ipv4 && !c.ipv6 {
+		c.reject(v1alpha1.ReasonInvalidIPFamilies,
+			fmt.Sprintf("enableIPv4 and enableIPv6 are both false (defaults from HAProxy %s/%s): the service could not be resolved", t.hap.Namespace, t.hap.Name))
+	}
+
+	// References next.
+	refs := ok(v1alpha1.ReasonResolved, "")
+	if c.kind == terminated {
+		ns, name := splitRef(m.Spec.TLS, m.Namespace)
+		ci := t.context(ns, name)
+		switch {
+		case ci == nil:
+			refs = fail(v1alpha1.ReasonTLSContextNotFound, fmt.Sprintf("TLSContext %s/%s not found", ns, name))
+		case !ci.resolved.Status:
+			refs = fail(ci.resolved.Reason, ci.resolved.Message)
+		default:
+			c.ctx = ci
+			if c.host != "" && len(ci.ctx.Spec.Hosts) > 0 && !hostCovered(ci.ctx.Spec.Hosts, c.host) && c.result.Accepted.Status {
+				c.reject(v1alpha1.ReasonHostNotInTLSContext,
+					fmt.Sprintf("host %s is not among the hosts of TLSContext %s/%s", c.host, ns, name))
+			}
+		}
+	}
+	if refs.Status {
+		tgt, cond := t.idx.resolveService(m)
+		c.target = tgt
+		refs = cond
+		if c.ctx != nil && refs.Status {
+			refs.Message = fmt.Sprintf("TLSContext %s resolved; %s", c.ctx.key, refs.Message)
+		}
+	}
+	c.result.ResolvedRefs = refs
+	return c
+}
+
+// reservedPort names what else uses port on every instance, or "".
+func (t *translation) reservedPort(port int32) string {
+	name := key(t.hap.Namespace, t.hap.Name)
+	if st := t.result.Config.Stats; st != nil && st.Port == port {
+		return fmt.Sprintf("the stats port of HAProxy %s", name)
+	}
+	dp := t.hap.Spec.DataPlaneAPI.Port
+	if dp == 0 {
+		dp = DefaultDataPlanePort
+	}
+	if port == dp {
+		return fmt.Sprintf("the Data Plane API port of HAProxy %s", name)
+	}
+	return ""
+}
+
+func boolOr(b *bool, def bool) bool {
+	if b == nil {
+		return def
+	}
+	return *b
+}
+
+// globalConfig reads the HAProxy resource's own settings.
+func (t *translation) globalConfig() model.Config {
+	spec := t.hap.Spec
+	cfg := model.Config{
+		Name:          key(t.hap.Namespace, t.hap.Name),
+		HardStopAfter: DefaultHardStopAfter,
+	}
+	t.result.HAProxy = ok(v1alpha1.ReasonAccepted, "settings are valid")
+	if spec.HardStopAfter != nil {
+		cfg.HardStopAfter = spec.HardStopAfter.Duration
+	}
+	if err := selectorError(t.hap); err != nil {
+		t.result.HAProxy = fail("InvalidSelector", fmt.Sprintf("HAProxy %s: %v", cfg.Name, err))
+	}
+	if !boolOr(spec.Stats.Enabled, true) {
+		return cfg
+	}
+	st := &model.Stats{Port: spec.Stats.Port, Path: spec.Stats.Path}
+	if st.Port == 0 {
+		st.Port = DefaultStatsPort
+	}
+	if st.Path == "" {
+		st.Path = DefaultStatsPath
+	}
+	if spec.Stats.AuthSecret != "" {
+		s := t.idx.secrets[key(t.hap.Namespace, spec.Stats.AuthSecret)]
+		if s == nil || len(s.Data["username"]) == 0 || len(s.Data["password"]) == 0 {
+			// Without its credentials the page would be open: serve none.
+			t.result.HAProxy = fail(v1alpha1.ReasonSecretNotFound,
+				fmt.Sprintf("stats page disabled: Secret %s/%s with username and password not found", t.hap.Namespace, spec.Stats.AuthSecret))
+			return cfg
+		}
+		if !safeCredential(s.Data["username"], true) || !safeCredential(s.Data["password"], false) {
+			t.result.HAProxy = fail("InvalidSecret",
+				fmt.Sprintf("stats page disabled: Secret %s/%s: username must be letters, digits and ._- and password printable ASCII without quotes or spaces", t.hap.Namespace, spec.Stats.AuthSecret))
+			return cfg
+		}
+		st.User = string(s.Data["username"])
+		st.Password = append(model.PrivateBytes(nil), s.Data["password"]...)
+	}
+	cfg.Stats = st
+	return cfg
+}
+
+// safeCredential keeps credentials from carrying anything HAProxy's
+// configuration syntax would interpret.
+func safeCredential(b []byte, user bool) bool {
+	for _, c := range b {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
+		case !user && c > ' ' && c < 0x7f && c != '\'' && c != '"' && c != '\\' && c != '#' && c != '$':
+		default:
+			return false
+		}
+	}
+	return true
+}

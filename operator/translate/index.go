@@ -1,0 +1,131 @@
+package translate
+
+import (
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/snapshot"
+)
+
+// index gives keyed access to a snapshot's objects.
+type index struct {
+	s          snapshot.Snapshot
+	namespaces map[string]*corev1.Namespace
+	secrets    map[string]*corev1.Secret
+	services   map[string]*corev1.Service
+	contexts   map[string]*v1alpha1.TLSContext
+	// slices by namespace/service-name
+	slices map[string][]*discoveryv1.EndpointSlice
+}
+
+func key(namespace, name string) string { return namespace + "/" + name }
+
+func newIndex(s snapshot.Snapshot) *index {
+	idx := &index{
+		s:          s,
+		namespaces: map[string]*corev1.Namespace{},
+		secrets:    map[string]*corev1.Secret{},
+		services:   map[string]*corev1.Service{},
+		contexts:   map[string]*v1alpha1.TLSContext{},
+		slices:     map[string][]*discoveryv1.EndpointSlice{},
+	}
+	for i := range s.Namespaces {
+		idx.namespaces[s.Namespaces[i].Name] = &s.Namespaces[i]
+	}
+	for i := range s.Secrets {
+		idx.secrets[key(s.Secrets[i].Namespace, s.Secrets[i].Name)] = &s.Secrets[i]
+	}
+	for i := range s.Services {
+		idx.services[key(s.Services[i].Namespace, s.Services[i].Name)] = &s.Services[i]
+	}
+	for i := range s.TLSContexts {
+		idx.contexts[key(s.TLSContexts[i].Namespace, s.TLSContexts[i].Name)] = &s.TLSContexts[i]
+	}
+	for i := range s.EndpointSlices {
+		es := &s.EndpointSlices[i]
+		svc := es.Labels[discoveryv1.LabelServiceName]
+		if svc == "" {
+			continue
+		}
+		k := key(es.Namespace, svc)
+		idx.slices[k] = append(idx.slices[k], es)
+	}
+	for _, list := range idx.slices {
+		sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
+	}
+	return idx
+}
+
+// splitRef splits "name" or "name.namespace" into namespace and name,
+// defaulting the namespace.
+func splitRef(ref, defaultNamespace string) (namespace, name string) {
+	if n, ns, found := strings.Cut(ref, "."); found {
+		return ns, n
+	}
+	return defaultNamespace, ref
+}
+
+// selects reports whether hap serves an object with the given namespace and
+// labels.
+func (idx *index) selects(hap *v1alpha1.HAProxy, obj metav1.Object) bool {
+	if hap.Spec.NamespaceSelector == nil {
+		if obj.GetNamespace() != hap.Namespace {
+			return false
+		}
+	} else {
+		sel, err := metav1.LabelSelectorAsSelector(hap.Spec.NamespaceSelector)
+		if err != nil {
+			return false
+		}
+		var nsLabels labels.Set
+		if ns := idx.namespaces[obj.GetNamespace()]; ns != nil {
+			nsLabels = ns.Labels
+		}
+		if !sel.Matches(nsLabels) {
+			return false
+		}
+	}
+	if hap.Spec.MappingSelector == nil {
+		return true
+	}
+	sel, err := metav1.LabelSelectorAsSelector(hap.Spec.MappingSelector)
+	if err != nil {
+		return false
+	}
+	return sel.Matches(labels.Set(obj.GetLabels()))
+}
+
+// selectedMappings returns the TCPMappings hap serves.
+func (idx *index) selectedMappings(hap *v1alpha1.HAProxy) []*v1alpha1.TCPMapping {
+	var out []*v1alpha1.TCPMapping
+	for i := range idx.s.TCPMappings {
+		m := &idx.s.TCPMappings[i]
+		if m.DeletionTimestamp != nil {
+			continue
+		}
+		if idx.selects(hap, m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// SelectorError reports an HAProxy selector that does not parse; the API
+// server's schema lets a few invalid selectors through.
+func selectorError(hap *v1alpha1.HAProxy) error {
+	for _, s := range []*metav1.LabelSelector{hap.Spec.NamespaceSelector, hap.Spec.MappingSelector} {
+		if s == nil {
+			continue
+		}
+		if _, err := metav1.LabelSelectorAsSelector(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}

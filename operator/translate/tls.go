@@ -1,0 +1,187 @@
+package translate
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/model"
+)
+
+// contextInfo is a TLSContext resolved to what a bind needs.
+type contextInfo struct {
+	ctx      *v1alpha1.TLSContext
+	key      string
+	resolved Condition
+	bind     model.TLSBind
+	certPEM  model.PrivateBytes
+	caPEM    model.PrivateBytes
+	notAfter *time.Time
+	dnsNames []string
+}
+
+var tlsVersions = map[v1alpha1.TLSVersion]string{
+	"v1.0": "TLSv1.0",
+	"v1.1": "TLSv1.1",
+	"v1.2": "TLSv1.2",
+	"v1.3": "TLSv1.3",
+}
+
+// context resolves the TLSContext namespace/name once per translation.
+func (t *translation) context(namespace, name string) *contextInfo {
+	k := key(namespace, name)
+	if ci, seen := t.contexts[k]; seen {
+		return ci
+	}
+	ctx := t.idx.contexts[k]
+	if ctx == nil {
+		t.contexts[k] = nil
+		return nil
+	}
+	ci := &contextInfo{ctx: ctx, key: k}
+	ci.resolved = t.resolveContext(ci)
+	t.contexts[k] = ci
+	return ci
+}
+
+func (t *translation) resolveContext(ci *contextInfo) Condition {
+	ctx := ci.ctx
+	spec := ctx.Spec
+	ns, name := splitRef(spec.Secret, ctx.Namespace)
+	secret := t.idx.secrets[key(ns, name)]
+	if secret == nil {
+		return fail(v1alpha1.ReasonSecretNotFound, fmt.Sprintf("TLSContext %s: Secret %s/%s not found", ci.key, ns, name))
+	}
+	crt, keyPEM := secret.Data["tls.crt"], secret.Data["tls.key"]
+	if len(crt) == 0 || len(keyPEM) == 0 {
+		return fail(v1alpha1.ReasonInvalidCertificate,
+			fmt.Sprintf("TLSContext %s: Secret %s/%s needs both tls.crt and tls.key", ci.key, ns, name))
+	}
+	pair, err := tls.X509KeyPair(crt, keyPEM)
+	if err != nil {
+		// crypto/tls errors describe the problem without quoting key bytes.
+		return fail(v1alpha1.ReasonInvalidCertificate,
+			fmt.Sprintf("TLSContext %s: Secret %s/%s: %v", ci.key, ns, name, err))
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		return fail(v1alpha1.ReasonInvalidCertificate,
+			fmt.Sprintf("TLSContext %s: Secret %s/%s: %v", ci.key, ns, name, err))
+	}
+	notAfter := leaf.NotAfter.UTC()
+	ci.notAfter = &notAfter
+	ci.dnsNames = append([]string(nil), leaf.DNSNames...)
+
+	pemFile := append([]byte(nil), crt...)
+	if !bytes.HasSuffix(pemFile, []byte("\n")) {
+		pemFile = append(pemFile, '\n')
+	}
+	pemFile = append(pemFile, keyPEM...)
+	ci.certPEM = pemFile
+
+	b := model.TLSBind{
+		Certificate: model.CertificateFile(ctx.Namespace, ctx.Name),
+		ALPN:        spec.ALPNProtocols,
+		MinVersion:  tlsVersions[spec.MinTLSVersion],
+		MaxVersion:  tlsVersions[spec.MaxTLSVersion],
+		Curves:      spec.ECDHCurves,
+	}
+	for _, c := range spec.CipherSuites {
+		if strings.HasPrefix(c, "TLS_") {
+			b.CipherSuites = append(b.CipherSuites, c)
+		} else {
+			b.Ciphers = append(b.Ciphers, c)
+		}
+	}
+
+	if spec.CASecret != "" {
+		cns, cname := splitRef(spec.CASecret, ctx.Namespace)
+		ca := t.idx.secrets[key(cns, cname)]
+		if ca == nil {
+			return fail(v1alpha1.ReasonSecretNotFound, fmt.Sprintf("TLSContext %s: CA Secret %s/%s not found", ci.key, cns, cname))
+		}
+		bundle := ca.Data["ca.crt"]
+		if n, err := countCertificates(bundle); err != nil || n == 0 {
+			return fail(v1alpha1.ReasonInvalidCertificate,
+				fmt.Sprintf("TLSContext %s: Secret %s/%s needs ca.crt with at least one PEM certificate", ci.key, cns, cname))
+		}
+		ci.caPEM = append([]byte(nil), bundle...)
+		b.CAFile = model.CAFile(ctx.Namespace, ctx.Name)
+		b.Verify = "optional"
+		if spec.CertRequired != nil && *spec.CertRequired {
+			b.Verify = "required"
+		}
+	}
+	ci.bind = b
+	return ok(v1alpha1.ReasonResolved, fmt.Sprintf("certificate from Secret %s/%s is valid until %s", ns, name, notAfter.Format(time.RFC3339)))
+}
+
+func countCertificates(bundle []byte) (int, error) {
+	n := 0
+	for {
+		var block *pem.Block
+		block, bundle = pem.Decode(bundle)
+		if block == nil {
+			return n, nil
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+			return n, err
+		}
+		n++
+	}
+}
+
+// hostCovered reports whether a TLSContext's hosts cover a mapping's host;
+// a wildcard covers one label, and a wildcard host only the same wildcard.
+func hostCovered(hosts []v1alpha1.Hostname, host string) bool {
+	for _, h := range hosts {
+		hs := string(h)
+		if hs == host {
+			return true
+		}
+		if suffix, isWild := strings.CutPrefix(hs, "*"); isWild && !strings.HasPrefix(host, "*") {
+			if first, rest, found := strings.Cut(host, "."); found && first != "" && "."+rest == suffix {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// contextResults gives a verdict on every TLSContext this HAProxy serves or
+// that a served mapping references.
+func (t *translation) contextResults() {
+	for i := range t.idx.s.TLSContexts {
+		ctx := &t.idx.s.TLSContexts[i]
+		if ctx.DeletionTimestamp == nil && t.idx.selects(t.hap, ctx) {
+			t.context(ctx.Namespace, ctx.Name)
+		}
+	}
+	for _, ci := range t.contexts {
+		if ci == nil {
+			continue
+		}
+		t.result.TLSContexts = append(t.result.TLSContexts, TLSContextResult{
+			Namespace:    ci.ctx.Namespace,
+			Name:         ci.ctx.Name,
+			Generation:   ci.ctx.Generation,
+			Accepted:     ok(v1alpha1.ReasonAccepted, "settings are valid"),
+			ResolvedRefs: ci.resolved,
+			NotAfter:     ci.notAfter,
+			DNSNames:     ci.dnsNames,
+		})
+	}
+	sort.Slice(t.result.TLSContexts, func(i, j int) bool {
+		a, b := t.result.TLSContexts[i], t.result.TLSContexts[j]
+		return key(a.Namespace, a.Name) < key(b.Namespace, b.Name)
+	})
+}

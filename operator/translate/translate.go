@@ -1,0 +1,131 @@
+// Package translate turns a snapshot of Kubernetes resources into the HAProxy
+// model one HAProxy resource should run, and into a verdict for every
+// TCPMapping and TLSContext it serves. It is a pure function: no client, no
+// network, no clock, no logging. Everything it decides is visible in its
+// result, so it is tested with tables and golden files alone.
+package translate
+
+import (
+	"sort"
+	"time"
+
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/model"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/snapshot"
+)
+
+// Condition is the outcome of one check: true, or false with a machine
+// reason and a sentence naming the objects involved.
+type Condition struct {
+	Status  bool   `json:"status"`
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
+}
+
+// MappingResult is the verdict on one TCPMapping.
+type MappingResult struct {
+	Namespace    string    `json:"namespace"`
+	Name         string    `json:"name"`
+	Generation   int64     `json:"generation,omitempty"`
+	Accepted     Condition `json:"accepted"`
+	ResolvedRefs Condition `json:"resolvedRefs"`
+	// Frontend and Backend carry the mapping when it is accepted.
+	Frontend string `json:"frontend,omitempty"`
+	Backend  string `json:"backend,omitempty"`
+}
+
+// Programmable reports whether the mapping is part of the configuration.
+func (r MappingResult) Programmable() bool { return r.Accepted.Status && r.ResolvedRefs.Status }
+
+// TLSContextResult is the verdict on one TLSContext.
+type TLSContextResult struct {
+	Namespace    string     `json:"namespace"`
+	Name         string     `json:"name"`
+	Generation   int64      `json:"generation,omitempty"`
+	Accepted     Condition  `json:"accepted"`
+	ResolvedRefs Condition  `json:"resolvedRefs"`
+	NotAfter     *time.Time `json:"notAfter,omitempty"`
+	DNSNames     []string   `json:"dnsNames,omitempty"`
+}
+
+// Result is the configuration for one HAProxy and the verdicts on what it
+// serves.
+type Result struct {
+	Config model.Config `json:"config"`
+	// HAProxy is the verdict on the HAProxy resource's own settings.
+	HAProxy     Condition          `json:"haproxy"`
+	Mappings    []MappingResult    `json:"mappings"`
+	TLSContexts []TLSContextResult `json:"tlsContexts,omitempty"`
+}
+
+// Defaults applied when the HAProxy resource leaves a field empty (the API
+// server fills them too; translation does not rely on it).
+const (
+	DefaultStatsPort     = 8404
+	DefaultStatsPath     = "/stats"
+	DefaultDataPlanePort = 5555
+	DefaultHardStopAfter = 15 * time.Minute
+)
+
+// Translate computes the configuration and verdicts for s.HAProxy.
+func Translate(s snapshot.Snapshot) Result {
+	idx := newIndex(s)
+	t := &translation{idx: idx, hap: &s.HAProxy}
+	return t.run()
+}
+
+type translation struct {
+	idx *index
+	hap *v1alpha1.HAProxy
+
+	contexts map[string]*contextInfo
+	result   Result
+}
+
+func (t *translation) run() Result {
+	t.result.Config = t.globalConfig()
+	t.contexts = map[string]*contextInfo{}
+
+	mappings := t.idx.selectedMappings(t.hap)
+	sort.SliceStable(mappings, func(i, j int) bool { return older(mappings[i], mappings[j]) })
+
+	var candidates []*candidate
+	results := make([]*MappingResult, 0, len(mappings))
+	for _, m := range mappings {
+		c := t.evaluate(m)
+		results = append(results, c.result)
+		if c.result.Programmable() {
+			candidates = append(candidates, c)
+		}
+	}
+
+	t.build(candidates)
+
+	for _, r := range results {
+		t.result.Mappings = append(t.result.Mappings, *r)
+	}
+	sort.Slice(t.result.Mappings, func(i, j int) bool {
+		a, b := t.result.Mappings[i], t.result.Mappings[j]
+		return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
+	})
+	t.contextResults()
+	return t.result
+}
+
+// older orders mappings by age: creation time, then namespace/name, so the
+// mapping that was there first keeps what it has.
+func older(a, b *v1alpha1.TCPMapping) bool {
+	ta, tb := a.CreationTimestamp.Time, b.CreationTimestamp.Time
+	if !ta.Equal(tb) {
+		return ta.Before(tb)
+	}
+	return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
+}
+
+func ok(reason, message string) Condition {
+	return Condition{Status: true, Reason: reason, Message: message}
+}
+
+func fail(reason, message string) Condition {
+	return Condition{Status: false, Reason: reason, Message: message}
+}
