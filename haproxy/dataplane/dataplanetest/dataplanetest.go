@@ -1,0 +1,181 @@
+// Package dataplanetest starts real dataplanes (with real haproxy) and
+// loopback backends for tests, the way net/http/httptest starts servers.
+package dataplanetest
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/haproxy/client"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/haproxy/dataplane"
+)
+
+// Credentials every test dataplane requires.
+const (
+	User     = "admin"
+	Password = "test-password"
+)
+
+// Instance is a running dataplane with its haproxy.
+type Instance struct {
+	Server  *dataplane.Server
+	Client  *client.Client
+	CertDir string
+}
+
+func haproxyBinary(t testing.TB) string {
+	if p := os.Getenv("HAPROXY_BIN"); p != "" {
+		return p
+	}
+	if _, err := os.Stat("/usr/sbin/haproxy"); err == nil {
+		return "/usr/sbin/haproxy"
+	}
+	p, err := exec.LookPath("haproxy")
+	if err != nil {
+		t.Fatal("haproxy not found: run make test, which installs it")
+	}
+	return p
+}
+
+// Start runs a dataplane whose haproxy binds unaddressed listeners to
+// bindAddr (a loopback address).
+func Start(t testing.TB, bindAddr string) *Instance {
+	t.Helper()
+	dir := t.TempDir()
+	// UNIX socket paths are limited to about 100 bytes; keep them short.
+	runDir, err := os.MkdirTemp("", "tcpm-run-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(runDir) })
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := dataplane.New(dataplane.Options{
+		Listen:      "127.0.0.1:0",
+		HAProxy:     haproxyBinary(t),
+		Dir:         dir,
+		RunDir:      runDir,
+		CertDir:     filepath.Join(dir, "certs"),
+		BindAddr:    bindAddr,
+		User:        User,
+		Password:    Password,
+		ReloadDelay: 100 * time.Millisecond,
+		HAProxyLog:  io.Discard,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stopCtx, c := context.WithTimeout(context.Background(), 10*time.Second)
+		defer c()
+		srv.Stop(stopCtx)
+		cancel()
+	})
+	return &Instance{
+		Server:  srv,
+		Client:  client.New("http://"+srv.Addr(), User, Password, nil),
+		CertDir: filepath.Join(dir, "certs"),
+	}
+}
+
+// FreePort returns a TCP port free on addr right now.
+func FreePort(t testing.TB, addr string) int {
+	t.Helper()
+	l, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Backend is a TCP server on loopback that greets each connection with its
+// name and a newline, then echoes what it reads.
+type Backend struct {
+	Name string
+	Addr *net.TCPAddr
+	ln   net.Listener
+	wg   sync.WaitGroup
+}
+
+// StartBackend listens on addr:0 (addr a loopback address).
+func StartBackend(t testing.TB, name, addr string) *Backend {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &Backend{Name: name, Addr: ln.Addr().(*net.TCPAddr), ln: ln}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if _, err := fmt.Fprintf(c, "%s\n", name); err != nil {
+					return
+				}
+				_, _ = io.Copy(c, c)
+			}()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); b.wg.Wait() })
+	return b
+}
+
+// Greeting connects to addr and returns the first line the backend sent.
+func Greeting(addr string) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(line), nil
+}
+
+// Split opens n connections to addr and counts which backend greeted
+// each; failed connections count under "".
+func Split(addr string, n int) map[string]int {
+	out := map[string]int{}
+	for i := 0; i < n; i++ {
+		name, err := Greeting(addr)
+		if err != nil {
+			name = ""
+		}
+		out[name]++
+	}
+	return out
+}
+
+// Eventually polls cond until it holds or the deadline passes.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not true within %s", what, timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
