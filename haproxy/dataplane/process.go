@@ -14,13 +14,13 @@ import (
 
 // master is the HAProxy master process of the instance and its master CLI.
 type master struct {
-	bin     string
-	cfg     string
-	socket  string
-	env     []string
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	logTo   io.Writer
+	bin    string
+	cfg    string
+	socket string
+	env    []string
+	cmd    *exec.Cmd
+	exited chan struct{}
+	logTo  io.Writer
 }
 
 // start runs haproxy in master-worker mode in the foreground.
