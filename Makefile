@@ -71,3 +71,7 @@ $(K8S_BIN)/kubectl:
 .PHONY: clean
 clean: ## Remove build output (keeps the built kube-apiserver)
 	rm -f $(BIN)/haproxy-tcp-operator
+
+.PHONY: bench
+bench: test-deps ## Run the benchmarks (weight change and structural apply latency against real haproxy)
+	$(GO) test ./operator/apply/ -run '^$$' -bench . -benchtime 30x -count 1

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -52,7 +53,9 @@ func (m *master) stop(ctx context.Context) {
 	if m.cmd == nil || m.cmd.Process == nil {
 		return
 	}
-	_ = m.cmd.Process.Signal(os.Interrupt)
+	// SIGUSR1 is HAProxy's soft stop: listeners close, connections finish
+	// (bounded by hard-stop-after).
+	_ = m.cmd.Process.Signal(syscall.SIGUSR1)
 	select {
 	case <-m.exited:
 	case <-ctx.Done():

@@ -310,6 +310,15 @@ func (s *Server) postRaw(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	// Runtime actions go first: HAProxy checks each itself, and they touch
+	// no file, so traffic moves without waiting for haproxy -c. The file
+	// is still validated before it is stored; if it is refused, the next
+	// reload brings HAProxy back to the stored file.
+	var actionsErr error
+	if skipReload && !queryBool(r, "only_validate") {
+		actionsErr = s.runActions(actions)
+	}
+
 	next := withVersion(string(body), current+1)
 	tmp := filepath.Join(s.opt.Dir, "haproxy.cfg.new")
 	if err := os.WriteFile(tmp, []byte(next), 0o600); err != nil {
@@ -335,7 +344,7 @@ func (s *Server) postRaw(w http.ResponseWriter, r *http.Request) {
 
 	switch {
 	case skipReload:
-		if err := s.runActions(actions); err != nil {
+		if err := actionsErr; err != nil {
 			// The file is stored; the next reload makes HAProxy match it.
 			id := s.queueReload()
 			w.Header().Set("Reload-ID", id)

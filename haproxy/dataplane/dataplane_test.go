@@ -1,0 +1,311 @@
+package dataplane_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/haproxy/client"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/haproxy/dataplane/dataplanetest"
+)
+
+func relayConfig(port int, backend *dataplanetest.Backend, extraFrontends int) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, `global
+    presetenv TCPM_RUN_DIR /var/run/haproxy-tcp
+    stats socket "${TCPM_RUN_DIR}/haproxy.sock" mode 600 level admin expose-fd listeners
+    hard-stop-after 30s
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+frontend fe
+    bind "${TCPM_BIND_ADDR}:%d"
+    default_backend be
+backend be
+    server s1 %s
+`, port, backend.Addr)
+	for i := 0; i < extraFrontends; i++ {
+		fmt.Fprintf(&b, "frontend extra-%d\n    bind \"unix@${TCPM_RUN_DIR}/extra-%d.sock\"\n    default_backend be\n", i, i)
+	}
+	return []byte(b.String())
+}
+
+func push(t *testing.T, c *client.Client, cfg []byte) client.PushResult {
+	t.Helper()
+	ctx := context.Background()
+	v, err := c.Version(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.PushConfiguration(ctx, cfg, client.Push{Version: v, ForceReload: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func TestRequestsWithoutCredentialsGet401AndChangeNothing(t *testing.T) {
+	inst := dataplanetest.Start(t, "127.0.0.1")
+	ctx := context.Background()
+	before, _, err := inst.Client.RawConfiguration(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + inst.Server.Addr() + "/v2/services/haproxy/configuration/raw?skip_version=true&force_reload=true"
+	for name, auth := range map[string]func(*http.Request){
+		"no credentials":   func(*http.Request) {},
+		"wrong password":   func(r *http.Request) { r.SetBasicAuth(dataplanetest.User, "wrong") },
+		"wrong user":       func(r *http.Request) { r.SetBasicAuth("root", dataplanetest.Password) },
+		"empty basic auth": func(r *http.Request) { r.SetBasicAuth("", "") },
+	} {
+		req, _ := http.NewRequest(http.MethodPost, base, strings.NewReader("global\n"))
+		auth(req)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s: status %d, want 401", name, resp.StatusCode)
+		}
+	}
+	after, _, err := inst.Client.RawConfiguration(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before != after {
+		t.Error("an unauthenticated request changed the configuration")
+	}
+}
+
+func TestInvalidConfigurationIsRefusedAndTrafficKeepsFlowing(t *testing.T) {
+	inst := dataplanetest.Start(t, "127.0.0.1")
+	backend := dataplanetest.StartBackend(t, "app", "127.0.0.1")
+	port := dataplanetest.FreePort(t, "127.0.0.1")
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	ctx := context.Background()
+
+	push(t, inst.Client, relayConfig(port, backend, 0))
+	if got, err := dataplanetest.Greeting(addr); err != nil || got != "app" {
+		t.Fatalf("before: greeting %q, %v", got, err)
+	}
+	stored, version, _ := inst.Client.RawConfiguration(ctx)
+
+	bad := append(relayConfig(port, backend, 0), []byte("backend be2\n    server s2 127.0.0.1:1 weight 999\n")...)
+	_, err := inst.Client.PushConfiguration(ctx, bad, client.Push{Version: version, ForceReload: true})
+	var apiErr *client.APIError
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadRequest {
+		t.Fatalf("invalid configuration: err %v, want a 400", err)
+	}
+	if !strings.Contains(apiErr.Message, "weight") || !strings.Contains(apiErr.Message, "ALERT") {
+		t.Errorf("the refusal does not carry HAProxy's message: %s", apiErr.Message)
+	}
+	if now, v, _ := inst.Client.RawConfiguration(ctx); now != stored || v != version {
+		t.Error("a refused configuration replaced the stored one")
+	}
+	if got, err := dataplanetest.Greeting(addr); err != nil || got != "app" {
+		t.Errorf("after the refusal: greeting %q, %v", got, err)
+	}
+
+	other := dataplanetest.StartBackend(t, "other", "127.0.0.1")
+	push(t, inst.Client, relayConfig(port, other, 0))
+	if got, err := dataplanetest.Greeting(addr); err != nil || got != "other" {
+		t.Errorf("the next valid configuration: greeting %q, %v", got, err)
+	}
+}
+
+func TestVersionMismatchIsAConflict(t *testing.T) {
+	inst := dataplanetest.Start(t, "127.0.0.1")
+	backend := dataplanetest.StartBackend(t, "app", "127.0.0.1")
+	ctx := context.Background()
+	v, _ := inst.Client.Version(ctx)
+	_, err := inst.Client.PushConfiguration(ctx, relayConfig(dataplanetest.FreePort(t, "127.0.0.1"), backend, 0), client.Push{Version: v + 5})
+	if !errors.Is(err, client.ErrVersionConflict) {
+		t.Errorf("push against a stale version: %v, want a version conflict", err)
+	}
+}
+
+// TestStructuralAppliesUnderLoadDropNothing reloads 20 times while a
+// client opens connections continuously; none may fail, and a connection
+// opened before the first reload still echoes after the last.
+func TestStructuralAppliesUnderLoadDropNothing(t *testing.T) {
+	inst := dataplanetest.Start(t, "127.0.0.1")
+	backend := dataplanetest.StartBackend(t, "app", "127.0.0.1")
+	port := dataplanetest.FreePort(t, "127.0.0.1")
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	push(t, inst.Client, relayConfig(port, backend, 0))
+
+	long, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer long.Close()
+	greet := make([]byte, 4)
+	if _, err := io.ReadFull(long, greet); err != nil {
+		t.Fatal(err)
+	}
+
+	var ok, failed atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(4 * time.Millisecond) // up to 1,000 connections/s over four workers
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+				if name, err := dataplanetest.Greeting(addr); err != nil || name != "app" {
+					failed.Add(1)
+				} else {
+					ok.Add(1)
+				}
+			}
+		}()
+	}
+	start := time.Now()
+	for i := 1; i <= 20; i++ {
+		push(t, inst.Client, relayConfig(port, backend, i)) // a new frontend each time: structural
+	}
+	elapsed := time.Since(start)
+	close(stop)
+	wg.Wait()
+
+	if failed.Load() != 0 {
+		t.Errorf("%d of %d connections failed during 20 reloads", failed.Load(), ok.Load()+failed.Load())
+	}
+	rate := float64(ok.Load()+failed.Load()) / elapsed.Seconds()
+	t.Logf("%d connections in %s (%.0f/s) across 20 reloads", ok.Load(), elapsed.Round(time.Millisecond), rate)
+
+	if _, err := long.Write([]byte("ping\n")); err != nil {
+		t.Fatal(err)
+	}
+	_ = long.SetReadDeadline(time.Now().Add(2 * time.Second))
+	echo := make([]byte, 5)
+	if _, err := io.ReadFull(long, echo); err != nil || string(echo) != "ping\n" {
+		t.Errorf("the connection opened before the reloads: %q, %v", echo, err)
+	}
+}
+
+func selfSigned(t *testing.T, cn string) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: cn},
+		DNSNames:     []string{cn},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})...)
+}
+
+func servedSubject(t *testing.T, addr string) (string, *tls.Conn) {
+	t.Helper()
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true, ServerName: "app.example.com"})
+	if err != nil {
+		t.Fatalf("TLS to %s: %v", addr, err)
+	}
+	return conn.ConnectionState().PeerCertificates[0].Subject.CommonName, conn
+}
+
+// TestReplacedCertificateIsServedWithoutDroppingConnections uploads a
+// certificate through storage, serves it, then replaces it: new
+// connections see the new one and an established one keeps working.
+func TestReplacedCertificateIsServedWithoutDroppingConnections(t *testing.T) {
+	inst := dataplanetest.Start(t, "127.0.0.1")
+	backend := dataplanetest.StartBackend(t, "app", "127.0.0.1")
+	port := dataplanetest.FreePort(t, "127.0.0.1")
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	ctx := context.Background()
+
+	if err := inst.Client.CreateCertificate(ctx, "app.pem", selfSigned(t, "first.example.com")); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`global
+    presetenv TCPM_RUN_DIR /var/run/haproxy-tcp
+    crt-base "${TCPM_CERT_DIR}"
+    stats socket "${TCPM_RUN_DIR}/haproxy.sock" mode 600 level admin expose-fd listeners
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+frontend fe
+    bind "${TCPM_BIND_ADDR}:%d" ssl crt app.pem
+    default_backend be
+backend be
+    server s1 %s
+`, port, backend.Addr)
+	push(t, inst.Client, []byte(cfg))
+	subject, established := servedSubject(t, addr)
+	defer established.Close()
+	if subject != "first.example.com" {
+		t.Fatalf("served subject %q, want first.example.com", subject)
+	}
+	line := make([]byte, 4)
+	if _, err := io.ReadFull(established, line); err != nil || string(line) != "app\n" {
+		t.Fatalf("greeting over TLS: %q, %v", line, err)
+	}
+	reloadsAfterPush := func() int { n, _ := inst.Server.ReloadCount(); return n }()
+
+	if err := inst.Client.ReplaceCertificate(ctx, "app.pem", selfSigned(t, "second.example.com")); err != nil {
+		t.Fatal(err)
+	}
+	subject, fresh := servedSubject(t, addr)
+	fresh.Close()
+	if subject != "second.example.com" {
+		t.Errorf("after replacing: served subject %q, want second.example.com", subject)
+	}
+	if n, _ := inst.Server.ReloadCount(); n != reloadsAfterPush {
+		t.Errorf("replacing the certificate reloaded HAProxy (%d → %d)", reloadsAfterPush, n)
+	}
+	if _, err := established.Write([]byte("ping\n")); err != nil {
+		t.Fatal(err)
+	}
+	_ = established.SetReadDeadline(time.Now().Add(2 * time.Second))
+	echo := make([]byte, 5)
+	if _, err := io.ReadFull(established, echo); err != nil || string(echo) != "ping\n" {
+		t.Errorf("the established TLS connection after the replacement: %q, %v", echo, err)
+	}
+	certs, err := inst.Client.Certificates(ctx)
+	if err != nil || len(certs) != 1 || !strings.Contains(certs[0].Subject, "second.example.com") {
+		t.Errorf("storage lists %+v, %v", certs, err)
+	}
+}
