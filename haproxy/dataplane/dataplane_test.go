@@ -201,13 +201,20 @@ func TestStructuralAppliesUnderLoadDropNothing(t *testing.T) {
 	rate := float64(ok.Load()+failed.Load()) / elapsed.Seconds()
 	t.Logf("%d connections in %s (%.0f/s) across 20 reloads", ok.Load(), elapsed.Round(time.Millisecond), rate)
 
-	if _, err := long.Write([]byte("ping\n")); err != nil {
-		t.Fatal(err)
+	assertEchoes(t, long, "the connection opened before the reloads")
+}
+
+// assertEchoes checks that an established connection still relays both
+// ways.
+func assertEchoes(t *testing.T, conn net.Conn, what string) {
+	t.Helper()
+	if _, err := conn.Write([]byte("ping\n")); err != nil {
+		t.Fatalf("%s: %v", what, err)
 	}
-	_ = long.SetReadDeadline(time.Now().Add(2 * time.Second))
+	_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
 	echo := make([]byte, 5)
-	if _, err := io.ReadFull(long, echo); err != nil || string(echo) != "ping\n" {
-		t.Errorf("the connection opened before the reloads: %q, %v", echo, err)
+	if _, err := io.ReadFull(conn, echo); err != nil || string(echo) != "ping\n" {
+		t.Errorf("%s: echo %q, %v", what, echo, err)
 	}
 }
 
@@ -296,14 +303,7 @@ backend be
 	if n, _ := inst.Server.ReloadCount(); n != reloadsAfterPush {
 		t.Errorf("replacing the certificate reloaded HAProxy (%d → %d)", reloadsAfterPush, n)
 	}
-	if _, err := established.Write([]byte("ping\n")); err != nil {
-		t.Fatal(err)
-	}
-	_ = established.SetReadDeadline(time.Now().Add(2 * time.Second))
-	echo := make([]byte, 5)
-	if _, err := io.ReadFull(established, echo); err != nil || string(echo) != "ping\n" {
-		t.Errorf("the established TLS connection after the replacement: %q, %v", echo, err)
-	}
+	assertEchoes(t, established, "the established TLS connection after the replacement")
 	certs, err := inst.Client.Certificates(ctx)
 	if err != nil || len(certs) != 1 || !strings.Contains(certs[0].Subject, "second.example.com") {
 		t.Errorf("storage lists %+v, %v", certs, err)

@@ -33,7 +33,10 @@ type Instance struct {
 	CertDir string
 }
 
-func haproxyBinary(t testing.TB) string {
+// HAProxyBinary finds Debian's haproxy (or $HAPROXY_BIN); make test
+// installs it.
+func HAProxyBinary(t testing.TB) string {
+	t.Helper()
 	if p := os.Getenv("HAPROXY_BIN"); p != "" {
 		return p
 	}
@@ -61,7 +64,7 @@ func Start(t testing.TB, bindAddr string) *Instance {
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := dataplane.New(dataplane.Options{
 		Listen:      "127.0.0.1:0",
-		HAProxy:     haproxyBinary(t),
+		HAProxy:     HAProxyBinary(t),
 		Dir:         dir,
 		RunDir:      runDir,
 		CertDir:     filepath.Join(dir, "certs"),

@@ -5,24 +5,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
-)
 
-// HAProxyBinary finds Debian's haproxy; make test installs it.
-func HAProxyBinary(t testing.TB) string {
-	t.Helper()
-	for _, p := range []string{os.Getenv("HAPROXY_BIN"), "/usr/sbin/haproxy"} {
-		if p != "" {
-			if _, err := os.Stat(p); err == nil {
-				return p
-			}
-		}
-	}
-	p, err := exec.LookPath("haproxy")
-	if err != nil {
-		t.Fatal("haproxy not found: run make test, which installs it, or set HAPROXY_BIN")
-	}
-	return p
-}
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/haproxy/dataplane/dataplanetest"
+)
 
 // CheckHAProxyConfig runs haproxy -c on cfg with the given certificate files
 // in its certificate directory, and fails the test with HAProxy's own
@@ -43,7 +28,7 @@ func CheckHAProxyConfig(t *testing.T, cfg []byte, certs map[string][]byte) {
 	if err := os.WriteFile(path, cfg, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(HAProxyBinary(t), "-c", "-f", path)
+	cmd := exec.Command(dataplanetest.HAProxyBinary(t), "-c", "-f", path)
 	cmd.Env = append(os.Environ(), "TCPM_CERT_DIR="+certDir, "TCPM_RUN_DIR="+dir)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("haproxy -c refused the configuration: %v\n%s", err, out)
