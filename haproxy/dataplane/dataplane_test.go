@@ -26,10 +26,11 @@ import (
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/haproxy/dataplane/dataplanetest"
 )
 
-func relayConfig(port int, backend *dataplanetest.Backend, extraFrontends int) []byte {
-	var b strings.Builder
-	fmt.Fprintf(&b, `global
+// testGlobals are the global and defaults sections every test
+// configuration starts with.
+const testGlobals = `global
     presetenv TCPM_RUN_DIR /var/run/haproxy-tcp
+    crt-base "${TCPM_CERT_DIR}"
     stats socket "${TCPM_RUN_DIR}/haproxy.sock" mode 600 level admin expose-fd listeners
     hard-stop-after 30s
 defaults
@@ -37,7 +38,12 @@ defaults
     timeout connect 5s
     timeout client 30s
     timeout server 30s
-frontend fe
+`
+
+func relayConfig(port int, backend *dataplanetest.Backend, extraFrontends int) []byte {
+	var b strings.Builder
+	b.WriteString(testGlobals)
+	fmt.Fprintf(&b, `frontend fe
     bind "${TCPM_BIND_ADDR}:%d"
     default_backend be
 backend be
@@ -265,16 +271,7 @@ func TestReplacedCertificateIsServedWithoutDroppingConnections(t *testing.T) {
 	if err := inst.Client.CreateCertificate(ctx, "app.pem", selfSigned(t, "first.example.com")); err != nil {
 		t.Fatal(err)
 	}
-	cfg := fmt.Sprintf(`global
-    presetenv TCPM_RUN_DIR /var/run/haproxy-tcp
-    crt-base "${TCPM_CERT_DIR}"
-    stats socket "${TCPM_RUN_DIR}/haproxy.sock" mode 600 level admin expose-fd listeners
-defaults
-    mode tcp
-    timeout connect 5s
-    timeout client 30s
-    timeout server 30s
-frontend fe
+	cfg := testGlobals + fmt.Sprintf(`frontend fe
     bind "${TCPM_BIND_ADDR}:%d" ssl crt app.pem
     default_backend be
 backend be

@@ -1,8 +1,7 @@
 // Package model is the HAProxy configuration the operator wants, as plain
 // data: listeners, SNI routes, backends, weighted servers and certificates.
-// translate produces it, render turns it into haproxy.cfg and apply compares
-// two of them. It holds no behaviour beyond naming and lookups, and imports
-// no Kubernetes or HAProxy package.
+// translate produces it and render turns it into haproxy.cfg. It holds no
+// behaviour beyond naming, and imports no Kubernetes or HAProxy package.
 package model
 
 import "time"
@@ -162,14 +161,4 @@ type Certificate struct {
 	// PEM is the file content; it holds a private key unless the file is
 	// a CA bundle.
 	PEM PrivateBytes `json:"pem"`
-}
-
-// Backend returns the backend with the given name, or nil.
-func (c *Config) Backend(name string) *Backend {
-	for i := range c.Backends {
-		if c.Backends[i].Name == name {
-			return &c.Backends[i]
-		}
-	}
-	return nil
 }

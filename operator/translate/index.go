@@ -116,7 +116,7 @@ func (idx *index) selectedMappings(hap *v1alpha1.HAProxy) []*v1alpha1.TCPMapping
 	return out
 }
 
-// SelectorError reports an HAProxy selector that does not parse; the API
+// selectorError reports an HAProxy selector that does not parse; the API
 // server's schema lets a few invalid selectors through.
 func selectorError(hap *v1alpha1.HAProxy) error {
 	for _, s := range []*metav1.LabelSelector{hap.Spec.NamespaceSelector, hap.Spec.MappingSelector} {
