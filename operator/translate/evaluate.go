@@ -81,6 +81,7 @@ func (t *translation) evaluate(m *v1alpha1.TCPMapping) *candidate {
 	refs := ok(v1alpha1.ReasonResolved, "")
 	if c.kind == terminated {
 		ns, name := splitRef(m.Spec.TLS, m.Namespace)
+		t.reference(RefTLSContext, key(ns, name))
 		ci := t.context(ns, name)
 		switch {
 		case ci == nil:
@@ -97,6 +98,9 @@ func (t *translation) evaluate(m *v1alpha1.TCPMapping) *candidate {
 	}
 	if refs.Status {
 		tgt, cond := t.idx.resolveService(m)
+		if tgt.Service != "" {
+			t.reference(RefService, tgt.Service)
+		}
 		c.target = tgt
 		refs = cond
 		if c.ctx != nil && refs.Status {
@@ -155,6 +159,7 @@ func (t *translation) globalConfig() model.Config {
 		st.Path = DefaultStatsPath
 	}
 	if spec.Stats.AuthSecret != "" {
+		t.reference(RefSecret, key(t.hap.Namespace, spec.Stats.AuthSecret))
 		s := t.idx.secrets[key(t.hap.Namespace, spec.Stats.AuthSecret)]
 		if s == nil || len(s.Data["username"]) == 0 || len(s.Data["password"]) == 0 {
 			// Without its credentials the page would be open: serve none.

@@ -117,11 +117,12 @@ func (idx *index) resolveService(m *v1alpha1.TCPMapping) (target, Condition) {
 		return tgt, ok(v1alpha1.ReasonResolved, fmt.Sprintf("service %s is resolved by DNS", ref.Name))
 	}
 
-	svc := idx.services[key(namespace, name)]
-	if svc == nil {
-		return target{}, fail(v1alpha1.ReasonServiceNotFound, fmt.Sprintf("Service %s/%s not found", namespace, name))
-	}
 	tgt.Service = key(namespace, name)
+	svc := idx.services[tgt.Service]
+	if svc == nil {
+		// The target still names the Service, so its creation is noticed.
+		return tgt, fail(v1alpha1.ReasonServiceNotFound, fmt.Sprintf("Service %s/%s not found", namespace, name))
+	}
 	if svc.Spec.Type == corev1.ServiceTypeExternalName {
 		tgt.DNSName = svc.Spec.ExternalName
 		return tgt, ok(v1alpha1.ReasonResolved,

@@ -54,6 +54,7 @@ func (t *translation) resolveContext(ci *contextInfo) Condition {
 	ctx := ci.ctx
 	spec := ctx.Spec
 	ns, name := splitRef(spec.Secret, ctx.Namespace)
+	t.reference(RefSecret, key(ns, name))
 	secret := t.idx.secrets[key(ns, name)]
 	if secret == nil {
 		return fail(v1alpha1.ReasonSecretNotFound, fmt.Sprintf("TLSContext %s: Secret %s/%s not found", ci.key, ns, name))
@@ -102,6 +103,7 @@ func (t *translation) resolveContext(ci *contextInfo) Condition {
 
 	if spec.CASecret != "" {
 		cns, cname := splitRef(spec.CASecret, ctx.Namespace)
+		t.reference(RefSecret, key(cns, cname))
 		ca := t.idx.secrets[key(cns, cname)]
 		if ca == nil {
 			return fail(v1alpha1.ReasonSecretNotFound, fmt.Sprintf("TLSContext %s: CA Secret %s/%s not found", ci.key, cns, cname))

@@ -56,7 +56,18 @@ type Result struct {
 	HAProxy     Condition          `json:"haproxy"`
 	Mappings    []MappingResult    `json:"mappings"`
 	TLSContexts []TLSContextResult `json:"tlsContexts,omitempty"`
+	// References are the objects the configuration depends on, found or
+	// not, as Kind/namespace/name: a change to one of them calls for a new
+	// translation.
+	References []string `json:"references,omitempty"`
 }
+
+// Reference kinds in Result.References.
+const (
+	RefService    = "Service"
+	RefSecret     = "Secret"
+	RefTLSContext = "TLSContext"
+)
 
 // Defaults applied when the HAProxy resource leaves a field empty (the API
 // server fills them too; translation does not rely on it).
@@ -79,12 +90,18 @@ type translation struct {
 	hap *v1alpha1.HAProxy
 
 	contexts map[string]*contextInfo
+	refs     map[string]bool
 	result   Result
 }
 
+func (t *translation) reference(kind, namespacedName string) {
+	t.refs[kind+"/"+namespacedName] = true
+}
+
 func (t *translation) run() Result {
-	t.result.Config = t.globalConfig()
 	t.contexts = map[string]*contextInfo{}
+	t.refs = map[string]bool{}
+	t.result.Config = t.globalConfig()
 
 	mappings := t.idx.selectedMappings(t.hap)
 	sort.SliceStable(mappings, func(i, j int) bool { return older(mappings[i], mappings[j]) })
@@ -109,6 +126,10 @@ func (t *translation) run() Result {
 		return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
 	})
 	t.contextResults()
+	for r := range t.refs {
+		t.result.References = append(t.result.References, r)
+	}
+	sort.Strings(t.result.References)
 	return t.result
 }
 
