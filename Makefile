@@ -19,8 +19,8 @@ build: ## Build bin/haproxy-tcp-operator
 	$(GO) build -o $(BIN)/haproxy-tcp-operator ./operator/cmd/haproxy-tcp-operator
 
 .PHONY: run
-run: ## Run the main job: render the haproxy.cfg of deploy/samples/
-	$(GO) run ./operator/cmd/haproxy-tcp-operator render -f deploy/samples/
+run: test-deps build ## Run the operator: against the current kubeconfig, or a local cluster with the samples
+	$(BIN)/haproxy-tcp-operator run --k8s-assets $(K8S_BIN) --haproxy /usr/sbin/haproxy
 
 .PHONY: generate
 generate: ## Generate deep copies of the API types
@@ -46,7 +46,7 @@ verify: generate manifests testdata ## Regenerate everything; fail if git sees a
 	git diff --exit-code -- api deploy operator
 
 .PHONY: test-deps
-test-deps: $(K8S_BIN)/kube-apiserver $(K8S_BIN)/etcd $(K8S_BIN)/kubectl /usr/sbin/haproxy ## Install or build what the tests run
+test-deps: $(K8S_BIN)/kube-apiserver $(K8S_BIN)/etcd $(K8S_BIN)/kubectl /usr/sbin/haproxy /usr/sbin/ip ## Install or build what the tests run
 
 # kube-apiserver is not packaged: build it from k8s.io/kubernetes in the
 # e2e/tools module (about 10 minutes on 2 cores the first time, then cached
@@ -65,8 +65,8 @@ $(K8S_BIN)/kubectl:
 	if command -v kubectl >/dev/null; then ln -sf "$$(command -v kubectl)" $@; \
 	else cd e2e/tools && $(GO) build -o $@ k8s.io/kubernetes/cmd/kubectl; fi
 
-/usr/sbin/haproxy /usr/bin/etcd:
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy etcd-server
+/usr/sbin/haproxy /usr/bin/etcd /usr/sbin/ip:
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy etcd-server iproute2
 
 .PHONY: clean
 clean: ## Remove build output (keeps the built kube-apiserver)

@@ -1,0 +1,10 @@
+// Package crd embeds the CustomResourceDefinitions generated from api/, so
+// the binary can install them into a local cluster.
+package crd
+
+import "embed"
+
+// FS holds the CRD manifests.
+//
+//go:embed *.yaml
+var FS embed.FS

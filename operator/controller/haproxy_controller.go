@@ -1,0 +1,496 @@
+// Package controller reconciles HAProxy resources: for each one it keeps
+// the Deployment, Service, PodDisruptionBudget and credentials it owns,
+// gathers a snapshot, translates and renders it, applies the result to
+// every ready instance and writes the status of the HAProxy and of the
+// TCPMappings and TLSContexts it serves. It is the only package that
+// writes to the API server.
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/retry"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
+	dpclient "github.com/haproxy-tcp-operator/haproxy-tcp-operator/haproxy/client"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/apply"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/render"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/snapshot"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/translate"
+)
+
+// Finalizer lets the operator remove what an HAProxy owned even where no
+// garbage collector runs.
+const Finalizer = "haproxy-operator.io/cleanup"
+
+// HAProxyReconciler reconciles one HAProxy resource at a time; bursts of
+// changes collapse into one reconcile per HAProxy in the work queue.
+type HAProxyReconciler struct {
+	Client    client.Client
+	APIReader client.Reader
+	Recorder  events.EventRecorder
+	// InstanceImage is the default HAProxy instance image.
+	InstanceImage string
+	// HTTP is the client for the instances' Data Plane API.
+	HTTP *http.Client
+
+	mu   sync.RWMutex
+	deps map[types.NamespacedName]map[string]bool
+}
+
+// SetupWithManager registers the controller and what it watches.
+func (r *HAProxyReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.HTTP == nil {
+		r.HTTP = &http.Client{Timeout: 30 * time.Second}
+	}
+	r.deps = map[types.NamespacedName]map[string]bool{}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("haproxy").
+		For(&v1alpha1.HAProxy{}).
+		Owns(&appsv1.Deployment{}).
+		Owns(&policyv1.PodDisruptionBudget{}).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.forPod)).
+		Watches(&v1alpha1.TCPMapping{}, handler.EnqueueRequestsFromMapFunc(r.forSelected)).
+		Watches(&v1alpha1.TLSContext{}, handler.EnqueueRequestsFromMapFunc(r.forTLSContext)).
+		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.forService)).
+		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(r.forEndpointSlice)).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.forAll)).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.forSecret)).
+		Complete(r)
+}
+
+func (r *HAProxyReconciler) haproxies(ctx context.Context) []v1alpha1.HAProxy {
+	var list v1alpha1.HAProxyList
+	if err := r.Client.List(ctx, &list); err != nil {
+		log.FromContext(ctx).Error(err, "List HAProxies")
+		return nil
+	}
+	return list.Items
+}
+
+func request(h *v1alpha1.HAProxy) reconcile.Request {
+	return reconcile.Request{NamespacedName: types.NamespacedName{Namespace: h.Namespace, Name: h.Name}}
+}
+
+func (r *HAProxyReconciler) forAll(ctx context.Context, _ client.Object) []reconcile.Request {
+	var out []reconcile.Request
+	for _, h := range r.haproxies(ctx) {
+		out = append(out, request(&h))
+	}
+	return out
+}
+
+func (r *HAProxyReconciler) forPod(_ context.Context, o client.Object) []reconcile.Request {
+	name := o.GetLabels()[LabelHAProxy]
+	if name == "" || o.GetLabels()[LabelManagedBy] != ManagedBy {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
+}
+
+// forSelected wakes the HAProxies that select the object (called with the
+// old and the new object on updates, so a relabelled mapping leaves too).
+func (r *HAProxyReconciler) forSelected(ctx context.Context, o client.Object) []reconcile.Request {
+	var ns corev1.Namespace
+	nsLabels := labels.Set{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Name: o.GetNamespace()}, &ns); err == nil {
+		nsLabels = ns.Labels
+	}
+	var out []reconcile.Request
+	for _, h := range r.haproxies(ctx) {
+		if selects(&h, nsLabels, o) {
+			out = append(out, request(&h))
+		}
+	}
+	return out
+}
+
+func selects(h *v1alpha1.HAProxy, nsLabels labels.Set, o client.Object) bool {
+	if h.Spec.NamespaceSelector == nil {
+		if o.GetNamespace() != h.Namespace {
+			return false
+		}
+	} else if sel, err := metav1.LabelSelectorAsSelector(h.Spec.NamespaceSelector); err != nil || !sel.Matches(nsLabels) {
+		return false
+	}
+	if h.Spec.MappingSelector == nil {
+		return true
+	}
+	sel, err := metav1.LabelSelectorAsSelector(h.Spec.MappingSelector)
+	return err == nil && sel.Matches(labels.Set(o.GetLabels()))
+}
+
+// forReference wakes the HAProxies whose last configuration depended on
+// the object.
+func (r *HAProxyReconciler) forReference(ref string) []reconcile.Request {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []reconcile.Request
+	for hap, refs := range r.deps {
+		if refs[ref] {
+			out = append(out, reconcile.Request{NamespacedName: hap})
+		}
+	}
+	return out
+}
+
+func (r *HAProxyReconciler) forTLSContext(ctx context.Context, o client.Object) []reconcile.Request {
+	return append(r.forSelected(ctx, o), r.forReference(translate.RefTLSContext+"/"+o.GetNamespace()+"/"+o.GetName())...)
+}
+
+func (r *HAProxyReconciler) forService(_ context.Context, o client.Object) []reconcile.Request {
+	return r.forReference(translate.RefService + "/" + o.GetNamespace() + "/" + o.GetName())
+}
+
+func (r *HAProxyReconciler) forEndpointSlice(_ context.Context, o client.Object) []reconcile.Request {
+	svc := o.GetLabels()[discoveryv1.LabelServiceName]
+	if svc == "" {
+		return nil
+	}
+	return r.forReference(translate.RefService + "/" + o.GetNamespace() + "/" + svc)
+}
+
+func (r *HAProxyReconciler) forSecret(_ context.Context, o client.Object) []reconcile.Request {
+	return r.forReference(translate.RefSecret + "/" + o.GetNamespace() + "/" + o.GetName())
+}
+
+func (r *HAProxyReconciler) remember(key types.NamespacedName, refs []string) {
+	set := make(map[string]bool, len(refs))
+	for _, ref := range refs {
+		set[ref] = true
+	}
+	r.mu.Lock()
+	r.deps[key] = set
+	r.mu.Unlock()
+}
+
+func (r *HAProxyReconciler) forget(key types.NamespacedName) {
+	r.mu.Lock()
+	delete(r.deps, key)
+	r.mu.Unlock()
+}
+
+// Reconcile brings one HAProxy's instances and statuses up to date.
+func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	logger := log.FromContext(ctx)
+	var hap v1alpha1.HAProxy
+	if err := r.Client.Get(ctx, req.NamespacedName, &hap); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.forget(req.NamespacedName)
+			return reconcile.Result{}, nil
+		}
+		return reconcile.Result{}, fmt.Errorf("get HAProxy %s: %w", req, err)
+	}
+	if !hap.DeletionTimestamp.IsZero() {
+		return reconcile.Result{}, r.cleanup(ctx, &hap)
+	}
+	if controllerutil.AddFinalizer(&hap, Finalizer) {
+		if err := r.Client.Update(ctx, &hap); err != nil {
+			return reconcile.Result{}, fmt.Errorf("add finalizer to %s: %w", req, err)
+		}
+	}
+
+	creds, err := r.ensureCredentials(ctx, &hap)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	snap, err := snapshot.Gather(ctx, r.Client, r.APIReader, &hap)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	res := translate.Translate(snap)
+	r.remember(req.NamespacedName, res.References)
+	cfg, err := render.Config(res.Config)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	hash := render.Hash(cfg)
+
+	if err := r.ensureOwned(ctx, &hap, res); err != nil {
+		return reconcile.Result{}, err
+	}
+
+	pods, err := r.instancePods(ctx, &hap)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	var ready []corev1.Pod
+	for _, p := range pods {
+		if podReady(&p) {
+			ready = append(ready, p)
+		}
+	}
+	instances := r.applyAll(ctx, &hap, ready, creds, apply.Desired{Config: cfg, Certificates: res.Config.Certificates}, hash)
+
+	if err := r.writeStatuses(ctx, &hap, res, hash, int32(len(pods)), int32(len(ready)), instances); err != nil {
+		return reconcile.Result{}, err
+	}
+	for _, in := range instances {
+		if !in.Programmed {
+			logger.Info("Instance not programmed; retrying", "pod", in.Pod, "reason", in.Message)
+			return reconcile.Result{RequeueAfter: 2 * time.Second}, nil
+		}
+	}
+	return reconcile.Result{}, nil
+}
+
+func podReady(p *corev1.Pod) bool {
+	if p.Status.PodIP == "" || !p.DeletionTimestamp.IsZero() {
+		return false
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func (r *HAProxyReconciler) instancePods(ctx context.Context, hap *v1alpha1.HAProxy) ([]corev1.Pod, error) {
+	var pods corev1.PodList
+	if err := r.Client.List(ctx, &pods, client.InNamespace(hap.Namespace), client.MatchingLabels(selectorLabels(hap))); err != nil {
+		return nil, fmt.Errorf("list instance pods of %s/%s: %w", hap.Namespace, hap.Name, err)
+	}
+	return pods.Items, nil
+}
+
+// applyAll applies the configuration to every ready instance at once.
+func (r *HAProxyReconciler) applyAll(ctx context.Context, hap *v1alpha1.HAProxy, pods []corev1.Pod, creds [2]string, desired apply.Desired, hash string) []instance {
+	out := make([]instance, len(pods))
+	var wg sync.WaitGroup
+	for i := range pods {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			pod := &pods[i]
+			endpoint := "http://" + net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(int(dataPlanePort(hap))))
+			c := dpclient.New(endpoint, creds[0], creds[1], r.HTTP)
+			logger := log.FromContext(ctx).WithValues("pod", klogRef(pod))
+			outcome, err := apply.Apply(ctx, c, desired)
+			if err != nil {
+				logger.Error(err, "Apply failed")
+				r.Recorder.Eventf(hap, pod, corev1.EventTypeWarning, "ApplyFailed", "Apply", "Applying configuration %s to %s failed: %v", hash, pod.Name, err)
+				out[i] = instance{Pod: pod.Name, Message: fmt.Sprintf("apply failed: %v", err)}
+				return
+			}
+			if outcome.Changed {
+				how := "at runtime, without reload"
+				if outcome.Reloaded {
+					how = "with a reload"
+				}
+				logger.Info("Applied configuration", "hash", hash, "reloaded", outcome.Reloaded, "actions", len(outcome.Actions), "certificates", len(outcome.Certificates))
+				r.Recorder.Eventf(hap, pod, corev1.EventTypeNormal, "Applied", "Apply", "Configuration %s applied to %s %s", hash, pod.Name, how)
+			}
+			out[i] = instance{Pod: pod.Name, Programmed: true, Hash: hash}
+		}(i)
+	}
+	wg.Wait()
+	return out
+}
+
+func klogRef(o client.Object) string { return o.GetNamespace() + "/" + o.GetName() }
+
+func (r *HAProxyReconciler) ensureCredentials(ctx context.Context, hap *v1alpha1.HAProxy) ([2]string, error) {
+	var s corev1.Secret
+	key := client.ObjectKey{Namespace: hap.Namespace, Name: credentialsName(hap)}
+	err := r.APIReader.Get(ctx, key, &s)
+	if apierrors.IsNotFound(err) && hap.Spec.DataPlaneAPI.CredentialsSecret == "" {
+		created, err := newCredentials(hap)
+		if err != nil {
+			return [2]string{}, err
+		}
+		if err := r.Client.Create(ctx, created); err != nil && !apierrors.IsAlreadyExists(err) {
+			return [2]string{}, fmt.Errorf("create Secret %s: %w", key, err)
+		}
+		if err := r.APIReader.Get(ctx, key, &s); err != nil {
+			return [2]string{}, fmt.Errorf("get Secret %s: %w", key, err)
+		}
+	} else if err != nil {
+		return [2]string{}, fmt.Errorf("get Data Plane API credentials %s: %w", key, err)
+	}
+	user, pass := string(s.Data["username"]), string(s.Data["password"])
+	if user == "" || pass == "" {
+		return [2]string{}, fmt.Errorf("Secret %s needs username and password", key)
+	}
+	return [2]string{user, pass}, nil
+}
+
+// ensureOwned creates or updates the Deployment, Service and PDB.
+func (r *HAProxyReconciler) ensureOwned(ctx context.Context, hap *v1alpha1.HAProxy, res translate.Result) error {
+	want := desiredDeployment(hap, r.InstanceImage)
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: want.Name, Namespace: want.Namespace}}
+	if _, err := controllerutil.CreateOrUpdate(ctx, r.Client, dep, func() error {
+		dep.Labels, dep.OwnerReferences = want.Labels, want.OwnerReferences
+		// Keep the API server's defaults; own only what we set.
+		dep.Spec.Replicas, dep.Spec.Selector, dep.Spec.Strategy = want.Spec.Replicas, want.Spec.Selector, want.Spec.Strategy
+		if !equality.Semantic.DeepDerivative(want.Spec.Template, dep.Spec.Template) {
+			dep.Spec.Template = want.Spec.Template
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("apply Deployment %s: %w", klogRef(want), err)
+	}
+
+	svcWant := desiredService(hap, res)
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: ownedName(hap), Namespace: hap.Namespace}}
+	if svcWant == nil {
+		if err := r.Client.Delete(ctx, svc); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete Service %s: %w", klogRef(svc), err)
+		}
+	} else if _, err := controllerutil.CreateOrUpdate(ctx, r.Client, svc, func() error {
+		svc.Labels, svc.OwnerReferences = svcWant.Labels, svcWant.OwnerReferences
+		svc.Spec.Type, svc.Spec.Selector = svcWant.Spec.Type, svcWant.Spec.Selector
+		// Keep node ports the API server assigned to ports that stay.
+		nodePorts := map[int32]int32{}
+		for _, p := range svc.Spec.Ports {
+			nodePorts[p.Port] = p.NodePort
+		}
+		svc.Spec.Ports = svcWant.Spec.Ports
+		for i := range svc.Spec.Ports {
+			svc.Spec.Ports[i].NodePort = nodePorts[svc.Spec.Ports[i].Port]
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("apply Service %s: %w", klogRef(svc), err)
+	}
+
+	pdbWant := desiredPDB(hap)
+	pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: ownedName(hap), Namespace: hap.Namespace}}
+	if pdbWant == nil {
+		if err := r.Client.Delete(ctx, pdb); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete PodDisruptionBudget %s: %w", klogRef(pdb), err)
+		}
+		return nil
+	}
+	if _, err := controllerutil.CreateOrUpdate(ctx, r.Client, pdb, func() error {
+		pdb.Labels, pdb.OwnerReferences, pdb.Spec = pdbWant.Labels, pdbWant.OwnerReferences, pdbWant.Spec
+		return nil
+	}); err != nil {
+		return fmt.Errorf("apply PodDisruptionBudget %s: %w", klogRef(pdb), err)
+	}
+	return nil
+}
+
+// cleanup deletes what the HAProxy owned, then lets it go.
+func (r *HAProxyReconciler) cleanup(ctx context.Context, hap *v1alpha1.HAProxy) error {
+	log.FromContext(ctx).Info("Removing what the HAProxy owned")
+	owned := []client.Object{
+		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: ownedName(hap), Namespace: hap.Namespace}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: ownedName(hap), Namespace: hap.Namespace}},
+		&policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: ownedName(hap), Namespace: hap.Namespace}},
+	}
+	if hap.Spec.DataPlaneAPI.CredentialsSecret == "" {
+		owned = append(owned, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: credentialsName(hap), Namespace: hap.Namespace}})
+	}
+	for _, o := range owned {
+		if err := r.Client.Delete(ctx, o, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete %T %s: %w", o, klogRef(o), err)
+		}
+	}
+	r.forget(types.NamespacedName{Namespace: hap.Namespace, Name: hap.Name})
+	if controllerutil.RemoveFinalizer(hap, Finalizer) {
+		if err := r.Client.Update(ctx, hap); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("remove finalizer: %w", err)
+		}
+	}
+	return nil
+}
+
+// writeStatuses writes the status of each object whose status changed.
+func (r *HAProxyReconciler) writeStatuses(ctx context.Context, hap *v1alpha1.HAProxy, res translate.Result, hash string, pods, ready int32, instances []instance) error {
+	var errs []error
+	for _, m := range res.Mappings {
+		key := client.ObjectKey{Namespace: m.Namespace, Name: m.Name}
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			var obj v1alpha1.TCPMapping
+			if err := r.Client.Get(ctx, key, &obj); err != nil {
+				return client.IgnoreNotFound(err)
+			}
+			want := mappingStatus(obj.Status, m, instances)
+			if equality.Semantic.DeepEqual(obj.Status, want) {
+				return nil
+			}
+			before := findCondition(obj.Status.Conditions, v1alpha1.ConditionAccepted, v1alpha1.ConditionResolvedRefs)
+			obj.Status = want
+			if err := r.Client.Status().Update(ctx, &obj); err != nil {
+				return err
+			}
+			if after := findCondition(want.Conditions, v1alpha1.ConditionAccepted, v1alpha1.ConditionResolvedRefs); after != nil && (before == nil || before.Reason != after.Reason || before.Message != after.Message) {
+				r.Recorder.Eventf(&obj, hap, corev1.EventTypeWarning, after.Reason, "Translate", "%s", after.Message)
+			}
+			return nil
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("status of TCPMapping %s: %w", key, err))
+		}
+	}
+	for _, c := range res.TLSContexts {
+		key := client.ObjectKey{Namespace: c.Namespace, Name: c.Name}
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			var obj v1alpha1.TLSContext
+			if err := r.Client.Get(ctx, key, &obj); err != nil {
+				return client.IgnoreNotFound(err)
+			}
+			want := contextStatus(obj.Status, c)
+			if equality.Semantic.DeepEqual(obj.Status, want) {
+				return nil
+			}
+			obj.Status = want
+			return r.Client.Status().Update(ctx, &obj)
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("status of TLSContext %s: %w", key, err))
+		}
+	}
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var obj v1alpha1.HAProxy
+		if err := r.Client.Get(ctx, client.ObjectKeyFromObject(hap), &obj); err != nil {
+			return client.IgnoreNotFound(err)
+		}
+		want := haproxyStatus(obj.Status, &obj, res, hash, pods, ready, instances)
+		if equality.Semantic.DeepEqual(obj.Status, want) {
+			return nil
+		}
+		obj.Status = want
+		return r.Client.Status().Update(ctx, &obj)
+	})
+	if err != nil {
+		errs = append(errs, fmt.Errorf("status of HAProxy %s: %w", klogRef(hap), err))
+	}
+	return errors.Join(errs...)
+}
+
+// findCondition returns the first of the given types that is False.
+func findCondition(conds []metav1.Condition, types ...string) *metav1.Condition {
+	for _, t := range types {
+		for i := range conds {
+			if conds[i].Type == t && conds[i].Status == metav1.ConditionFalse {
+				return &conds[i]
+			}
+		}
+	}
+	return nil
+}
