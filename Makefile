@@ -73,5 +73,6 @@ clean: ## Remove build output (keeps the built kube-apiserver)
 	rm -f $(BIN)/haproxy-tcp-operator
 
 .PHONY: bench
-bench: test-deps ## Run the benchmarks (weight change and structural apply latency against real haproxy)
+bench: test-deps ## Run the benchmarks: apply latency against real haproxy, and kubectl apply to traffic
 	$(GO) test ./operator/apply/ -run '^$$' -bench . -benchtime 30x -count 1
+	$(GO) test ./e2e/ -run '^$$' -bench . -benchtime 20x -count 1

@@ -75,6 +75,12 @@ func runWithAPIServer(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	stopOperator, err := startOperator(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer stopOperator()
 	return m.Run()
 }
 

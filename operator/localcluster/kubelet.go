@@ -162,11 +162,16 @@ func (k *Kubelet) sync(ctx context.Context) error {
 			}
 		}
 	}
-	// Processes whose Pod is gone stop.
+	// Processes whose Pod is gone or going stop; a Pod being deleted is
+	// then removed for good, as a kubelet confirms a graceful deletion.
 	present := map[string]bool{}
-	for _, p := range pods.Items {
+	var terminating []*corev1.Pod
+	for i := range pods.Items {
+		p := &pods.Items[i]
 		if p.DeletionTimestamp.IsZero() {
 			present[p.Namespace+"/"+p.Name] = true
+		} else {
+			terminating = append(terminating, p)
 		}
 	}
 	k.mu.Lock()
@@ -177,6 +182,11 @@ func (k *Kubelet) sync(ctx context.Context) error {
 		}
 	}
 	k.mu.Unlock()
+	for _, p := range terminating {
+		if err := k.Client.Delete(ctx, p, client.GracePeriodSeconds(0)); client.IgnoreNotFound(err) != nil {
+			return err
+		}
+	}
 	return nil
 }
 

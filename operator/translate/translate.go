@@ -9,6 +9,8 @@ import (
 	"sort"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/model"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/snapshot"
@@ -134,13 +136,27 @@ func (t *translation) run() Result {
 }
 
 // older orders mappings by age: creation time, then namespace/name, so the
-// mapping that was there first keeps what it has.
+// mapping that was there first keeps what it has. Creation times have a
+// one-second grain: within one second, a mapping already accepted goes
+// before one that is not, so a newcomer never displaces a running mapping.
 func older(a, b *v1alpha1.TCPMapping) bool {
 	ta, tb := a.CreationTimestamp.Time, b.CreationTimestamp.Time
 	if !ta.Equal(tb) {
 		return ta.Before(tb)
 	}
+	if aa, ab := wasAccepted(a), wasAccepted(b); aa != ab {
+		return aa
+	}
 	return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
+}
+
+func wasAccepted(m *v1alpha1.TCPMapping) bool {
+	for _, c := range m.Status.Conditions {
+		if c.Type == v1alpha1.ConditionAccepted {
+			return c.Status == metav1.ConditionTrue
+		}
+	}
+	return false
 }
 
 func ok(reason, message string) Condition {

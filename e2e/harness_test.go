@@ -1,0 +1,283 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/controller"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/localcluster"
+)
+
+// bed is what the harness runs beside the API server: the operator binary,
+// a kubelet stand-in and a test host for backends.
+var bed struct {
+	binary   string
+	operator *exec.Cmd
+	opLog    string
+	kubelet  *localcluster.Kubelet
+	host     *localcluster.TestHost
+}
+
+// startOperator builds the binary, starts the kubelet stand-in, a test
+// host for backends and the operator process.
+func startOperator(cfg *rest.Config) (func(), error) {
+	dir, err := os.MkdirTemp("", "tcpm-e2e-bed-")
+	if err != nil {
+		return nil, err
+	}
+	bed.binary = filepath.Join(dir, "haproxy-tcp-operator")
+	build := exec.Command("go", "build", "-o", bed.binary, "../operator/cmd/haproxy-tcp-operator")
+	if out, err := build.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("build the operator: %v\n%s", err, out)
+	}
+	bed.host, err = localcluster.NewTestHost()
+	if err != nil {
+		return nil, err
+	}
+	kc, err := client.New(cfg, client.Options{Scheme: cluster.client.Scheme()})
+	if err != nil {
+		return nil, err
+	}
+	haproxyBin := "/usr/sbin/haproxy"
+	if p := os.Getenv("HAPROXY_BIN"); p != "" {
+		haproxyBin = p
+	}
+	bed.kubelet = &localcluster.Kubelet{
+		Client: kc, Binary: bed.binary, HAProxy: haproxyBin, Dir: filepath.Join(dir, "pods"),
+		FirstIP: net.ParseIP("127.0.0.20"), Log: logr.Discard(),
+	}
+	kctx, stopKubelet := context.WithCancel(context.Background())
+	kubeletDone := make(chan struct{})
+	go func() { bed.kubelet.Run(kctx); close(kubeletDone) }()
+
+	if err := runOperator(); err != nil {
+		stopKubelet()
+		return nil, err
+	}
+	return func() {
+		stopOperatorProcess()
+		stopKubelet()
+		<-kubeletDone
+		_ = bed.host.Close()
+		os.RemoveAll(dir)
+	}, nil
+}
+
+func runOperator() error {
+	bed.opLog = filepath.Join(filepath.Dir(bed.binary), fmt.Sprintf("operator-%d.log", time.Now().UnixNano()))
+	logFile, err := os.Create(bed.opLog)
+	if err != nil {
+		return err
+	}
+	bed.operator = exec.Command(bed.binary, "run",
+		"--kubeconfig", cluster.kubeconfig,
+		"--metrics-bind-address", "127.0.0.1:0",
+		"--health-probe-bind-address", "127.0.0.1:0",
+	)
+	bed.operator.Stdout, bed.operator.Stderr = logFile, logFile
+	if err := bed.operator.Start(); err != nil {
+		return fmt.Errorf("start the operator: %w", err)
+	}
+	return nil
+}
+
+func stopOperatorProcess() {
+	if bed.operator != nil && bed.operator.Process != nil {
+		_ = bed.operator.Process.Signal(os.Interrupt)
+		_ = bed.operator.Wait()
+	}
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last error
+	for {
+		if last = cond(); last == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not done within %s: %v", what, timeout, last)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func ctxFor(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func create(t testing.TB, objs ...client.Object) {
+	t.Helper()
+	for _, o := range objs {
+		if err := cluster.client.Create(ctxFor(t), o); err != nil {
+			t.Fatalf("create %T %s: %v", o, o.GetName(), err)
+		}
+	}
+}
+
+// newNamespace creates a namespace of its own for one test.
+func newNamespace(t testing.TB, labels map[string]string) string {
+	t.Helper()
+	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
+	if len(name) > 50 {
+		name = name[:50]
+	}
+	name = strings.Trim(name, "-") + "-" + strconv.FormatInt(time.Now().UnixNano()%100000, 10)
+	create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}})
+	return name
+}
+
+// newHAProxy creates an HAProxy and waits for its ready instances; it
+// returns their addresses.
+func newHAProxy(t testing.TB, ns string, replicas int32, mutate ...func(*v1alpha1.HAProxy)) []string {
+	t.Helper()
+	hap := &v1alpha1.HAProxy{
+		ObjectMeta: metav1.ObjectMeta{Name: "edge", Namespace: ns},
+		Spec:       v1alpha1.HAProxySpec{Replicas: ptr.To(replicas), ServiceType: corev1.ServiceTypeClusterIP},
+	}
+	for _, m := range mutate {
+		m(hap)
+	}
+	create(t, hap)
+	return instanceIPs(t, ns, "edge", int(replicas))
+}
+
+func instanceIPs(t testing.TB, ns, name string, want int) []string {
+	t.Helper()
+	var ips []string
+	eventually(t, time.Minute, "instances ready", func() error {
+		var pods corev1.PodList
+		if err := cluster.client.List(ctxFor(t), &pods, client.InNamespace(ns), client.MatchingLabels{controller.LabelHAProxy: name}); err != nil {
+			return err
+		}
+		ips = nil
+		for _, p := range pods.Items {
+			if p.Status.PodIP != "" && p.DeletionTimestamp.IsZero() {
+				ips = append(ips, p.Status.PodIP)
+			}
+		}
+		if len(ips) != want {
+			return fmt.Errorf("%d of %d instances ready", len(ips), want)
+		}
+		return nil
+	})
+	return ips
+}
+
+// backend starts a backend on the test host; tlsName makes it a TLS one.
+func backend(t testing.TB, name, tlsName string) *localcluster.Backend {
+	t.Helper()
+	b, err := localcluster.StartBackend(name, bed.host, tlsName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// service creates a Service with the given named ports (name=port).
+func service(t testing.TB, ns, name string, ports map[string]int32) {
+	t.Helper()
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
+	for pn, p := range ports {
+		svc.Spec.Ports = append(svc.Spec.Ports, corev1.ServicePort{Name: pn, Port: p, TargetPort: intstr.FromInt32(p)})
+	}
+	create(t, svc)
+}
+
+func publish(t testing.TB, ns, svc, port string, backends ...*localcluster.Backend) {
+	t.Helper()
+	if err := localcluster.PublishEndpoints(ctxFor(t), cluster.client, ns, svc, port, backends...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mapping(ns, name string, spec v1alpha1.TCPMappingSpec) *v1alpha1.TCPMapping {
+	return &v1alpha1.TCPMapping{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: spec}
+}
+
+// condition waits until the mapping's condition has the given status and
+// returns it.
+func condition(t testing.TB, ns, name, typ string, status metav1.ConditionStatus) metav1.Condition {
+	t.Helper()
+	var got metav1.Condition
+	eventually(t, time.Minute, fmt.Sprintf("TCPMapping %s/%s %s=%s", ns, name, typ, status), func() error {
+		var m v1alpha1.TCPMapping
+		if err := cluster.client.Get(ctxFor(t), client.ObjectKey{Namespace: ns, Name: name}, &m); err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(m.Status.Conditions, typ)
+		if c == nil || c.Status != status || c.ObservedGeneration != m.Generation {
+			return fmt.Errorf("conditions %+v", m.Status.Conditions)
+		}
+		got = *c
+		return nil
+	})
+	return got
+}
+
+func addr(ip string, port int32) string { return net.JoinHostPort(ip, strconv.Itoa(int(port))) }
+
+// greeting reads the first line a backend sends through HAProxy; with sni
+// the connection is TLS and the served certificate's subject is returned.
+func greeting(address, sni string) (name, subject string, err error) {
+	conn, err := net.DialTimeout("tcp", address, 2*time.Second)
+	if err != nil {
+		return "", "", err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(3 * time.Second))
+	var rw net.Conn = conn
+	if sni != "" {
+		tc := tls.Client(conn, &tls.Config{ServerName: sni, InsecureSkipVerify: true})
+		if err := tc.Handshake(); err != nil {
+			return "", "", err
+		}
+		subject = tc.ConnectionState().PeerCertificates[0].Subject.CommonName
+		rw = tc
+	}
+	line, err := bufio.NewReader(rw).ReadString('\n')
+	return strings.TrimSpace(line), subject, err
+}
+
+// routesTo waits until a connection through address reaches backend want.
+func routesTo(t testing.TB, address, sni, want string) string {
+	t.Helper()
+	var subject string
+	eventually(t, 30*time.Second, fmt.Sprintf("%s (SNI %q) reaches %s", address, sni, want), func() error {
+		got, sub, err := greeting(address, sni)
+		if err != nil {
+			return err
+		}
+		if got != want {
+			return fmt.Errorf("reached %q", got)
+		}
+		subject = sub
+		return nil
+	})
+	return subject
+}
