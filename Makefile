@@ -27,8 +27,9 @@ generate: ## Generate deep copies of the API types
 	$(GO) tool controller-gen object paths=./api/...
 
 .PHONY: manifests
-manifests: ## Generate the CRDs in deploy/crd from the API types
+manifests: ## Generate the CRDs in deploy/crd and the ClusterRole in deploy/rbac
 	$(GO) tool controller-gen crd paths=./api/... output:crd:artifacts:config=deploy/crd
+	$(GO) tool controller-gen rbac:roleName=haproxy-tcp-operator paths=./operator/controller/... output:rbac:artifacts:config=deploy/rbac
 
 ##@ Test
 

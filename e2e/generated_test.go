@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// TestGeneratedFilesAreCurrent regenerates the CRDs and deep copies into a
+// TestGeneratedFilesAreCurrent regenerates the CRDs, the ClusterRole and deep copies into a
 // scratch folder and fails when the committed ones differ: run
 // make generate manifests.
 func TestGeneratedFilesAreCurrent(t *testing.T) {
@@ -23,8 +23,10 @@ func TestGeneratedFilesAreCurrent(t *testing.T) {
 	}
 	run("crd", "paths=./api/...", "output:crd:artifacts:config="+crdDir)
 	run("object", "paths=./api/...", "output:object:dir="+out)
+	run("rbac:roleName=haproxy-tcp-operator", "paths=./operator/controller/...", "output:rbac:dir="+out)
+	same(t, "../deploy/rbac/role.yaml", filepath.Join(out, "role.yaml"), "make manifests")
 
-	committed, err := filepath.Glob("../deploy/crd/*.yaml")
+	committed, err := filepath.Glob("../deploy/crd/haproxy-operator.io_*.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,11 +15,13 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -31,11 +33,14 @@ import (
 // bed is what the harness runs beside the API server: the operator binary,
 // a kubelet stand-in and a test host for backends.
 var bed struct {
-	binary   string
-	operator *exec.Cmd
-	opLog    string
-	kubelet  *localcluster.Kubelet
-	host     *localcluster.TestHost
+	binary             string
+	operatorArgs       []string
+	operatorEnv        []string
+	operatorKubeconfig string
+	operator           *exec.Cmd
+	opLog              string
+	kubelet            *localcluster.Kubelet
+	host               *localcluster.TestHost
 }
 
 // startOperator builds the binary, starts the kubelet stand-in, a test
@@ -70,6 +75,10 @@ func startOperator(cfg *rest.Config) (func(), error) {
 	kubeletDone := make(chan struct{})
 	go func() { bed.kubelet.Run(kctx); close(kubeletDone) }()
 
+	if err := installOperator(dir); err != nil {
+		stopKubelet()
+		return nil, err
+	}
 	if err := runOperator(); err != nil {
 		stopKubelet()
 		return nil, err
@@ -83,17 +92,59 @@ func startOperator(cfg *rest.Config) (func(), error) {
 	}, nil
 }
 
+// The operator as deploy/default installs it.
+const (
+	operatorNamespace      = "haproxy-tcp-operator-system"
+	operatorServiceAccount = "haproxy-tcp-operator"
+)
+
+// installOperator applies deploy/default with kubectl, as a user would,
+// and prepares a kubeconfig that acts as the operator's ServiceAccount, so
+// the operator runs with exactly the RBAC shipped.
+func installOperator(dir string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if out, errOut, err := kubectl(ctx, "", "apply", "-k", "../deploy/default"); err != nil {
+		return fmt.Errorf("kubectl apply -k deploy/default: %v\n%s%s", err, out, errOut)
+	}
+	var dep appsv1.Deployment
+	if err := cluster.client.Get(ctx, client.ObjectKey{Namespace: operatorNamespace, Name: "haproxy-tcp-operator"}, &dep); err != nil {
+		return fmt.Errorf("the operator Deployment deploy/default installs: %w", err)
+	}
+	c := dep.Spec.Template.Spec.Containers[0]
+	bed.operatorArgs = c.Args
+	for _, e := range c.Env {
+		v := e.Value
+		if e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.namespace" {
+			v = dep.Namespace
+		}
+		bed.operatorEnv = append(bed.operatorEnv, e.Name+"="+v)
+	}
+	if dep.Spec.Template.Spec.ServiceAccountName != operatorServiceAccount {
+		return fmt.Errorf("the operator runs as %q, want %q", dep.Spec.Template.Spec.ServiceAccountName, operatorServiceAccount)
+	}
+	kc, err := clientcmd.LoadFromFile(cluster.kubeconfig)
+	if err != nil {
+		return err
+	}
+	for _, ai := range kc.AuthInfos {
+		ai.Impersonate = "system:serviceaccount:" + operatorNamespace + ":" + operatorServiceAccount
+		ai.ImpersonateGroups = []string{"system:serviceaccounts", "system:serviceaccounts:" + operatorNamespace, "system:authenticated"}
+	}
+	bed.operatorKubeconfig = filepath.Join(dir, "operator.kubeconfig")
+	return clientcmd.WriteToFile(*kc, bed.operatorKubeconfig)
+}
+
 func runOperator() error {
 	bed.opLog = filepath.Join(filepath.Dir(bed.binary), fmt.Sprintf("operator-%d.log", time.Now().UnixNano()))
 	logFile, err := os.Create(bed.opLog)
 	if err != nil {
 		return err
 	}
-	bed.operator = exec.Command(bed.binary, "run",
-		"--kubeconfig", cluster.kubeconfig,
-		"--metrics-bind-address", "127.0.0.1:0",
-		"--health-probe-bind-address", "127.0.0.1:0",
-	)
+	// The binary and flags of the Deployment; out of the cluster it needs
+	// a kubeconfig where a Pod has its ServiceAccount token.
+	bed.operator = exec.Command(bed.binary, append(append([]string{}, bed.operatorArgs...), "--kubeconfig", bed.operatorKubeconfig)...)
+	bed.operator.Env = append(os.Environ(), bed.operatorEnv...)
 	bed.operator.Stdout, bed.operator.Stderr = logFile, logFile
 	if err := bed.operator.Start(); err != nil {
 		return fmt.Errorf("start the operator: %w", err)

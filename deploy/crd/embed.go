@@ -6,5 +6,5 @@ import "embed"
 
 // FS holds the CRD manifests.
 //
-//go:embed *.yaml
+//go:embed haproxy-operator.io_*.yaml
 var FS embed.FS

@@ -48,7 +48,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	metricsAddr := fs.String("metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 disables)")
 	probeAddr := fs.String("health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	leaderElect := fs.Bool("leader-elect", false, "elect a leader, so only one replica reconciles")
-	leaderNS := fs.String("leader-election-namespace", "", "namespace of the leader election Lease (default: the operator's own)")
+	leaderNS := fs.String("leader-election-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the leader election Lease (default: $POD_NAMESPACE)")
 	image := fs.String("instance-image", DefaultInstanceImage, "default HAProxy instance image")
 	local := fs.Bool("local", false, "start a local cluster even when one is reachable")
 	assets := fs.String("k8s-assets", "bin/k8s", "folder with kube-apiserver, etcd and kubectl for the local cluster")
@@ -94,6 +94,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		LeaderElection:          *leaderElect,
 		LeaderElectionID:        "haproxy-tcp-operator.haproxy-operator.io",
 		LeaderElectionNamespace: *leaderNS,
+		// A restarted or upgraded operator takes over at once.
+		LeaderElectionReleaseOnCancel: true,
 		// Cache only the Pods, Deployments and PDBs the operator owns.
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&corev1.Pod{}:                   {Label: managed},

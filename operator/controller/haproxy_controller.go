@@ -37,6 +37,7 @@ import (
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
 	dpclient "github.com/haproxy-tcp-operator/haproxy-tcp-operator/haproxy/client"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/apply"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/metrics"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/render"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/snapshot"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/translate"
@@ -193,6 +194,21 @@ func (r *HAProxyReconciler) forget(key types.NamespacedName) {
 	r.mu.Unlock()
 }
 
+// What the operator may do, and nothing more; deploy/rbac is generated from
+// these markers and the README explains each.
+//
+// +kubebuilder:rbac:groups=haproxy-operator.io,resources=haproxies,verbs=get;list;watch;update
+// +kubebuilder:rbac:groups=haproxy-operator.io,resources=haproxies/finalizers,verbs=update
+// +kubebuilder:rbac:groups=haproxy-operator.io,resources=haproxies/status;tcpmappings/status;tlscontexts/status,verbs=get;update
+// +kubebuilder:rbac:groups=haproxy-operator.io,resources=tcpmappings;tlscontexts,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=namespaces;pods;services,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=services,verbs=create;update;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;delete
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
 // Reconcile brings one HAProxy's instances and statuses up to date.
 func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	logger := log.FromContext(ctx)
@@ -200,6 +216,7 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	if err := r.Client.Get(ctx, req.NamespacedName, &hap); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.forget(req.NamespacedName)
+			metrics.Forget(req.String())
 			return reconcile.Result{}, nil
 		}
 		return reconcile.Result{}, fmt.Errorf("get HAProxy %s: %w", req, err)
@@ -245,6 +262,7 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	}
 	instances := r.applyAll(ctx, &hap, ready, creds, apply.Desired{Config: cfg, Certificates: res.Config.Certificates}, hash)
 
+	recordMappings(klogRef(&hap), res, instances)
 	if err := r.writeStatuses(ctx, &hap, res, hash, int32(len(pods)), int32(len(ready)), instances); err != nil {
 		return reconcile.Result{}, err
 	}
@@ -289,7 +307,10 @@ func (r *HAProxyReconciler) applyAll(ctx context.Context, hap *v1alpha1.HAProxy,
 			endpoint := "http://" + net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(int(dataPlanePort(hap))))
 			c := dpclient.New(endpoint, creds[0], creds[1], r.HTTP)
 			logger := log.FromContext(ctx).WithValues("pod", klogRef(pod))
+			start := time.Now()
 			outcome, err := apply.Apply(ctx, c, desired)
+			metrics.ApplyDuration.WithLabelValues(klogRef(hap)).Observe(time.Since(start).Seconds())
+			metrics.Applies.WithLabelValues(klogRef(hap), outcomeLabel(outcome, err)).Inc()
 			if err != nil {
 				logger.Error(err, "Apply failed")
 				r.Recorder.Eventf(hap, pod, corev1.EventTypeWarning, "ApplyFailed", "Apply", "Applying configuration %s to %s failed: %v", hash, pod.Name, err)
@@ -309,6 +330,43 @@ func (r *HAProxyReconciler) applyAll(ctx context.Context, hap *v1alpha1.HAProxy,
 	}
 	wg.Wait()
 	return out
+}
+
+func outcomeLabel(o apply.Outcome, err error) string {
+	switch {
+	case err != nil:
+		return "error"
+	case o.Reloaded:
+		return "reload"
+	case o.Changed:
+		return "runtime"
+	}
+	return "unchanged"
+}
+
+// recordMappings sets the mapping and sync gauges of one HAProxy.
+func recordMappings(hap string, res translate.Result, instances []instance) {
+	var accepted, rejected, conflict, outOfSync float64
+	for _, m := range res.Mappings {
+		switch {
+		case m.Programmable():
+			accepted++
+		case m.Accepted.Reason == v1alpha1.ReasonConflict:
+			rejected++
+			conflict++
+		default:
+			rejected++
+		}
+	}
+	for _, in := range instances {
+		if !in.Programmed {
+			outOfSync++
+		}
+	}
+	metrics.Mappings.WithLabelValues(hap, "accepted").Set(accepted)
+	metrics.Mappings.WithLabelValues(hap, "rejected").Set(rejected)
+	metrics.Mappings.WithLabelValues(hap, "conflict").Set(conflict)
+	metrics.OutOfSync.WithLabelValues(hap).Set(outOfSync)
 }
 
 func klogRef(o client.Object) string { return o.GetNamespace() + "/" + o.GetName() }

@@ -33,7 +33,7 @@ func StartControlPlane(assets string) (*ControlPlane, error) {
 	if err := os.MkdirAll(crdDir, 0o700); err != nil {
 		return nil, err
 	}
-	files, err := fs.Glob(crd.FS, "*.yaml")
+	files, err := fs.Glob(crd.FS, "haproxy-operator.io_*.yaml")
 	if err != nil {
 		return nil, err
 	}

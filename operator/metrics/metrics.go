@@ -1,0 +1,51 @@
+// Package metrics defines the operator's own Prometheus metrics, served with
+// controller-runtime's (reconciles, work queue) on the metrics endpoint.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+var (
+	// Applies counts applies to instances by outcome: reload, runtime
+	// (no reload), unchanged or error.
+	Applies = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "haproxy_tcp_operator_applies_total",
+		Help: "Configuration applies to HAProxy instances, by outcome: reload, runtime (no reload), unchanged, error.",
+	}, []string{"haproxy", "outcome"})
+
+	// ApplyDuration is how long one apply to one instance took.
+	ApplyDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "haproxy_tcp_operator_apply_duration_seconds",
+		Help:    "Time to apply a configuration to one HAProxy instance.",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	}, []string{"haproxy"})
+
+	// Mappings counts the served TCPMappings by state: accepted,
+	// rejected (any reason) and conflict (rejected for a conflict).
+	Mappings = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "haproxy_tcp_operator_mappings",
+		Help: "TCPMappings an HAProxy serves, by state: accepted, rejected, conflict.",
+	}, []string{"haproxy", "state"})
+
+	// OutOfSync counts ready instances not running the desired
+	// configuration.
+	OutOfSync = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "haproxy_tcp_operator_instances_out_of_sync",
+		Help: "Ready HAProxy instances that do not run the desired configuration.",
+	}, []string{"haproxy"})
+)
+
+func init() {
+	ctrlmetrics.Registry.MustRegister(Applies, ApplyDuration, Mappings, OutOfSync)
+}
+
+// Forget drops the series of a deleted HAProxy.
+func Forget(haproxy string) {
+	for _, v := range []*prometheus.MetricVec{Applies.MetricVec, Mappings.MetricVec} {
+		v.DeletePartialMatch(prometheus.Labels{"haproxy": haproxy})
+	}
+	ApplyDuration.DeletePartialMatch(prometheus.Labels{"haproxy": haproxy})
+	OutOfSync.DeleteLabelValues(haproxy)
+}
