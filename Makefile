@@ -43,7 +43,7 @@ testdata: test-deps ## Rewrite the golden files from the current output
 	$(GO) test ./operator/... -count=1 -update
 
 .PHONY: verify
-verify: generate manifests testdata ## Regenerate everything; fail if git sees a change
+verify: generate manifests bundle testdata ## Regenerate everything; fail if git sees a change
 	git diff --exit-code -- api deploy operator
 
 .PHONY: test-deps
@@ -77,3 +77,17 @@ clean: ## Remove build output (keeps the built kube-apiserver)
 bench: test-deps ## Run the benchmarks: apply latency against real haproxy, and kubectl apply to traffic
 	$(GO) test ./operator/apply/ -run '^$$' -bench . -benchtime 30x -count 1
 	$(GO) test ./e2e/ -run '^$$' -bench . -benchtime 20x -count 1
+
+##@ Release
+
+.PHONY: bundle
+bundle: ## Generate the OLM bundle in deploy/bundle from deploy/
+	$(GO) run ./deploy/bundlegen/cmd deploy deploy/bundle
+
+IMAGE_TAG ?= v0.1.0
+
+.PHONY: docker-build
+docker-build: ## Build the operator and HAProxy instance images (needs a Docker engine)
+	docker build -t haproxy-tcp-operator/operator:$(IMAGE_TAG) -f Dockerfile .
+	docker build -t haproxy-tcp-operator/haproxy:$(IMAGE_TAG) -f haproxy.Dockerfile .
+	docker build -t haproxy-tcp-operator/bundle:$(IMAGE_TAG) -f deploy/bundle/bundle.Dockerfile deploy/bundle
