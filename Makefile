@@ -31,6 +31,10 @@ manifests: ## Generate the CRDs in deploy/crd and the ClusterRole in deploy/rbac
 	$(GO) tool controller-gen crd paths=./api/... output:crd:artifacts:config=deploy/crd
 	$(GO) tool controller-gen rbac:roleName=haproxy-tcp-operator paths=./operator/controller/... output:rbac:artifacts:config=deploy/rbac
 
+.PHONY: docs
+docs: ## Generate the API reference docs/api.md from the CRDs
+	$(GO) run ./docs/apigen/cmd
+
 ##@ Test
 
 .PHONY: test
@@ -43,8 +47,8 @@ testdata: test-deps ## Rewrite the golden files from the current output
 	$(GO) test ./operator/... -count=1 -update
 
 .PHONY: verify
-verify: generate manifests bundle testdata ## Regenerate everything; fail if git sees a change
-	git diff --exit-code -- api deploy operator
+verify: generate manifests bundle docs testdata ## Regenerate everything; fail if git sees a change
+	git diff --exit-code -- api deploy docs operator
 
 .PHONY: test-deps
 test-deps: $(K8S_BIN)/kube-apiserver $(K8S_BIN)/etcd $(K8S_BIN)/kubectl /usr/sbin/haproxy /usr/sbin/ip ## Install or build what the tests run

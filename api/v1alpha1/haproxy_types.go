@@ -152,9 +152,11 @@ type HAProxyStatus struct {
 	// +listType=map
 	// +listMapKey=pod
 	Instances []InstanceStatus `json:"instances,omitempty"`
-	// AcceptedMappings and RejectedMappings count the served mappings.
+	// AcceptedMappings counts the served mappings that are programmed.
 	// +optional
 	AcceptedMappings int32 `json:"acceptedMappings,omitempty"`
+	// RejectedMappings counts the served mappings that are not accepted or
+	// whose references are not resolved.
 	// +optional
 	RejectedMappings int32 `json:"rejectedMappings,omitempty"`
 	// Conditions are Ready and Programmed.

@@ -10,7 +10,7 @@ import (
 // +kubebuilder:validation:XValidation:rule="!(has(self.enableIPv4) && !self.enableIPv4 && has(self.enableIPv6) && !self.enableIPv6)",message="enableIPv4 and enableIPv6 cannot both be false: the service could not be resolved at all"
 type TCPMappingSpec struct {
 	// Port is the TCP port on which HAProxy listens for connections for this
-	// mapping. Required.
+	// mapping.
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=65535
 	Port int32 `json:"port"`
@@ -28,7 +28,7 @@ type TCPMappingSpec struct {
 	// another namespace; a name that is no Service in the cluster is resolved
 	// by DNS. The scheme https:// makes HAProxy open TLS towards the upstream
 	// (re-encrypting what it decrypted); the default port is 80, or 443 with
-	// https://. Required.
+	// https://.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=261
 	// +kubebuilder:validation:XValidation:rule="self.matches('^((http|https)://)?([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*|[[][0-9a-fA-F:.]+[]])(:[0-9]{1,5})?$')",message="service must be [scheme://]name[.namespace][:port]: scheme http or https, a lowercase DNS name or IP address, an optional port, and no path, spaces or other characters"
@@ -94,10 +94,12 @@ type TCPMappingStatus struct {
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// Frontend and Backend are the HAProxy section names that carry this
-	// mapping, as shown on the stats page.
+	// Frontend is the HAProxy frontend that carries this mapping, as the
+	// stats page shows it.
 	// +optional
 	Frontend string `json:"frontend,omitempty"`
+	// Backend is the HAProxy backend of this mapping's weight group; its
+	// servers are named namespace:mapping:n.
 	// +optional
 	Backend string `json:"backend,omitempty"`
 }
