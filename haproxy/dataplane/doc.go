@@ -2,7 +2,10 @@
 // instance and serves the part of the HAProxy Data Plane API v2 the operator
 // uses: raw configuration with versions, validation and hitless reloads,
 // runtime server changes, reload status and certificate storage. It owns
-// the HAProxy master process of its instance. Runtime commands and
-// certificate files go through client-native's runtime and storage
-// packages; the configuration is stored byte for byte as it was posted.
+// the HAProxy master process of its instance. It is built on client-native:
+// the configuration package reads the stored configuration and its
+// version, the runtime package runs runtime actions and certificate swaps,
+// the storage package keeps certificate files. A posted configuration is
+// stored byte for byte (with client-native's # _version line), so the
+// operator can compare what runs with what it rendered.
 package dataplane

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/haproxytech/client-native/v5/configuration"
+	cfgoptions "github.com/haproxytech/client-native/v5/configuration/options"
 	"github.com/haproxytech/client-native/v5/models"
 	"github.com/haproxytech/client-native/v5/runtime"
 	rtoptions "github.com/haproxytech/client-native/v5/runtime/options"
@@ -60,6 +62,7 @@ type Server struct {
 	certs   storage.Storage
 
 	mu      sync.Mutex // serialises configuration changes and reloads
+	conf    configuration.Configuration
 	rt      runtime.Runtime
 	reloads []*models.Reload
 	pending *models.Reload
@@ -135,6 +138,15 @@ func (s *Server) Start(ctx context.Context) error {
 			return fmt.Errorf("write initial configuration: %w", err)
 		}
 	}
+	conf, err := configuration.New(ctx,
+		cfgoptions.ConfigurationFile(s.cfgPath),
+		cfgoptions.HAProxyBin(s.opt.HAProxy),
+		cfgoptions.TransactionsDir(filepath.Join(s.opt.Dir, "transactions")),
+	)
+	if err != nil {
+		return fmt.Errorf("read configuration %s: %w", s.cfgPath, err)
+	}
+	s.conf = conf
 	if err := s.master.start(); err != nil {
 		return err
 	}
@@ -231,14 +243,14 @@ func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, &models.Health{Haproxy: status})
 }
 
-// stored reads the configuration file and its version.
+// stored reads the configuration file and its version through
+// client-native, which reads the # _version line it writes.
 func (s *Server) stored() (string, int64, error) {
-	b, err := os.ReadFile(s.cfgPath)
+	v, text, err := s.conf.GetRawConfiguration("", 0)
 	if err != nil {
 		return "", 0, fmt.Errorf("read configuration: %w", err)
 	}
-	text := string(b)
-	return text, versionOf(text), nil
+	return text, v, nil
 }
 
 func (s *Server) setConfigHeaders(w http.ResponseWriter, text string, version int64) {
@@ -396,14 +408,4 @@ func withVersion(text string, version int64) string {
 		b.WriteString(line)
 	}
 	return b.String()
-}
-
-func versionOf(text string) int64 {
-	for _, line := range strings.SplitN(text, "\n", 3) {
-		if v, found := strings.CutPrefix(line, "# _version="); found {
-			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			return n
-		}
-	}
-	return 0
 }
