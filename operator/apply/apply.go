@@ -57,7 +57,11 @@ const maxConflictRetries = 3
 // Apply brings inst to desired.
 func Apply(ctx context.Context, inst Instance, desired Desired) (Outcome, error) {
 	var out Outcome
-	certs, err := syncCertificates(ctx, inst, desired.Certificates)
+	stored, err := inst.Certificates(ctx)
+	if err != nil {
+		return out, fmt.Errorf("list certificates: %w", err)
+	}
+	certs, err := syncCertificates(ctx, inst, stored, desired.Certificates)
 	if err != nil {
 		return out, err
 	}
@@ -90,7 +94,7 @@ func Apply(ctx context.Context, inst Instance, desired Desired) (Outcome, error)
 		break
 	}
 
-	if err := pruneCertificates(ctx, inst, desired.Certificates); err != nil {
+	if err := pruneCertificates(ctx, inst, stored, desired.Certificates); err != nil {
 		return out, err
 	}
 	return out, nil
@@ -127,11 +131,7 @@ func fingerprint(pemBytes []byte) string {
 	}
 }
 
-func syncCertificates(ctx context.Context, inst Instance, want []model.Certificate) ([]string, error) {
-	stored, err := inst.Certificates(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("list certificates: %w", err)
-	}
+func syncCertificates(ctx context.Context, inst Instance, stored models.SslCertificates, want []model.Certificate) ([]string, error) {
 	have := map[string]string{}
 	for _, c := range stored {
 		have[c.StorageName] = c.Sha256FingerPrint
@@ -156,11 +156,9 @@ func syncCertificates(ctx context.Context, inst Instance, want []model.Certifica
 	return changed, nil
 }
 
-func pruneCertificates(ctx context.Context, inst Instance, want []model.Certificate) error {
-	stored, err := inst.Certificates(ctx)
-	if err != nil {
-		return fmt.Errorf("list certificates: %w", err)
-	}
+// pruneCertificates deletes stored files no longer wanted; files created
+// by this apply are wanted, so the list read before it is enough.
+func pruneCertificates(ctx context.Context, inst Instance, stored models.SslCertificates, want []model.Certificate) error {
 	keep := map[string]bool{}
 	for _, c := range want {
 		keep[c.File] = true

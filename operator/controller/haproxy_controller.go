@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -234,8 +235,19 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	snap, err := snapshot.Gather(ctx, r.Client, r.APIReader, &hap)
+	snap, err := snapshot.Gather(ctx, r.Client, &hap)
 	if err != nil {
+		return reconcile.Result{}, err
+	}
+	// A first translation names the Secrets the configuration needs; read
+	// just those, then translate with them.
+	var secrets []string
+	for _, ref := range translate.Translate(snap).References {
+		if name, isSecret := strings.CutPrefix(ref, translate.RefSecret+"/"); isSecret {
+			secrets = append(secrets, name)
+		}
+	}
+	if err := snapshot.AddSecrets(ctx, r.APIReader, &snap, secrets); err != nil {
 		return reconcile.Result{}, err
 	}
 	res := translate.Translate(snap)

@@ -3,6 +3,7 @@ package snapshot
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -12,10 +13,9 @@ import (
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
 )
 
-// Gather reads every input hap's configuration depends on. Most kinds come
-// from cache; Secrets are read directly, and only those a TLSContext or the
-// HAProxy names, so the operator never caches the cluster's Secrets.
-func Gather(ctx context.Context, cache client.Reader, secrets client.Reader, hap *v1alpha1.HAProxy) (Snapshot, error) {
+// Gather reads every input hap's configuration depends on from the cache,
+// except Secrets: see AddSecrets.
+func Gather(ctx context.Context, cache client.Reader, hap *v1alpha1.HAProxy) (Snapshot, error) {
 	s := Snapshot{HAProxy: *hap}
 	var namespaces corev1.NamespaceList
 	if err := cache.List(ctx, &namespaces); err != nil {
@@ -43,37 +43,31 @@ func Gather(ctx context.Context, cache client.Reader, secrets client.Reader, hap
 	}
 	s.EndpointSlices = slices.Items
 
-	wanted := map[client.ObjectKey]bool{}
-	if hap.Spec.Stats.AuthSecret != "" {
-		wanted[client.ObjectKey{Namespace: hap.Namespace, Name: hap.Spec.Stats.AuthSecret}] = true
-	}
-	for _, c := range s.TLSContexts {
-		for _, ref := range []string{c.Spec.Secret, c.Spec.CASecret} {
-			if ref != "" {
-				ns, name := splitRef(ref, c.Namespace)
-				wanted[client.ObjectKey{Namespace: ns, Name: name}] = true
-			}
-		}
-	}
-	for k := range wanted {
-		var secret corev1.Secret
-		err := secrets.Get(ctx, k, &secret)
-		if apierrors.IsNotFound(err) {
-			continue // translation reports it on the objects that name it
-		}
-		if err != nil {
-			return s, fmt.Errorf("get Secret %s: %w", k, err)
-		}
-		s.Secrets = append(s.Secrets, secret)
-	}
 	return s, nil
 }
 
-func splitRef(ref, defaultNamespace string) (namespace, name string) {
-	for i := 0; i < len(ref); i++ {
-		if ref[i] == '.' {
-			return ref[i+1:], ref[:i]
-		}
+// AddSecrets reads the named Secrets ("namespace/name") directly from the
+// API server, so the operator never caches the cluster's Secrets; missing
+// ones are left out for translation to report.
+func AddSecrets(ctx context.Context, secrets client.Reader, s *Snapshot, names []string) error {
+	have := map[string]bool{}
+	for _, sec := range s.Secrets {
+		have[sec.Namespace+"/"+sec.Name] = true
 	}
-	return defaultNamespace, ref
+	for _, n := range names {
+		if have[n] {
+			continue
+		}
+		ns, name, _ := strings.Cut(n, "/")
+		var secret corev1.Secret
+		err := secrets.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &secret)
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("get Secret %s: %w", n, err)
+		}
+		s.Secrets = append(s.Secrets, secret)
+	}
+	return nil
 }
