@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -331,4 +332,18 @@ func routesTo(t testing.TB, address, sni, want string) string {
 		return nil
 	})
 	return subject
+}
+
+// assertEchoes checks that an established connection still relays both
+// ways.
+func assertEchoes(t testing.TB, conn net.Conn, what string) {
+	t.Helper()
+	if _, err := conn.Write([]byte("ping\n")); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	echo := make([]byte, 5)
+	if _, err := io.ReadFull(conn, echo); err != nil || string(echo) != "ping\n" {
+		t.Errorf("%s: echo %q, %v", what, echo, err)
+	}
 }

@@ -345,14 +345,7 @@ func TestCertificateRotationKeepsConnections(t *testing.T) {
 		}
 		return nil
 	})
-	if _, err := established.Write([]byte("ping\n")); err != nil {
-		t.Fatal(err)
-	}
-	echo := make([]byte, 5)
-	_ = established.SetReadDeadline(time.Now().Add(3 * time.Second))
-	if _, err := io.ReadFull(established, echo); err != nil || string(echo) != "ping\n" {
-		t.Errorf("the established connection after rotation: %q, %v", echo, err)
-	}
+	assertEchoes(t, established, "the established connection after rotation")
 }
 
 // TestDeletingCleansUp: deleting a mapping closes its port; deleting the

@@ -55,14 +55,7 @@ func TestOperatorRestartChangesNothingRunning(t *testing.T) {
 	if after := reloadCount(t, ns, ip); after != before {
 		t.Errorf("restarting the operator reloaded HAProxy %d times", after-before)
 	}
-	if _, err := conn.Write([]byte("ping\n")); err != nil {
-		t.Fatal(err)
-	}
-	_ = conn.SetReadDeadline(time.Now().Add(3 * time.Second))
-	echo := make([]byte, 5)
-	if _, err := io.ReadFull(conn, echo); err != nil || string(echo) != "ping\n" {
-		t.Errorf("the connection opened before the restart: %q, %v", echo, err)
-	}
+	assertEchoes(t, conn, "the connection opened before the restart")
 	var m v1alpha1.TCPMapping
 	if err := cluster.client.Get(ctxFor(t), client.ObjectKey{Namespace: ns, Name: "steady"}, &m); err != nil {
 		t.Fatal(err)

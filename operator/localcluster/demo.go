@@ -29,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/deploy/samples"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/haproxy/dataplane/dataplanetest"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/snapshot"
 )
 
@@ -59,21 +60,7 @@ func StartBackend(name string, host *TestHost, tlsName string) (*Backend, error)
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}})
 	}
 	b := &Backend{Name: name, Addr: ln.Addr().(*net.TCPAddr), ln: ln}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				if _, err := fmt.Fprintf(c, "%s\n", name); err != nil {
-					return
-				}
-				_, _ = io.Copy(c, bufio.NewReader(c))
-			}()
-		}
-	}()
+	go dataplanetest.ServeGreeting(ln, name)
 	return b, nil
 }
 

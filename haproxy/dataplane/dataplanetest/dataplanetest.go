@@ -122,24 +122,28 @@ func StartBackend(t testing.TB, name, addr string) *Backend {
 	}
 	b := &Backend{Name: name, Addr: ln.Addr().(*net.TCPAddr), ln: ln}
 	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				if _, err := fmt.Fprintf(c, "%s\n", name); err != nil {
-					return
-				}
-				_, _ = io.Copy(c, c)
-			}()
-		}
-	}()
+	go func() { defer b.wg.Done(); ServeGreeting(ln, name) }()
 	t.Cleanup(func() { ln.Close(); b.wg.Wait() })
 	return b
+}
+
+// ServeGreeting greets each connection on ln with name and a newline, then
+// echoes what it reads, until ln is closed. Tests and the local cluster's
+// demo backends speak this.
+func ServeGreeting(ln net.Listener, name string) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			if _, err := fmt.Fprintf(c, "%s\n", name); err != nil {
+				return
+			}
+			_, _ = io.Copy(c, c)
+		}()
+	}
 }
 
 // Greeting connects to addr and returns the first line the backend sent.
