@@ -10,7 +10,6 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
 )
@@ -34,15 +33,8 @@ func get(url string) (string, error) {
 func TestStatsPageAndMetricsShowEachMapping(t *testing.T) {
 	ns := newNamespace(t, nil)
 	ip := newHAProxy(t, ns, 1)[0]
-	service(t, ns, "stable", map[string]int32{"": 80})
-	service(t, ns, "canary", map[string]int32{"": 80})
-	publish(t, ns, "stable", "", backend(t, "stable", ""))
-	publish(t, ns, "canary", "", backend(t, "canary", ""))
-	create(t,
-		mapping(ns, "stable", v1alpha1.TCPMappingSpec{Port: 3300, Service: "stable", Weight: ptr.To(int32(75))}),
-		mapping(ns, "canary", v1alpha1.TCPMappingSpec{Port: 3300, Service: "canary", Weight: ptr.To(int32(25))}),
-		mapping(ns, "solo", v1alpha1.TCPMappingSpec{Port: 3301, Service: "stable"}),
-	)
+	canaryRelease(t, ns, 3300, 75, 25)
+	create(t, mapping(ns, "solo", v1alpha1.TCPMappingSpec{Port: 3301, Service: "stable"}))
 	for _, m := range []string{"stable", "canary", "solo"} {
 		condition(t, ns, m, v1alpha1.ConditionProgrammed, metav1.ConditionTrue)
 	}

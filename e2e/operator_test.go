@@ -133,14 +133,7 @@ func split(address string, n int) map[string]int {
 func TestWeightsSplitAndChangeWithoutReload(t *testing.T) {
 	ns := newNamespace(t, nil)
 	ip := newHAProxy(t, ns, 1)[0]
-	service(t, ns, "stable", map[string]int32{"": 80})
-	service(t, ns, "canary", map[string]int32{"": 80})
-	publish(t, ns, "stable", "", backend(t, "stable", ""))
-	publish(t, ns, "canary", "", backend(t, "canary", ""))
-	create(t,
-		mapping(ns, "stable", v1alpha1.TCPMappingSpec{Port: 2400, Service: "stable", Weight: ptr.To(int32(90))}),
-		mapping(ns, "canary", v1alpha1.TCPMappingSpec{Port: 2400, Service: "canary", Weight: ptr.To(int32(10))}),
-	)
+	canaryRelease(t, ns, 2400, 90, 10)
 	condition(t, ns, "canary", v1alpha1.ConditionProgrammed, metav1.ConditionTrue)
 	routesTo(t, addr(ip, 2400), "", "stable")
 
@@ -436,4 +429,18 @@ func tlsClient(t testing.TB, raw net.Conn) *tls.Conn {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// canaryRelease creates Services stable and canary, each with one backend
+// of that name, and two mappings splitting port between them by weight.
+func canaryRelease(t testing.TB, ns string, port, stableWeight, canaryWeight int32) {
+	t.Helper()
+	for _, name := range []string{"stable", "canary"} {
+		service(t, ns, name, map[string]int32{"": 80})
+		publish(t, ns, name, "", backend(t, name, ""))
+	}
+	create(t,
+		mapping(ns, "stable", v1alpha1.TCPMappingSpec{Port: port, Service: "stable", Weight: ptr.To(stableWeight)}),
+		mapping(ns, "canary", v1alpha1.TCPMappingSpec{Port: port, Service: "canary", Weight: ptr.To(canaryWeight)}),
+	)
 }
