@@ -14,6 +14,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -352,9 +353,34 @@ func TestDeletingCleansUp(t *testing.T) {
 	create(t, m)
 	condition(t, ns, "gone", v1alpha1.ConditionProgrammed, metav1.ConditionTrue)
 	routesTo(t, addr(ip, 3000), "", "app")
+	servicePorts := func() (map[int32]bool, error) {
+		var svc corev1.Service
+		if err := cluster.client.Get(ctxFor(t), client.ObjectKey{Namespace: ns, Name: "haproxy-edge"}, &svc); err != nil {
+			return nil, err
+		}
+		ports := map[int32]bool{}
+		for _, p := range svc.Spec.Ports {
+			ports[p.Port] = true
+		}
+		return ports, nil
+	}
+	eventually(t, 30*time.Second, "the HAProxy's Service exposes port 3000", func() error {
+		ports, err := servicePorts()
+		if err != nil || !ports[3000] || !ports[8404] {
+			return fmt.Errorf("ports %v (%v)", ports, err)
+		}
+		return nil
+	})
 	if err := cluster.client.Delete(ctxFor(t), m); err != nil {
 		t.Fatal(err)
 	}
+	eventually(t, 30*time.Second, "the Service drops port 3000", func() error {
+		ports, err := servicePorts()
+		if err != nil || ports[3000] {
+			return fmt.Errorf("ports %v (%v)", ports, err)
+		}
+		return nil
+	})
 	eventually(t, 30*time.Second, "port 3000 closes", func() error {
 		if c, err := net.DialTimeout("tcp", addr(ip, 3000), time.Second); err == nil {
 			c.Close()
@@ -402,6 +428,10 @@ func TestTwoReplicasServeTheSameConfiguration(t *testing.T) {
 	condition(t, ns, "both", v1alpha1.ConditionProgrammed, metav1.ConditionTrue)
 	for _, ip := range ips {
 		routesTo(t, addr(ip, 3100), "", "app")
+	}
+	var pdb policyv1.PodDisruptionBudget
+	if err := cluster.client.Get(ctxFor(t), client.ObjectKey{Namespace: ns, Name: "haproxy-edge"}, &pdb); err != nil {
+		t.Errorf("two replicas need a PodDisruptionBudget: %v", err)
 	}
 	eventually(t, 30*time.Second, "both instances report one hash", func() error {
 		var hap v1alpha1.HAProxy

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/haproxy/client"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/haproxy/dataplane"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/haproxy/dataplane/dataplanetest"
 )
 
@@ -304,5 +305,49 @@ backend be
 	certs, err := inst.Client.Certificates(ctx)
 	if err != nil || len(certs) != 1 || !strings.Contains(certs[0].Subject, "second.example.com") {
 		t.Errorf("storage lists %+v, %v", certs, err)
+	}
+}
+
+// TestQueuedReloadsCoalesce: configurations pushed without force_reload
+// inside the reload delay share one reload, reported by the reloads
+// endpoint, and the last one is what runs.
+func TestQueuedReloadsCoalesce(t *testing.T) {
+	inst := dataplanetest.Start(t, "127.0.0.1", func(o *dataplane.Options) { o.ReloadDelay = 2 * time.Second })
+	backend := dataplanetest.StartBackend(t, "app", "127.0.0.1")
+	port := dataplanetest.FreePort(t, "127.0.0.1")
+	ctx := context.Background()
+	before, err := inst.Server.ReloadCount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for i := 0; i < 5; i++ {
+		v, err := inst.Client.Version(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := inst.Client.PushConfiguration(ctx, relayConfig(port, backend, i), client.Push{Version: v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Status != http.StatusAccepted || res.ReloadID == "" {
+			t.Fatalf("push %d: status %d, reload %q; want 202 with a Reload-ID", i, res.Status, res.ReloadID)
+		}
+		ids[res.ReloadID] = true
+	}
+	if len(ids) != 1 {
+		t.Errorf("five queued pushes got reloads %v, want one shared reload", ids)
+	}
+	for id := range ids {
+		dataplanetest.Eventually(t, 10*time.Second, "the queued reload succeeds", func() bool {
+			rl, err := inst.Client.Reload(ctx, id)
+			return err == nil && rl.Status == "succeeded"
+		})
+	}
+	if after, _ := inst.Server.ReloadCount(); after != before+1 {
+		t.Errorf("HAProxy reloaded %d times for five queued pushes, want 1", after-before)
+	}
+	if got, err := dataplanetest.Greeting(net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err != nil || got != "app" {
+		t.Errorf("after the coalesced reload: %q, %v", got, err)
 	}
 }

@@ -51,8 +51,8 @@ func HAProxyBinary(t testing.TB) string {
 }
 
 // Start runs a dataplane whose haproxy binds unaddressed listeners to
-// bindAddr (a loopback address).
-func Start(t testing.TB, bindAddr string) *Instance {
+// bindAddr (a loopback address); options may change its settings.
+func Start(t testing.TB, bindAddr string, options ...func(*dataplane.Options)) *Instance {
 	t.Helper()
 	dir := t.TempDir()
 	// UNIX socket paths are limited to about 100 bytes; keep them short.
@@ -62,7 +62,7 @@ func Start(t testing.TB, bindAddr string) *Instance {
 	}
 	t.Cleanup(func() { os.RemoveAll(runDir) })
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := dataplane.New(dataplane.Options{
+	opt := dataplane.Options{
 		Listen:      "127.0.0.1:0",
 		HAProxy:     HAProxyBinary(t),
 		Dir:         dir,
@@ -73,7 +73,11 @@ func Start(t testing.TB, bindAddr string) *Instance {
 		Password:    Password,
 		ReloadDelay: 100 * time.Millisecond,
 		HAProxyLog:  io.Discard,
-	})
+	}
+	for _, o := range options {
+		o(&opt)
+	}
+	srv, err := dataplane.New(opt)
 	if err != nil {
 		t.Fatal(err)
 	}
