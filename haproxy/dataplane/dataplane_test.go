@@ -174,11 +174,11 @@ func TestStructuralAppliesUnderLoadDropNothing(t *testing.T) {
 	var ok, failed atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	for w := 0; w < 4; w++ {
+	for w := 0; w < 8; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			tick := time.NewTicker(4 * time.Millisecond) // up to 1,000 connections/s over four workers
+			tick := time.NewTicker(8 * time.Millisecond) // up to 1,000 connections/s over eight workers
 			defer tick.Stop()
 			for {
 				select {
