@@ -27,13 +27,30 @@ type TestHost struct {
 var testHostSeq atomic.Int32
 
 // NewTestHost creates a namespace with address 10.213.<n>.2, reachable
-// from this machine through 10.213.<n>.1. It needs root (CAP_NET_ADMIN
+// from this machine through 10.213.<n>.1, with n free on this machine
+// (other processes may hold test hosts too). It needs root (CAP_NET_ADMIN
 // and CAP_SYS_ADMIN) and iproute2.
 func NewTestHost() (*TestHost, error) {
-	n := int(testHostSeq.Add(1)) + os.Getpid()%200
+	start := int(testHostSeq.Add(1)) + os.Getpid()
+	var lastErr error
+	for attempt := 0; attempt < 250; attempt++ {
+		n := (start+attempt)%250 + 1
+		if out, err := exec.Command("ip", "-o", "addr", "show", "to", fmt.Sprintf("10.213.%d.0/30", n)).Output(); err != nil || len(strings.TrimSpace(string(out))) > 0 {
+			continue // in use by another test host
+		}
+		h, err := createTestHost(n)
+		if err == nil {
+			return h, nil
+		}
+		lastErr = err
+	}
+	return nil, fmt.Errorf("no free test host address: %w", lastErr)
+}
+
+func createTestHost(n int) (*TestHost, error) {
 	name := fmt.Sprintf("tcpm-%d-%d", os.Getpid(), n)
-	h := &TestHost{Name: name, IP: fmt.Sprintf("10.213.%d.2", n%250), hostIf: fmt.Sprintf("tcpmh%d", n)}
-	hostIP := fmt.Sprintf("10.213.%d.1/30", n%250)
+	h := &TestHost{Name: name, IP: fmt.Sprintf("10.213.%d.2", n), hostIf: fmt.Sprintf("tcpmh%d", n)}
+	hostIP := fmt.Sprintf("10.213.%d.1/30", n)
 	steps := [][]string{
 		{"netns", "add", name},
 		{"link", "add", h.hostIf, "type", "veth", "peer", "name", "eth0", "netns", name},
@@ -43,9 +60,16 @@ func NewTestHost() (*TestHost, error) {
 		{"-n", name, "link", "set", "eth0", "up"},
 		{"-n", name, "link", "set", "lo", "up"},
 	}
-	for _, args := range steps {
+	for i, args := range steps {
 		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			h.Close()
+			if i > 0 {
+				// Remove only what this call created: the link may be
+				// another process's when it already existed.
+				if i > 1 {
+					_ = exec.Command("ip", "link", "del", h.hostIf).Run()
+				}
+				_ = exec.Command("ip", "netns", "del", name).Run()
+			}
 			return nil, fmt.Errorf("create test host %s: ip %s: %v: %s", name, strings.Join(args, " "), err, out)
 		}
 	}
