@@ -46,6 +46,9 @@ func (m *master) start() error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+	// Never leave a master behind that nobody controls.
+	_ = m.cmd.Process.Kill()
+	<-m.exited
 	return fmt.Errorf("haproxy master socket %s did not answer within 10s", m.socket)
 }
 
