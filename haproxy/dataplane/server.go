@@ -150,14 +150,21 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := s.master.start(); err != nil {
 		return err
 	}
+	stopMaster := func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.master.stop(stopCtx)
+	}
 	rt, err := runtime.New(ctx, rtoptions.Socket(filepath.Join(s.opt.RunDir, "haproxy.sock")))
 	if err != nil {
+		stopMaster()
 		return fmt.Errorf("connect to the runtime API: %w", err)
 	}
 	s.rt = rt
 
 	ln, err := net.Listen("tcp", s.opt.Listen)
 	if err != nil {
+		stopMaster()
 		return fmt.Errorf("listen on %s: %w", s.opt.Listen, err)
 	}
 	s.listener = ln
