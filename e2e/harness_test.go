@@ -261,6 +261,14 @@ func service(t testing.TB, ns, name string, ports map[string]int32) {
 	create(t, svc)
 }
 
+// serviceWithBackend creates Service name (port 80) with one ready
+// endpoint: a backend on the test host that greets with name.
+func serviceWithBackend(t testing.TB, ns, name string) {
+	t.Helper()
+	service(t, ns, name, map[string]int32{"": 80})
+	publish(t, ns, name, "", backend(t, name, ""))
+}
+
 func publish(t testing.TB, ns, svc, port string, backends ...*localcluster.Backend) {
 	t.Helper()
 	if err := localcluster.PublishEndpoints(ctxFor(t), cluster.client, ns, svc, port, backends...); err != nil {

@@ -180,8 +180,7 @@ func TestWeightsSplitAndChangeWithoutReload(t *testing.T) {
 func TestIdleTimeoutClosesOnlyIdleConnections(t *testing.T) {
 	ns := newNamespace(t, nil)
 	ip := newHAProxy(t, ns, 1)[0]
-	service(t, ns, "echo", map[string]int32{"": 80})
-	publish(t, ns, "echo", "", backend(t, "echo", ""))
+	serviceWithBackend(t, ns, "echo")
 	create(t, mapping(ns, "echo", v1alpha1.TCPMappingSpec{Port: 2500, Service: "echo", IdleTimeoutMs: ptr.To(int64(500))}))
 	condition(t, ns, "echo", v1alpha1.ConditionProgrammed, metav1.ConditionTrue)
 	routesTo(t, addr(ip, 2500), "", "echo")
@@ -280,8 +279,7 @@ func TestEndpointsScaleWithoutReload(t *testing.T) {
 func TestConflictAndLateTLSContext(t *testing.T) {
 	ns := newNamespace(t, nil)
 	ip := newHAProxy(t, ns, 1)[0]
-	service(t, ns, "app", map[string]int32{"": 80})
-	publish(t, ns, "app", "", backend(t, "app", ""))
+	serviceWithBackend(t, ns, "app")
 	create(t, mapping(ns, "winner", v1alpha1.TCPMappingSpec{Port: 2800, Service: "app"}))
 	// Programmed, hence Accepted: even created in the same second, the
 	// winner keeps its port though "loser" sorts first.
@@ -311,8 +309,7 @@ func TestConflictAndLateTLSContext(t *testing.T) {
 func TestCertificateRotationKeepsConnections(t *testing.T) {
 	ns := newNamespace(t, nil)
 	ip := newHAProxy(t, ns, 1)[0]
-	service(t, ns, "app", map[string]int32{"": 80})
-	publish(t, ns, "app", "", backend(t, "app", ""))
+	serviceWithBackend(t, ns, "app")
 	secret := tlsSecret(t, ns, "cert", "first.example")
 	create(t, tlsContext(ns, "ctx", "cert"), mapping(ns, "tls", v1alpha1.TCPMappingSpec{Port: 2900, TLS: "ctx", Service: "app"}))
 	condition(t, ns, "tls", v1alpha1.ConditionProgrammed, metav1.ConditionTrue)
@@ -347,8 +344,7 @@ func TestCertificateRotationKeepsConnections(t *testing.T) {
 func TestDeletingCleansUp(t *testing.T) {
 	ns := newNamespace(t, nil)
 	ip := newHAProxy(t, ns, 1)[0]
-	service(t, ns, "app", map[string]int32{"": 80})
-	publish(t, ns, "app", "", backend(t, "app", ""))
+	serviceWithBackend(t, ns, "app")
 	m := mapping(ns, "gone", v1alpha1.TCPMappingSpec{Port: 3000, Service: "app"})
 	create(t, m)
 	condition(t, ns, "gone", v1alpha1.ConditionProgrammed, metav1.ConditionTrue)
@@ -422,8 +418,7 @@ func TestDeletingCleansUp(t *testing.T) {
 func TestTwoReplicasServeTheSameConfiguration(t *testing.T) {
 	ns := newNamespace(t, nil)
 	ips := newHAProxy(t, ns, 2)
-	service(t, ns, "app", map[string]int32{"": 80})
-	publish(t, ns, "app", "", backend(t, "app", ""))
+	serviceWithBackend(t, ns, "app")
 	create(t, mapping(ns, "both", v1alpha1.TCPMappingSpec{Port: 3100, Service: "app"}))
 	condition(t, ns, "both", v1alpha1.ConditionProgrammed, metav1.ConditionTrue)
 	for _, ip := range ips {
@@ -465,10 +460,8 @@ func tlsClient(t testing.TB, raw net.Conn) *tls.Conn {
 // of that name, and two mappings splitting port between them by weight.
 func canaryRelease(t testing.TB, ns string, port, stableWeight, canaryWeight int32) {
 	t.Helper()
-	for _, name := range []string{"stable", "canary"} {
-		service(t, ns, name, map[string]int32{"": 80})
-		publish(t, ns, name, "", backend(t, name, ""))
-	}
+	serviceWithBackend(t, ns, "stable")
+	serviceWithBackend(t, ns, "canary")
 	create(t,
 		mapping(ns, "stable", v1alpha1.TCPMappingSpec{Port: port, Service: "stable", Weight: ptr.To(stableWeight)}),
 		mapping(ns, "canary", v1alpha1.TCPMappingSpec{Port: port, Service: "canary", Weight: ptr.To(canaryWeight)}),

@@ -19,8 +19,7 @@ import (
 func TestNoKeyMaterialLeaks(t *testing.T) {
 	ns := newNamespace(t, nil)
 	ip := newHAProxy(t, ns, 1)[0]
-	service(t, ns, "app", map[string]int32{"": 80})
-	publish(t, ns, "app", "", backend(t, "app", ""))
+	serviceWithBackend(t, ns, "app")
 	good := tlsSecret(t, ns, "good", "good.example")
 	mismatched := certData(t, "bad.example")
 	mismatched["tls.key"] = certData(t, "other.example")["tls.key"]

@@ -96,6 +96,12 @@ func (w *world) desired(t testing.TB) apply.Desired {
 	return apply.Desired{Config: cfg, Certificates: res.Config.Certificates}
 }
 
+// loopbackPort is a free port on 127.0.0.1 and its address.
+func loopbackPort(t testing.TB) (int, string) {
+	port := dataplanetest.FreePort(t, "127.0.0.1")
+	return port, net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+}
+
 func reloads(t testing.TB, inst *dataplanetest.Instance) int {
 	t.Helper()
 	n, err := inst.Server.ReloadCount()
@@ -119,7 +125,7 @@ func mustApply(t testing.TB, inst *dataplanetest.Instance, d apply.Desired) appl
 func TestFirstApplyRelaysTCP(t *testing.T) {
 	inst := dataplanetest.Start(t, "127.0.0.1")
 	qotm := dataplanetest.StartBackend(t, "qotm", "127.0.0.1")
-	port := dataplanetest.FreePort(t, "127.0.0.1")
+	port, addr := loopbackPort(t)
 	w := newWorld()
 	w.service("qotm", qotm)
 	w.mapping("qotm-mapping", port, "qotm", nil)
@@ -128,7 +134,6 @@ func TestFirstApplyRelaysTCP(t *testing.T) {
 	if !out.Changed || !out.Reloaded {
 		t.Errorf("first apply: %+v, want a change with a reload", out)
 	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	dataplanetest.Eventually(t, 5*time.Second, "echo through haproxy", func() bool {
 		got, err := dataplanetest.Greeting(addr)
 		return err == nil && got == "qotm"
@@ -153,8 +158,7 @@ func TestWeightChangesNeedNoReload(t *testing.T) {
 	inst := dataplanetest.Start(t, "127.0.0.1")
 	stable := dataplanetest.StartBackend(t, "stable", "127.0.0.1")
 	canary := dataplanetest.StartBackend(t, "canary", "127.0.0.1")
-	port := dataplanetest.FreePort(t, "127.0.0.1")
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	port, addr := loopbackPort(t)
 	w := newWorld()
 	w.service("stable", stable)
 	w.service("canary", canary)
@@ -195,8 +199,7 @@ func TestEndpointChangesNeedNoReload(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		bs = append(bs, dataplanetest.StartBackend(t, fmt.Sprintf("pod-%d", i), "127.0.0.1"))
 	}
-	port := dataplanetest.FreePort(t, "127.0.0.1")
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	port, addr := loopbackPort(t)
 	w := newWorld()
 	w.mapping("app", port, "app", nil)
 

@@ -2,7 +2,6 @@ package apply_test
 
 import (
 	"context"
-	"net"
 	"sort"
 	"strconv"
 	"testing"
@@ -29,8 +28,7 @@ func BenchmarkWeightChange(b *testing.B) {
 	inst := dataplanetest.Start(b, "127.0.0.1")
 	blue := dataplanetest.StartBackend(b, "blue", "127.0.0.1")
 	green := dataplanetest.StartBackend(b, "green", "127.0.0.1")
-	port := dataplanetest.FreePort(b, "127.0.0.1")
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	port, addr := loopbackPort(b)
 	w := newWorld()
 	w.service("blue", blue)
 	w.service("green", green)
@@ -92,8 +90,7 @@ func BenchmarkStructuralApply(b *testing.B) {
 	var samples []time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		port := dataplanetest.FreePort(b, "127.0.0.1")
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		port, addr := loopbackPort(b)
 		w.mapping("new-"+strconv.Itoa(i%3), port, "app", nil)
 		d := w.desired(b)
 		start := time.Now()
