@@ -13,6 +13,9 @@ const (
 	ConditionProgrammed = "Programmed"
 	// ConditionReady says whether an HAProxy's instances are available.
 	ConditionReady = "Ready"
+	// ConditionCertificateExpiring is True on a TLSContext whose
+	// certificate expires soon or has expired.
+	ConditionCertificateExpiring = "CertificateExpiring"
 )
 
 // Reasons carried by conditions and events.
@@ -33,4 +36,25 @@ const (
 	ReasonProgrammed          = "Programmed"
 	ReasonPending             = "Pending"
 	ReasonApplyFailed         = "ApplyFailed"
+	// ReasonReloadFailed: HAProxy could not start with the configuration
+	// (an address it cannot bind, a port in use); the previous one runs.
+	ReasonReloadFailed = "ReloadFailed"
+	// ReasonInvalidTLSSettings: HAProxy refused the TLS settings (an
+	// unknown cipher or curve, an unusable certificate, CA or CRL).
+	ReasonInvalidTLSSettings = "InvalidTLSSettings"
+	// ReasonRefusedByHAProxy: HAProxy refused the object's configuration
+	// for another reason; the message quotes HAProxy's lines about it.
+	ReasonRefusedByHAProxy = "RefusedByHAProxy"
+	// ReasonPreviousGenerationInEffect: the newest generation is rejected
+	// and the last accepted one keeps serving.
+	ReasonPreviousGenerationInEffect = "PreviousGenerationInEffect"
+	// ReasonNotSelected: no HAProxy selects the object.
+	ReasonNotSelected = "NotSelected"
+	// ReasonInstanceUnreachable: an instance did not answer in time.
+	ReasonInstanceUnreachable = "InstanceUnreachable"
+	// ReasonCertificateExpiring and ReasonCertificateExpired explain the
+	// CertificateExpiring condition; ReasonCertificateValid clears it.
+	ReasonCertificateExpiring = "CertificateExpiring"
+	ReasonCertificateExpired  = "CertificateExpired"
+	ReasonCertificateValid    = "CertificateValid"
 )

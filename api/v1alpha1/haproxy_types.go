@@ -60,6 +60,30 @@ type HAProxySpec struct {
 	// +kubebuilder:default="15m"
 	HardStopAfter *metav1.Duration `json:"hardStopAfter,omitempty"`
 
+	// Timeouts bound the phases of a connection in which a client holds a
+	// connection slot without having been routed yet.
+	// +optional
+	// +kubebuilder:default={}
+	Timeouts TimeoutsSpec `json:"timeouts,omitempty"`
+
+	// MaxReloadsPerWorker bounds how many reloads an old HAProxy worker
+	// survives while it finishes its connections: once a worker has lived
+	// through more reloads than this, it is stopped, so frequent reloads
+	// with long-lived connections cannot pile up processes and memory.
+	// Together with hardStopAfter it bounds the old workers.
+	// +optional
+	// +kubebuilder:default=5
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	MaxReloadsPerWorker *int32 `json:"maxReloadsPerWorker,omitempty"`
+
+	// CertificateExpiryWarning is how long before a served certificate
+	// expires its TLSContext gets CertificateExpiring=True and a warning
+	// event.
+	// +optional
+	// +kubebuilder:default="336h"
+	CertificateExpiryWarning *metav1.Duration `json:"certificateExpiryWarning,omitempty"`
+
 	// DataPlaneAPI configures the credentials the operator uses to reach
 	// each instance's Data Plane API.
 	// +optional
@@ -68,6 +92,19 @@ type HAProxySpec struct {
 	// Resources are the compute resources of the HAProxy container.
 	// +optional
 	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+}
+
+// TimeoutsSpec bounds the phases of a connection before it is routed.
+type TimeoutsSpec struct {
+	// Handshake is how long a client may take, once connected, to send
+	// its TLS ClientHello (SNI ports), to complete the TLS handshake
+	// (terminating ports) and, on any port, to be routed to a backend.
+	// Connections that take longer are closed, so idle clients cannot
+	// hold connection slots. Established connections are bounded only by
+	// the mappings' idleTimeoutMs.
+	// +optional
+	// +kubebuilder:default="5s"
+	Handshake *metav1.Duration `json:"handshake,omitempty"`
 }
 
 // StatsSpec configures the stats page of every instance.
@@ -171,7 +208,7 @@ type HAProxyStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:subresource:scale:specpath=.spec.replicas,statuspath=.status.replicas
-// +kubebuilder:resource:path=haproxies,shortName=hap,categories=haproxy
+// +kubebuilder:resource:path=haproxies,shortName=hap,categories=haproxy-operator
 // +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.spec.replicas`
 // +kubebuilder:printcolumn:name="Ready",type=integer,JSONPath=`.status.readyReplicas`
 // +kubebuilder:printcolumn:name="Programmed",type=integer,JSONPath=`.status.programmedReplicas`

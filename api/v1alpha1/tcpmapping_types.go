@@ -86,13 +86,23 @@ type TCPMappingSpec struct {
 
 // TCPMappingStatus is what the operator observed of a TCPMapping.
 type TCPMappingStatus struct {
-	// Conditions are Accepted (valid and without conflict), ResolvedRefs
-	// (TLSContext, Secret and Service found) and Programmed (running in every
-	// ready HAProxy instance).
+	// Conditions sum up the parents: Accepted (valid and without conflict
+	// in every HAProxy that serves it), ResolvedRefs (TLSContext, Secret
+	// and Service found and permitted) and Programmed (running in every
+	// ready instance of every HAProxy that serves it). A mapping no
+	// HAProxy selects has Accepted=False with reason NotSelected.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// Parents has one entry per HAProxy that serves this mapping, each with
+	// its own conditions, as Gateway API routes list their parents.
+	// +optional
+	// +listType=map
+	// +listMapKey=haproxy
+	// +kubebuilder:validation:MaxItems=32
+	Parents []ParentStatus `json:"parents,omitempty"`
 
 	// Frontend is the HAProxy frontend that carries this mapping, as the
 	// stats page shows it.
@@ -102,6 +112,39 @@ type TCPMappingStatus struct {
 	// servers are named namespace:mapping:n.
 	// +optional
 	Backend string `json:"backend,omitempty"`
+
+	// LastAccepted is the last generation of the spec that was accepted.
+	// While a newer generation is rejected (weights of a group summing over
+	// 100 in the middle of an edit, say), this one keeps serving.
+	// +optional
+	LastAccepted *AcceptedTCPMapping `json:"lastAccepted,omitempty"`
+}
+
+// AcceptedTCPMapping is a generation of a TCPMapping's spec that was
+// accepted.
+type AcceptedTCPMapping struct {
+	// Generation is the metadata.generation the spec had.
+	Generation int64 `json:"generation"`
+	// Spec is the accepted spec.
+	Spec TCPMappingSpec `json:"spec"`
+}
+
+// ParentStatus is the state of an object in one HAProxy that serves it.
+type ParentStatus struct {
+	// HAProxy is the serving HAProxy resource, as namespace/name.
+	// +kubebuilder:validation:MaxLength=317
+	HAProxy string `json:"haproxy"`
+	// Conditions are Accepted, ResolvedRefs and Programmed in this HAProxy.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// Frontend is the HAProxy frontend that carries the mapping there.
+	// +optional
+	Frontend string `json:"frontend,omitempty"`
+	// Backend is the HAProxy backend of the mapping's weight group there.
+	// +optional
+	Backend string `json:"backend,omitempty"`
 }
 
 // TCPMapping routes TCP connections arriving on a port (and optionally an
@@ -109,7 +152,7 @@ type TCPMappingStatus struct {
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:shortName=tcpm,categories=haproxy
+// +kubebuilder:resource:shortName=tcpm,categories=haproxy-operator
 // +kubebuilder:printcolumn:name="Port",type=integer,JSONPath=`.spec.port`
 // +kubebuilder:printcolumn:name="Host",type=string,JSONPath=`.spec.host`
 // +kubebuilder:printcolumn:name="Service",type=string,JSONPath=`.spec.service`

@@ -83,12 +83,22 @@ type Hostname string
 
 // TLSContextStatus is what the operator observed of a TLSContext.
 type TLSContextStatus struct {
-	// Conditions are Accepted (settings valid) and ResolvedRefs (Secrets
-	// found, PEM valid, key matches certificate).
+	// Conditions are Accepted (settings valid and loadable by HAProxy),
+	// ResolvedRefs (Secrets found and permitted, PEM valid, key matches
+	// certificate) and CertificateExpiring (True when the certificate
+	// expires within the HAProxy's certificateExpiryWarning, or has
+	// expired), summed up over the parents.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// Parents has one entry per HAProxy that serves this TLSContext.
+	// +optional
+	// +listType=map
+	// +listMapKey=haproxy
+	// +kubebuilder:validation:MaxItems=32
+	Parents []ParentStatus `json:"parents,omitempty"`
 
 	// NotAfter is when the certificate expires.
 	// +optional
@@ -97,6 +107,20 @@ type TLSContextStatus struct {
 	// DNSNames are the names the certificate is valid for.
 	// +optional
 	DNSNames []string `json:"dnsNames,omitempty"`
+
+	// LastAccepted is the last generation of the spec that was accepted;
+	// it keeps serving while a newer generation is rejected.
+	// +optional
+	LastAccepted *AcceptedTLSContext `json:"lastAccepted,omitempty"`
+}
+
+// AcceptedTLSContext is a generation of a TLSContext's spec that was
+// accepted.
+type AcceptedTLSContext struct {
+	// Generation is the metadata.generation the spec had.
+	Generation int64 `json:"generation"`
+	// Spec is the accepted spec.
+	Spec TLSContextSpec `json:"spec"`
 }
 
 // TLSContext holds the certificate and TLS settings for TCPMappings that
@@ -104,7 +128,7 @@ type TLSContextStatus struct {
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:shortName=tlsctx,categories=haproxy
+// +kubebuilder:resource:shortName=tlsctx,categories=haproxy-operator
 // +kubebuilder:printcolumn:name="Secret",type=string,JSONPath=`.spec.secret`
 // +kubebuilder:printcolumn:name="Hosts",type=string,JSONPath=`.spec.hosts`
 // +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.status.notAfter`
