@@ -114,6 +114,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up controller: %w", err)
 	}
+	if err := (&controller.ParentsReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up the TCPMapping parents controller: %w", err)
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
 	}

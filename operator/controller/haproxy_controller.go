@@ -21,18 +21,19 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	policyv1 "k8s.io/api/policy/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
-	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
@@ -58,6 +59,11 @@ type HAProxyReconciler struct {
 	InstanceImage string
 	// HTTP is the client for the instances' Data Plane API.
 	HTTP *http.Client
+	// MaxConcurrentReconciles is how many HAProxies are reconciled at once,
+	// so one frozen instance never delays another HAProxy.
+	MaxConcurrentReconciles int
+	// Now is the clock (certificate expiry); time.Now when nil.
+	Now func() time.Time
 
 	mu   sync.RWMutex
 	deps map[types.NamespacedName]map[string]bool
@@ -68,15 +74,22 @@ func (r *HAProxyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.HTTP == nil {
 		r.HTTP = &http.Client{Timeout: 30 * time.Second}
 	}
+	if r.MaxConcurrentReconciles == 0 {
+		r.MaxConcurrentReconciles = 4
+	}
 	r.deps = map[types.NamespacedName]map[string]bool{}
+	// The operator's own status writes change no generation: reacting to
+	// them would reconcile again for nothing.
+	specOrLabels := builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("haproxy").
-		For(&v1alpha1.HAProxy{}).
+		WithOptions(ctrlcontroller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
+		For(&v1alpha1.HAProxy{}, specOrLabels).
 		Owns(&appsv1.Deployment{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.forPod)).
-		Watches(&v1alpha1.TCPMapping{}, handler.EnqueueRequestsFromMapFunc(r.forSelected)).
-		Watches(&v1alpha1.TLSContext{}, handler.EnqueueRequestsFromMapFunc(r.forTLSContext)).
+		Watches(&v1alpha1.TCPMapping{}, handler.EnqueueRequestsFromMapFunc(r.forSelected), specOrLabels).
+		Watches(&v1alpha1.TLSContext{}, handler.EnqueueRequestsFromMapFunc(r.forTLSContext), specOrLabels).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.forService)).
 		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(r.forEndpointSlice)).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.forAll)).
@@ -232,6 +245,9 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	}
 
 	creds, err := r.ensureCredentials(ctx, &hap)
+	if conflict := (*nameConflictError)(nil); errors.As(err, &conflict) {
+		return reconcile.Result{RequeueAfter: time.Minute}, r.reportNameConflict(ctx, &hap, conflict)
+	}
 	if err != nil {
 		return reconcile.Result{}, err
 	}
@@ -259,6 +275,9 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	hash := render.Hash(cfg)
 
 	if err := r.ensureOwned(ctx, &hap, res); err != nil {
+		if conflict := (*nameConflictError)(nil); errors.As(err, &conflict) {
+			return reconcile.Result{RequeueAfter: time.Minute}, r.reportNameConflict(ctx, &hap, conflict)
+		}
 		return reconcile.Result{}, err
 	}
 
@@ -275,7 +294,7 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	instances := r.applyAll(ctx, &hap, ready, creds, apply.Desired{Config: cfg, Certificates: res.Config.Certificates}, hash)
 
 	recordMappings(klogRef(&hap), res, instances)
-	if err := r.writeStatuses(ctx, &hap, res, hash, int32(len(pods)), int32(len(ready)), instances); err != nil {
+	if err := r.writeStatuses(ctx, &hap, &snap, res, hash, int32(len(pods)), int32(len(ready)), instances); err != nil {
 		return reconcile.Result{}, err
 	}
 	for _, in := range instances {
@@ -285,6 +304,13 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		}
 	}
 	return reconcile.Result{}, nil
+}
+
+func (r *HAProxyReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
 }
 
 func podReady(p *corev1.Pod) bool {
@@ -383,184 +409,3 @@ func recordMappings(hap string, res translate.Result, instances []instance) {
 
 func klogRef(o client.Object) string { return o.GetNamespace() + "/" + o.GetName() }
 
-func (r *HAProxyReconciler) ensureCredentials(ctx context.Context, hap *v1alpha1.HAProxy) ([2]string, error) {
-	var s corev1.Secret
-	key := client.ObjectKey{Namespace: hap.Namespace, Name: credentialsName(hap)}
-	err := r.APIReader.Get(ctx, key, &s)
-	if apierrors.IsNotFound(err) && hap.Spec.DataPlaneAPI.CredentialsSecret == "" {
-		created, err := newCredentials(hap)
-		if err != nil {
-			return [2]string{}, err
-		}
-		if err := r.Client.Create(ctx, created); err != nil && !apierrors.IsAlreadyExists(err) {
-			return [2]string{}, fmt.Errorf("create Secret %s: %w", key, err)
-		}
-		if err := r.APIReader.Get(ctx, key, &s); err != nil {
-			return [2]string{}, fmt.Errorf("get Secret %s: %w", key, err)
-		}
-	} else if err != nil {
-		return [2]string{}, fmt.Errorf("get Data Plane API credentials %s: %w", key, err)
-	}
-	user, pass := string(s.Data["username"]), string(s.Data["password"])
-	if user == "" || pass == "" {
-		return [2]string{}, fmt.Errorf("Secret %s needs username and password", key)
-	}
-	return [2]string{user, pass}, nil
-}
-
-// ensureOwned creates or updates the Deployment, Service and PDB.
-func (r *HAProxyReconciler) ensureOwned(ctx context.Context, hap *v1alpha1.HAProxy, res translate.Result) error {
-	want := desiredDeployment(hap, r.InstanceImage)
-	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: want.Name, Namespace: want.Namespace}}
-	if _, err := controllerutil.CreateOrUpdate(ctx, r.Client, dep, func() error {
-		dep.Labels, dep.OwnerReferences = want.Labels, want.OwnerReferences
-		// Keep the API server's defaults; own only what we set.
-		dep.Spec.Replicas, dep.Spec.Selector, dep.Spec.Strategy = want.Spec.Replicas, want.Spec.Selector, want.Spec.Strategy
-		if !equality.Semantic.DeepDerivative(want.Spec.Template, dep.Spec.Template) {
-			dep.Spec.Template = want.Spec.Template
-		}
-		return nil
-	}); err != nil {
-		return fmt.Errorf("apply Deployment %s: %w", klogRef(want), err)
-	}
-
-	svcWant := desiredService(hap, res)
-	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: ownedName(hap), Namespace: hap.Namespace}}
-	if svcWant == nil {
-		if err := r.Client.Delete(ctx, svc); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("delete Service %s: %w", klogRef(svc), err)
-		}
-	} else if _, err := controllerutil.CreateOrUpdate(ctx, r.Client, svc, func() error {
-		svc.Labels, svc.OwnerReferences = svcWant.Labels, svcWant.OwnerReferences
-		svc.Spec.Type, svc.Spec.Selector = svcWant.Spec.Type, svcWant.Spec.Selector
-		// Keep node ports the API server assigned to ports that stay.
-		nodePorts := map[int32]int32{}
-		for _, p := range svc.Spec.Ports {
-			nodePorts[p.Port] = p.NodePort
-		}
-		svc.Spec.Ports = svcWant.Spec.Ports
-		for i := range svc.Spec.Ports {
-			svc.Spec.Ports[i].NodePort = nodePorts[svc.Spec.Ports[i].Port]
-		}
-		return nil
-	}); err != nil {
-		return fmt.Errorf("apply Service %s: %w", klogRef(svc), err)
-	}
-
-	pdbWant := desiredPDB(hap)
-	pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: ownedName(hap), Namespace: hap.Namespace}}
-	if pdbWant == nil {
-		if err := r.Client.Delete(ctx, pdb); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("delete PodDisruptionBudget %s: %w", klogRef(pdb), err)
-		}
-		return nil
-	}
-	if _, err := controllerutil.CreateOrUpdate(ctx, r.Client, pdb, func() error {
-		pdb.Labels, pdb.OwnerReferences, pdb.Spec = pdbWant.Labels, pdbWant.OwnerReferences, pdbWant.Spec
-		return nil
-	}); err != nil {
-		return fmt.Errorf("apply PodDisruptionBudget %s: %w", klogRef(pdb), err)
-	}
-	return nil
-}
-
-// cleanup deletes what the HAProxy owned, then lets it go.
-func (r *HAProxyReconciler) cleanup(ctx context.Context, hap *v1alpha1.HAProxy) error {
-	log.FromContext(ctx).Info("Removing what the HAProxy owned")
-	owned := []client.Object{
-		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: ownedName(hap), Namespace: hap.Namespace}},
-		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: ownedName(hap), Namespace: hap.Namespace}},
-		&policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: ownedName(hap), Namespace: hap.Namespace}},
-	}
-	if hap.Spec.DataPlaneAPI.CredentialsSecret == "" {
-		owned = append(owned, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: credentialsName(hap), Namespace: hap.Namespace}})
-	}
-	for _, o := range owned {
-		if err := r.Client.Delete(ctx, o, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("delete %T %s: %w", o, klogRef(o), err)
-		}
-	}
-	r.forget(types.NamespacedName{Namespace: hap.Namespace, Name: hap.Name})
-	if controllerutil.RemoveFinalizer(hap, Finalizer) {
-		if err := r.Client.Update(ctx, hap); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("remove finalizer: %w", err)
-		}
-	}
-	return nil
-}
-
-// writeStatuses writes the status of each object whose status changed.
-func (r *HAProxyReconciler) writeStatuses(ctx context.Context, hap *v1alpha1.HAProxy, res translate.Result, hash string, pods, ready int32, instances []instance) error {
-	var errs []error
-	for _, m := range res.Mappings {
-		key := client.ObjectKey{Namespace: m.Namespace, Name: m.Name}
-		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			var obj v1alpha1.TCPMapping
-			if err := r.Client.Get(ctx, key, &obj); err != nil {
-				return client.IgnoreNotFound(err)
-			}
-			want := mappingStatus(obj.Status, m, instances)
-			if equality.Semantic.DeepEqual(obj.Status, want) {
-				return nil
-			}
-			before := findCondition(obj.Status.Conditions, v1alpha1.ConditionAccepted, v1alpha1.ConditionResolvedRefs)
-			obj.Status = want
-			if err := r.Client.Status().Update(ctx, &obj); err != nil {
-				return err
-			}
-			if after := findCondition(want.Conditions, v1alpha1.ConditionAccepted, v1alpha1.ConditionResolvedRefs); after != nil && (before == nil || before.Reason != after.Reason || before.Message != after.Message) {
-				r.Recorder.Eventf(&obj, hap, corev1.EventTypeWarning, after.Reason, "Translate", "%s", after.Message)
-			}
-			return nil
-		})
-		if err != nil {
-			errs = append(errs, fmt.Errorf("status of TCPMapping %s: %w", key, err))
-		}
-	}
-	for _, c := range res.TLSContexts {
-		key := client.ObjectKey{Namespace: c.Namespace, Name: c.Name}
-		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			var obj v1alpha1.TLSContext
-			if err := r.Client.Get(ctx, key, &obj); err != nil {
-				return client.IgnoreNotFound(err)
-			}
-			want := contextStatus(obj.Status, c)
-			if equality.Semantic.DeepEqual(obj.Status, want) {
-				return nil
-			}
-			obj.Status = want
-			return r.Client.Status().Update(ctx, &obj)
-		})
-		if err != nil {
-			errs = append(errs, fmt.Errorf("status of TLSContext %s: %w", key, err))
-		}
-	}
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		var obj v1alpha1.HAProxy
-		if err := r.Client.Get(ctx, client.ObjectKeyFromObject(hap), &obj); err != nil {
-			return client.IgnoreNotFound(err)
-		}
-		want := haproxyStatus(obj.Status, &obj, res, hash, pods, ready, instances)
-		if equality.Semantic.DeepEqual(obj.Status, want) {
-			return nil
-		}
-		obj.Status = want
-		return r.Client.Status().Update(ctx, &obj)
-	})
-	if err != nil {
-		errs = append(errs, fmt.Errorf("status of HAProxy %s: %w", klogRef(hap), err))
-	}
-	return errors.Join(errs...)
-}
-
-// findCondition returns the first of the given types that is False.
-func findCondition(conds []metav1.Condition, types ...string) *metav1.Condition {
-	for _, t := range types {
-		for i := range conds {
-			if conds[i].Type == t && conds[i].Status == metav1.ConditionFalse {
-				return &conds[i]
-			}
-		}
-	}
-	return nil
-}

@@ -106,11 +106,17 @@ func desiredDeployment(hap *v1alpha1.HAProxy, image string) *appsv1.Deployment {
 	if hap.Spec.Resources != nil {
 		resources = *hap.Spec.Resources
 	}
-	// The API's health endpoint needs credentials like every other, so the
-	// probes check that the dataplane serves its port.
-	probe := &corev1.Probe{
-		ProbeHandler:  corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(dp)}},
-		PeriodSeconds: 10,
+	// The dataplane's /readyz answers only while HAProxy runs the stored
+	// configuration with its listeners up; /healthz fails when the
+	// dataplane or HAProxy's master is wedged, so the kubelet restarts the
+	// instance. Neither needs credentials nor reveals anything.
+	probe := func(path string, failures int32) *corev1.Probe {
+		return &corev1.Probe{
+			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromInt32(dp)}},
+			PeriodSeconds:    5,
+			TimeoutSeconds:   3,
+			FailureThreshold: failures,
+		}
 	}
 	emptyDir := func(name string) corev1.Volume {
 		return corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}
@@ -156,8 +162,8 @@ func desiredDeployment(hap *v1alpha1.HAProxy, image string) *appsv1.Deployment {
 						},
 						Ports:          ports,
 						Resources:      resources,
-						ReadinessProbe: probe,
-						LivenessProbe:  probe,
+						ReadinessProbe: probe("/readyz", 2),
+						LivenessProbe:  probe("/healthz", 6),
 						SecurityContext: &corev1.SecurityContext{
 							AllowPrivilegeEscalation: ptr.To(false),
 							ReadOnlyRootFilesystem:   ptr.To(true),

@@ -1,8 +1,11 @@
 package controller
 
 import (
+	"strings"
 	"testing"
+	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -72,5 +75,98 @@ func TestHAProxyStatusCountsInstances(t *testing.T) {
 	again := haproxyStatus(st, hap, res, "h1", 2, 2, []instance{{Pod: "a", Programmed: true, Hash: "h1"}, {Pod: "b", Message: "apply failed"}})
 	if again.Conditions[0].LastTransitionTime != st.Conditions[0].LastTransitionTime {
 		t.Error("an unchanged status moved its transition time, so it would be written again")
+	}
+}
+
+func accepted(gen int64) translate.MappingResult {
+	return translate.MappingResult{
+		Namespace: "team-a", Name: "m", Generation: gen, InEffectGeneration: gen,
+		Frontend: "tcpm-fe-2222", Backend: "tcpm-be-2222",
+		Accepted:     translate.Condition{Status: true, Reason: v1alpha1.ReasonAccepted},
+		ResolvedRefs: translate.Condition{Status: true, Reason: v1alpha1.ReasonResolved},
+	}
+}
+
+func TestMappingStatusKeepsOneEntryPerHAProxy(t *testing.T) {
+	obj := &v1alpha1.TCPMapping{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "m", Generation: 1}, Spec: v1alpha1.TCPMappingSpec{Port: 2222, Service: "qotm"}}
+	ok := []instance{{Pod: "p", Programmed: true}}
+	obj.Status = mappingStatus(obj, "edge/one", accepted(1), ok)
+	rejected := accepted(1)
+	rejected.InEffectGeneration = 0
+	rejected.Accepted = translate.Condition{Reason: v1alpha1.ReasonConflict, Message: "port 2222 is owned by TCPMapping team-b/x"}
+	obj.Status = mappingStatus(obj, "edge/two", rejected, ok)
+
+	if len(obj.Status.Parents) != 2 || obj.Status.Parents[0].HAProxy != "edge/one" || obj.Status.Parents[1].HAProxy != "edge/two" {
+		t.Fatalf("parents: %+v", obj.Status.Parents)
+	}
+	agg := meta.FindStatusCondition(obj.Status.Conditions, v1alpha1.ConditionAccepted)
+	if agg.Status != metav1.ConditionFalse || agg.Reason != v1alpha1.ReasonConflict || !strings.Contains(agg.Message, "HAProxy edge/two") {
+		t.Errorf("a rejection by one of two HAProxies sums up as %s/%s %q", agg.Status, agg.Reason, agg.Message)
+	}
+	if obj.Status.LastAccepted == nil || obj.Status.LastAccepted.Generation != 1 || obj.Status.LastAccepted.Spec.Port != 2222 {
+		t.Errorf("the accepted generation is not remembered: %+v", obj.Status.LastAccepted)
+	}
+
+	obj.Status = mappingStatusWithout(obj, "edge/two")
+	agg = meta.FindStatusCondition(obj.Status.Conditions, v1alpha1.ConditionProgrammed)
+	if agg.Status != metav1.ConditionTrue {
+		t.Errorf("with the rejecting HAProxy gone, Programmed = %s/%s", agg.Status, agg.Reason)
+	}
+	obj.Status = mappingStatusWithout(obj, "edge/one")
+	for _, typ := range mappingConditions {
+		c := meta.FindStatusCondition(obj.Status.Conditions, typ)
+		if c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.ReasonNotSelected {
+			t.Errorf("with no HAProxy left, %s = %s/%s, want False/NotSelected", typ, c.Status, c.Reason)
+		}
+	}
+}
+
+func TestProgrammedNeverCarriesTheInstanceMessage(t *testing.T) {
+	secret := "haproxy refused: [ALERT] parsing [haproxy.cfg:40]: proxy 'tcpm-fe-team-b-9000'"
+	c := programmedCondition(accepted(2), []instance{{Pod: "p", Message: secret, Reason: v1alpha1.ReasonApplyFailed}})
+	if c.Status != metav1.ConditionFalse || strings.Contains(c.Message, "team-b") || strings.Contains(c.Message, "ALERT") {
+		t.Errorf("condition %s %q quotes the instance's error", c.Status, c.Message)
+	}
+}
+
+func TestProgrammedSaysWhichGenerationServes(t *testing.T) {
+	m := accepted(3)
+	m.InEffectGeneration = 2
+	m.Accepted = translate.Condition{Reason: v1alpha1.ReasonPreviousGenerationInEffect, Message: "weights sum to 110"}
+	c := programmedCondition(m, []instance{{Pod: "p", Programmed: true}})
+	if c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, "generation 2") {
+		t.Errorf("previous generation in effect: %s %q", c.Status, c.Message)
+	}
+	m.InEffectGeneration = 0
+	m.Accepted = translate.Condition{Reason: v1alpha1.ReasonReloadFailed, Message: "cannot bind 192.0.2.55:3600"}
+	c = programmedCondition(m, []instance{{Pod: "p", Programmed: true}})
+	if c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.ReasonReloadFailed {
+		t.Errorf("an object HAProxy refused: %s/%s", c.Status, c.Reason)
+	}
+}
+
+func TestExpiryCondition(t *testing.T) {
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) *time.Time { t := now.Add(d); return &t }
+	tests := map[string]struct {
+		notAfter *time.Time
+		status   metav1.ConditionStatus
+		reason   string
+	}{
+		"a certificate valid for a year is not expiring": {at(365 * 24 * time.Hour), metav1.ConditionFalse, v1alpha1.ReasonCertificateValid},
+		"a certificate expiring in a week warns":         {at(7 * 24 * time.Hour), metav1.ConditionTrue, v1alpha1.ReasonCertificateExpiring},
+		"an expired certificate says it expired":         {at(-time.Hour), metav1.ConditionTrue, v1alpha1.ReasonCertificateExpired},
+		"exactly at the warning window it already warns": {at(14 * 24 * time.Hour), metav1.ConditionTrue, v1alpha1.ReasonCertificateExpiring},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			c := expiryCondition(tc.notAfter, 14*24*time.Hour, now, 1)
+			if c.Status != tc.status || c.Reason != tc.reason {
+				t.Errorf("got %s/%s, want %s/%s", c.Status, c.Reason, tc.status, tc.reason)
+			}
+		})
+	}
+	if expiryCondition(nil, time.Hour, now, 1) != nil {
+		t.Error("no certificate, yet a verdict")
 	}
 }

@@ -35,10 +35,24 @@ var (
 		Name: "haproxy_tcp_operator_instances_out_of_sync",
 		Help: "Ready HAProxy instances that do not run the desired configuration.",
 	}, []string{"haproxy"})
+
+	// CertificateExpiry is when each served TLSContext's certificate
+	// expires, for alerts that fire before clients refuse it.
+	CertificateExpiry = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "haproxy_tcp_operator_certificate_expiry_timestamp_seconds",
+		Help: "When the certificate of a served TLSContext expires, as a Unix time.",
+	}, []string{"haproxy", "namespace", "tlscontext"})
+
+	// Exclusions counts the objects HAProxy refused and that are left out
+	// of an HAProxy's configuration.
+	Exclusions = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "haproxy_tcp_operator_excluded_objects",
+		Help: "Objects left out of an HAProxy's configuration because HAProxy refused them.",
+	}, []string{"haproxy"})
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(Applies, ApplyDuration, Mappings, OutOfSync)
+	ctrlmetrics.Registry.MustRegister(Applies, ApplyDuration, Mappings, OutOfSync, CertificateExpiry, Exclusions)
 }
 
 // Forget drops the series of a deleted HAProxy.
@@ -48,4 +62,6 @@ func Forget(haproxy string) {
 	}
 	ApplyDuration.DeletePartialMatch(prometheus.Labels{"haproxy": haproxy})
 	OutOfSync.DeleteLabelValues(haproxy)
+	Exclusions.DeleteLabelValues(haproxy)
+	CertificateExpiry.DeletePartialMatch(prometheus.Labels{"haproxy": haproxy})
 }

@@ -34,6 +34,9 @@ type MappingResult struct {
 	// Frontend and Backend carry the mapping when it is accepted.
 	Frontend string `json:"frontend,omitempty"`
 	Backend  string `json:"backend,omitempty"`
+	// InEffectGeneration is the generation whose spec is programmed; 0
+	// when none is.
+	InEffectGeneration int64 `json:"inEffectGeneration,omitempty"`
 }
 
 // Programmable reports whether the mapping is part of the configuration.
@@ -48,6 +51,9 @@ type TLSContextResult struct {
 	ResolvedRefs Condition  `json:"resolvedRefs"`
 	NotAfter     *time.Time `json:"notAfter,omitempty"`
 	DNSNames     []string   `json:"dnsNames,omitempty"`
+	// InEffectGeneration is the generation whose spec is programmed; 0
+	// when none is.
+	InEffectGeneration int64 `json:"inEffectGeneration,omitempty"`
 }
 
 // Result is the configuration for one HAProxy and the verdicts on what it

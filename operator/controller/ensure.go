@@ -1,0 +1,223 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/translate"
+)
+
+// ReasonNameConflict: an object the HAProxy would own already exists and
+// belongs to someone else; the operator leaves it untouched.
+const ReasonNameConflict = "NameConflict"
+
+// nameConflictError says that an object the HAProxy needs exists and is
+// not the HAProxy's: the operator never writes or deletes it.
+type nameConflictError struct {
+	kind string
+	key  string
+}
+
+func (e *nameConflictError) Error() string {
+	return fmt.Sprintf("%s %s already exists and is not owned by this HAProxy; the operator leaves it untouched: rename or remove it", e.kind, e.key)
+}
+
+// owns reports whether hap is the controller of o.
+func owns(hap *v1alpha1.HAProxy, o metav1.Object) bool {
+	return metav1.IsControlledBy(o, hap)
+}
+
+// createOrUpdateOwned is CreateOrUpdate that refuses to touch an object
+// hap does not control.
+func (r *HAProxyReconciler) createOrUpdateOwned(ctx context.Context, hap *v1alpha1.HAProxy, kind string, obj client.Object, mutate func() error) error {
+	_, err := controllerutil.CreateOrUpdate(ctx, r.Client, obj, func() error {
+		if obj.GetResourceVersion() != "" && !owns(hap, obj) {
+			return &nameConflictError{kind: kind, key: klogRef(obj)}
+		}
+		return mutate()
+	})
+	if apierrors.IsAlreadyExists(err) {
+		// The cache sees only the objects the operator labels: an object
+		// it cannot see but the API server has is someone else's.
+		return &nameConflictError{kind: kind, key: klogRef(obj)}
+	}
+	if err != nil {
+		var conflict *nameConflictError
+		if errors.As(err, &conflict) {
+			return conflict
+		}
+		return fmt.Errorf("apply %s %s: %w", kind, klogRef(obj), err)
+	}
+	return nil
+}
+
+// deleteOwned deletes obj only when hap controls it, and only the very
+// object that was checked.
+func (r *HAProxyReconciler) deleteOwned(ctx context.Context, hap *v1alpha1.HAProxy, reader client.Reader, obj client.Object) error {
+	if err := reader.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if !owns(hap, obj) {
+		return nil
+	}
+	uid := obj.GetUID()
+	err := r.Client.Delete(ctx, obj, client.Preconditions{UID: &uid}, client.PropagationPolicy(metav1.DeletePropagationBackground))
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete %T %s: %w", obj, klogRef(obj), err)
+	}
+	return nil
+}
+
+// ensureCredentials returns the Data Plane API credentials: from the
+// user's Secret when the HAProxy names one (read, never written), else
+// from a Secret the operator generates and owns.
+func (r *HAProxyReconciler) ensureCredentials(ctx context.Context, hap *v1alpha1.HAProxy) ([2]string, error) {
+	var s corev1.Secret
+	key := client.ObjectKey{Namespace: hap.Namespace, Name: credentialsName(hap)}
+	generated := hap.Spec.DataPlaneAPI.CredentialsSecret == ""
+	err := r.APIReader.Get(ctx, key, &s)
+	switch {
+	case apierrors.IsNotFound(err) && generated:
+		created, err := newCredentials(hap)
+		if err != nil {
+			return [2]string{}, err
+		}
+		if err := r.Client.Create(ctx, created); err != nil && !apierrors.IsAlreadyExists(err) {
+			return [2]string{}, fmt.Errorf("create Secret %s: %w", key, err)
+		}
+		if err := r.APIReader.Get(ctx, key, &s); err != nil {
+			return [2]string{}, fmt.Errorf("get Secret %s: %w", key, err)
+		}
+	case err != nil:
+		return [2]string{}, fmt.Errorf("get Data Plane API credentials %s: %w", key, err)
+	}
+	if generated && !owns(hap, &s) {
+		return [2]string{}, &nameConflictError{kind: "Secret", key: key.String()}
+	}
+	user, pass := string(s.Data["username"]), string(s.Data["password"])
+	if user == "" || pass == "" {
+		return [2]string{}, fmt.Errorf("Secret %s needs username and password", key)
+	}
+	return [2]string{user, pass}, nil
+}
+
+// ensureOwned creates or updates the Deployment, Service and PDB, and
+// never touches a same-named object that is not the HAProxy's.
+func (r *HAProxyReconciler) ensureOwned(ctx context.Context, hap *v1alpha1.HAProxy, res translate.Result) error {
+	want := desiredDeployment(hap, r.InstanceImage)
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: want.Name, Namespace: want.Namespace}}
+	if err := r.createOrUpdateOwned(ctx, hap, "Deployment", dep, func() error {
+		dep.Labels, dep.OwnerReferences = want.Labels, want.OwnerReferences
+		// Keep the API server's defaults; own only what we set.
+		dep.Spec.Replicas, dep.Spec.Selector, dep.Spec.Strategy = want.Spec.Replicas, want.Spec.Selector, want.Spec.Strategy
+		if !equality.Semantic.DeepDerivative(want.Spec.Template, dep.Spec.Template) {
+			dep.Spec.Template = want.Spec.Template
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+
+	svcWant := desiredService(hap, res)
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: ownedName(hap), Namespace: hap.Namespace}}
+	if svcWant == nil {
+		if err := r.deleteOwned(ctx, hap, r.Client, svc); err != nil {
+			return err
+		}
+	} else if err := r.createOrUpdateOwned(ctx, hap, "Service", svc, func() error {
+		svc.Labels, svc.OwnerReferences = svcWant.Labels, svcWant.OwnerReferences
+		svc.Spec.Type, svc.Spec.Selector = svcWant.Spec.Type, svcWant.Spec.Selector
+		// Keep node ports the API server assigned to ports that stay.
+		nodePorts := map[int32]int32{}
+		for _, p := range svc.Spec.Ports {
+			nodePorts[p.Port] = p.NodePort
+		}
+		svc.Spec.Ports = svcWant.Spec.Ports
+		for i := range svc.Spec.Ports {
+			svc.Spec.Ports[i].NodePort = nodePorts[svc.Spec.Ports[i].Port]
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+
+	pdbWant := desiredPDB(hap)
+	pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: ownedName(hap), Namespace: hap.Namespace}}
+	if pdbWant == nil {
+		return r.deleteOwned(ctx, hap, r.APIReader, pdb)
+	}
+	return r.createOrUpdateOwned(ctx, hap, "PodDisruptionBudget", pdb, func() error {
+		pdb.Labels, pdb.OwnerReferences, pdb.Spec = pdbWant.Labels, pdbWant.OwnerReferences, pdbWant.Spec
+		return nil
+	})
+}
+
+// reportNameConflict sets Ready=False, reason NameConflict, on the HAProxy.
+func (r *HAProxyReconciler) reportNameConflict(ctx context.Context, hap *v1alpha1.HAProxy, conflict *nameConflictError) error {
+	log.FromContext(ctx).Info("Not touching an object the HAProxy does not own", "object", conflict.key, "kind", conflict.kind)
+	_, err := updateStatus(ctx, r, hap.DeepCopy(), func() *v1alpha1.HAProxy { return &v1alpha1.HAProxy{ObjectMeta: hap.ObjectMeta} },
+		func(o *v1alpha1.HAProxy) bool {
+			st := *o.Status.DeepCopy()
+			st.ObservedGeneration = o.Generation
+			meta.SetStatusCondition(&st.Conditions, metav1.Condition{
+				Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: ReasonNameConflict,
+				Message: conflict.Error(), ObservedGeneration: o.Generation,
+			})
+			if equality.Semantic.DeepEqual(o.Status, st) {
+				return false
+			}
+			o.Status = st
+			return true
+		})
+	return err
+}
+
+// cleanup deletes what the HAProxy owned, and nothing else, then lets it
+// go.
+func (r *HAProxyReconciler) cleanup(ctx context.Context, hap *v1alpha1.HAProxy) error {
+	log.FromContext(ctx).Info("Removing what the HAProxy owned")
+	name := types.NamespacedName{Namespace: hap.Namespace, Name: ownedName(hap)}
+	owned := []struct {
+		obj    client.Object
+		reader client.Reader
+	}{
+		{&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name.Name, Namespace: name.Namespace}}, r.APIReader},
+		{&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name.Name, Namespace: name.Namespace}}, r.Client},
+		{&policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: name.Name, Namespace: name.Namespace}}, r.APIReader},
+	}
+	if hap.Spec.DataPlaneAPI.CredentialsSecret == "" {
+		owned = append(owned, struct {
+			obj    client.Object
+			reader client.Reader
+		}{&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: credentialsName(hap), Namespace: hap.Namespace}}, r.APIReader})
+	}
+	for _, o := range owned {
+		if err := r.deleteOwned(ctx, hap, o.reader, o.obj); err != nil {
+			return err
+		}
+	}
+	if err := r.releaseObjects(ctx, hap); err != nil {
+		return fmt.Errorf("release the objects HAProxy %s served: %w", klogRef(hap), err)
+	}
+	r.forget(types.NamespacedName{Namespace: hap.Namespace, Name: hap.Name})
+	if controllerutil.RemoveFinalizer(hap, Finalizer) {
+		if err := r.Client.Update(ctx, hap); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("remove finalizer: %w", err)
+		}
+	}
+	return nil
+}
