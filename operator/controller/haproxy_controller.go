@@ -408,4 +408,3 @@ func recordMappings(hap string, res translate.Result, instances []instance) {
 }
 
 func klogRef(o client.Object) string { return o.GetNamespace() + "/" + o.GetName() }
-

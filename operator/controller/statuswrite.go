@@ -115,7 +115,9 @@ func (r *HAProxyReconciler) writeStatuses(ctx context.Context, hap *v1alpha1.HAP
 		}
 		jobs = append(jobs, func() error {
 			var before *metav1.Condition
-			_, err := updateStatus(ctx, r, obj.DeepCopy(), func() *v1alpha1.TCPMapping { return &v1alpha1.TCPMapping{ObjectMeta: metav1.ObjectMeta{Namespace: m.Namespace, Name: m.Name}} },
+			_, err := updateStatus(ctx, r, obj.DeepCopy(), func() *v1alpha1.TCPMapping {
+				return &v1alpha1.TCPMapping{ObjectMeta: metav1.ObjectMeta{Namespace: m.Namespace, Name: m.Name}}
+			},
 				func(o *v1alpha1.TCPMapping) bool {
 					before = rejection(o.Status.Parents, hapKey)
 					want := mappingStatus(o, hapKey, m, instances)
@@ -168,7 +170,9 @@ func (r *HAProxyReconciler) writeStatuses(ctx context.Context, hap *v1alpha1.HAP
 		}
 		jobs = append(jobs, func() error {
 			var before *metav1.Condition
-			_, err := updateStatus(ctx, r, obj.DeepCopy(), func() *v1alpha1.TLSContext { return &v1alpha1.TLSContext{ObjectMeta: metav1.ObjectMeta{Namespace: c.Namespace, Name: c.Name}} },
+			_, err := updateStatus(ctx, r, obj.DeepCopy(), func() *v1alpha1.TLSContext {
+				return &v1alpha1.TLSContext{ObjectMeta: metav1.ObjectMeta{Namespace: c.Namespace, Name: c.Name}}
+			},
 				func(o *v1alpha1.TLSContext) bool {
 					before = meta.FindStatusCondition(o.Status.Conditions, v1alpha1.ConditionCertificateExpiring)
 					want := contextStatus(o, hapKey, c, warn, now)
