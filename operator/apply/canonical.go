@@ -3,6 +3,7 @@ package apply
 import (
 	"fmt"
 	"net"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -43,6 +44,9 @@ func parseConfig(text string) (*parsed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse configuration: backends: %w", err)
 	}
+	// The parser lists sections in no fixed order; actions go out in
+	// backend order.
+	sort.Strings(backends)
 	for _, be := range backends {
 		data, err := p.Get(parser.Backends, be, "server")
 		if err != nil {
