@@ -1,22 +1,26 @@
-// Package apply makes one HAProxy instance run a rendered configuration
-// through the Data Plane API, sending the least: nothing when it already
-// runs it; the new file with runtime actions and no reload when only
-// server addresses, weights or maintenance states differ; otherwise the
-// new file with one reload. Certificates go through storage first. It is
-// the only operator code that talks to the Data Plane API.
+// Package apply makes HAProxy instances run a rendered configuration
+// through the Data Plane API, sending the least. An Applier remembers per
+// instance what it applied (configuration version, a digest of the text,
+// the model's structure and runtime view, certificate digests), so an
+// unchanged instance costs one GET of the configuration version; a change
+// of server addresses, weights or states goes out as runtime actions with
+// no reload; only a change of structure reloads, and then Apply returns
+// once the reload succeeded. When it remembers nothing (a restart) or the
+// version moved under it, it reads the stored text and compares by
+// meaning, through client-native's configuration parser, so it works
+// against any server that re-serialises the file (the official
+// dataplaneapi does). It is the only operator code that talks to the Data
+// Plane API; it imports the model and the client, nothing from
+// Kubernetes.
 package apply
 
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/x509"
-	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"net"
-	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/haproxytech/client-native/v5/models"
 
@@ -24,19 +28,30 @@ import (
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/model"
 )
 
-// Instance is the part of the Data Plane API client the applier needs.
+// Instance is the part of the Data Plane API client the applier needs;
+// *client.Client implements it.
 type Instance interface {
+	Info(ctx context.Context) (*models.Info, error)
+	Version(ctx context.Context) (int64, error)
 	RawConfiguration(ctx context.Context) (string, int64, error)
 	PushConfiguration(ctx context.Context, cfg []byte, p client.Push) (client.PushResult, error)
+	Validate(ctx context.Context, cfg []byte) error
+	WaitReload(ctx context.Context, id string) error
 	Certificates(ctx context.Context) (models.SslCertificates, error)
-	CreateCertificate(ctx context.Context, name string, pem []byte) error
-	ReplaceCertificate(ctx context.Context, name string, pem []byte) error
+	Certificate(ctx context.Context, name string) (*models.SslCertificate, error)
+	StoreCertificate(ctx context.Context, name string, pem []byte, replace bool) (string, error)
 	DeleteCertificate(ctx context.Context, name string) error
 }
 
 // Desired is what an instance should run.
 type Desired struct {
-	Config       []byte
+	// Config is the rendered haproxy.cfg.
+	Config []byte
+	// Model is what Config was rendered from; the applier decides from it
+	// what can change at runtime. A zero Model makes every decision go
+	// through the stored text (slower, same outcome).
+	Model model.Config
+	// Certificates are the files to store; nil means Model.Certificates.
 	Certificates []model.Certificate
 }
 
@@ -44,7 +59,7 @@ type Desired struct {
 type Outcome struct {
 	// Changed is false when the instance already ran the configuration.
 	Changed bool
-	// Reloaded is true when a structural change needed a reload.
+	// Reloaded is true when HAProxy reloaded (and the reload succeeded).
 	Reloaded bool
 	// Actions are the runtime actions sent instead of a reload.
 	Actions []client.Action
@@ -52,207 +67,350 @@ type Outcome struct {
 	Certificates []string
 }
 
+// maxConflictRetries bounds how often a push that met a concurrent
+// change is re-planned and sent again.
 const maxConflictRetries = 3
 
-// Apply brings inst to desired.
-func Apply(ctx context.Context, inst Instance, desired Desired) (Outcome, error) {
-	var out Outcome
-	stored, err := inst.Certificates(ctx)
-	if err != nil {
-		return out, fmt.Errorf("list certificates: %w", err)
+// Applier applies configurations to the instances of one HAProxy
+// resource and remembers, per instance, what it applied. It is safe for
+// concurrent use; applies to one instance are serialised.
+type Applier struct {
+	mu        sync.Mutex
+	instances map[string]*instanceState
+}
+
+// NewApplier returns an Applier that remembers nothing yet.
+func NewApplier() *Applier {
+	return &Applier{instances: map[string]*instanceState{}}
+}
+
+// Forget drops what the Applier remembers about the instance at
+// endpoint (one that went away); the next Apply to it compares by meaning.
+func (a *Applier) Forget(endpoint string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.instances, endpoint)
+}
+
+func (a *Applier) instance(endpoint string) *instanceState {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st, ok := a.instances[endpoint]
+	if !ok {
+		st = &instanceState{certs: map[string]string{}}
+		a.instances[endpoint] = st
 	}
-	certs, err := syncCertificates(ctx, inst, stored, desired.Certificates)
+	return st
+}
+
+// Apply brings the instance at endpoint, reached through inst, to
+// desired. A configuration HAProxy refuses is a *RefusedError (the
+// instance keeps running the previous one); other errors wrap their cause
+// (errors.Is(err, context.DeadlineExceeded) for a timeout).
+func (a *Applier) Apply(ctx context.Context, endpoint string, inst Instance, desired Desired) (Outcome, error) {
+	st := a.instance(endpoint)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.apply(ctx, inst, desired)
+}
+
+// Apply applies desired to inst with nothing remembered: it reads the
+// stored configuration and compares by meaning. Long-running callers use
+// an Applier, which sends nothing when nothing changed.
+func Apply(ctx context.Context, inst Instance, desired Desired) (Outcome, error) {
+	return NewApplier().Apply(ctx, "", inst, desired)
+}
+
+// Validate asks the instance's HAProxy whether it would accept cfg,
+// changing nothing. A refusal is a *RefusedError at StageValidate.
+func Validate(ctx context.Context, inst interface {
+	Validate(ctx context.Context, cfg []byte) error
+}, cfg []byte) error {
+	err := inst.Validate(ctx, cfg)
+	if err == nil {
+		return nil
+	}
+	if r := refusal(err); r != nil {
+		r.Stage = StageValidate
+		return r
+	}
+	return fmt.Errorf("validate configuration: %w", err)
+}
+
+// instanceState is what the applier knows about one instance.
+type instanceState struct {
+	mu sync.Mutex
+
+	// apiKnown is set once the API's kind was read from /v2/info.
+	apiKnown bool
+	// runtimeCertSwap: a replaced certificate is served to new
+	// connections without a reload (this project's dataplane). The
+	// official API's PUT only writes the file.
+	runtimeCertSwap bool
+
+	// known says the fields below describe the stored configuration.
+	known     bool
+	version   int64
+	text      [sha256.Size]byte
+	hasModel  bool
+	structure string
+	view      runtimeView
+	// needReload is set when a push failed halfway: the running HAProxy
+	// may not match the stored file, so the next push reloads.
+	needReload bool
+
+	// certs are the digests of the certificate files this applier stored
+	// (or found equal); certsChecked says the names were checked against
+	// the instance's list since the configuration state was last lost.
+	certs        map[string]string
+	certsChecked bool
+}
+
+// target is desired, digested.
+type target struct {
+	config    []byte
+	text      [sha256.Size]byte
+	hasModel  bool
+	structure string
+	view      runtimeView
+	certs     []model.Certificate
+}
+
+func newTarget(d Desired) target {
+	t := target{config: d.Config, text: sha256.Sum256(d.Config), certs: d.Certificates}
+	if t.certs == nil {
+		t.certs = d.Model.Certificates
+	}
+	if !isZero(&d.Model) {
+		t.hasModel = true
+		t.structure = structureDigest(&d.Model)
+		t.view = viewOf(&d.Model)
+	}
+	return t
+}
+
+func isZero(m *model.Config) bool {
+	return m.Name == "" && len(m.Frontends) == 0 && len(m.Backends) == 0 && m.Stats == nil && m.Resolvers == nil
+}
+
+type pushKind int
+
+const (
+	pushNothing pushKind = iota
+	pushRuntime
+	pushReload
+)
+
+// configPlan is what to send for the configuration.
+type configPlan struct {
+	kind    pushKind
+	version int64
+	actions []client.Action
+	// view is the desired runtime view when it came from parsing text.
+	view runtimeView
+}
+
+func (st *instanceState) apply(ctx context.Context, inst Instance, desired Desired) (Outcome, error) {
+	var out Outcome
+	want := newTarget(desired)
+	if !st.apiKnown {
+		info, err := inst.Info(ctx)
+		var apiErr *client.APIError
+		if err != nil && !errors.As(err, &apiErr) {
+			return out, fmt.Errorf("read API info: %w", err)
+		}
+		// An API that answers /v2/info with an error is not ours: no
+		// runtime swap.
+		st.apiKnown = true
+		st.runtimeCertSwap = err == nil && info.API != nil && strings.Contains(info.API.Version, "haproxy-tcp-operator")
+	}
+	version, err := inst.Version(ctx)
+	if err != nil {
+		return out, fmt.Errorf("read configuration version: %w", err)
+	}
+	if !st.known || version != st.version {
+		st.certsChecked = false
+	}
+	certs, err := st.planCertificates(ctx, inst, want.certs)
 	if err != nil {
 		return out, err
 	}
-	out.Certificates = certs
-	out.Changed = len(certs) > 0
+	plan, err := st.planConfig(ctx, inst, version, want)
+	if err != nil {
+		return out, err
+	}
+	if certs.needsReload(st.runtimeCertSwap) {
+		plan.kind = pushReload
+	}
+
+	// Files first: the new configuration may load them.
+	var reloads []string
+	for _, c := range certs.store {
+		id, err := inst.StoreCertificate(ctx, c.cert.File, c.cert.PEM.Reveal(), c.replace)
+		if err != nil {
+			return out, fmt.Errorf("store certificate %s: %w", c.cert.File, err)
+		}
+		st.certs[c.cert.File] = c.digest
+		out.Changed = true
+		out.Certificates = append(out.Certificates, c.cert.File)
+		if id != "" {
+			reloads = append(reloads, id)
+		}
+	}
 
 	for attempt := 0; ; attempt++ {
-		running, version, err := inst.RawConfiguration(ctx)
-		if err != nil {
-			return out, fmt.Errorf("read running configuration: %w", err)
-		}
-		running = stripMeta(running)
-		if running == string(desired.Config) {
-			break
-		}
-		push := client.Push{Version: version, ForceReload: true}
-		if actions, runtimeOnly := RuntimeActions([]byte(running), desired.Config); runtimeOnly {
-			push = client.Push{Version: version, SkipReload: true, Actions: actions}
-		}
-		res, err := inst.PushConfiguration(ctx, desired.Config, push)
+		id, err := st.push(ctx, inst, want, plan, &out)
 		if errors.Is(err, client.ErrVersionConflict) && attempt < maxConflictRetries {
-			continue // someone else changed it: read again and redo the diff
+			// Someone else changed it: read again and decide again.
+			forced := plan.kind == pushReload && certs.needsReload(st.runtimeCertSwap)
+			if plan, err = st.planByMeaning(ctx, inst, want); err != nil {
+				return out, err
+			}
+			if forced {
+				plan.kind = pushReload
+			}
+			continue
 		}
 		if err != nil {
-			return out, fmt.Errorf("push configuration: %w", err)
+			return out, err
 		}
-		out.Changed = true
-		out.Actions = push.Actions
-		out.Reloaded = push.ForceReload || res.Status == 202
+		if id != "" {
+			reloads = append(reloads, id)
+		}
 		break
 	}
 
-	if err := pruneCertificates(ctx, inst, stored, desired.Certificates); err != nil {
-		return out, err
+	// Old files last: the API refuses to delete a file the stored
+	// configuration still names.
+	for _, name := range certs.remove {
+		if err := inst.DeleteCertificate(ctx, name); err != nil {
+			return out, fmt.Errorf("delete certificate %s: %w", name, err)
+		}
+		delete(st.certs, name)
+		out.Changed = true
+	}
+	st.certsChecked = true
+
+	seen := map[string]bool{}
+	for _, id := range reloads {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		if err := inst.WaitReload(ctx, id); err != nil {
+			st.known = false
+			if r := refusal(err); r != nil {
+				return out, r
+			}
+			return out, fmt.Errorf("wait for reload: %w", err)
+		}
+		out.Reloaded = true
 	}
 	return out, nil
 }
 
-// stripMeta drops the # _version and # _md5hash lines the API adds.
-func stripMeta(text string) string {
-	var b strings.Builder
-	for _, line := range strings.SplitAfter(text, "\n") {
-		if strings.HasPrefix(line, "# _version=") || strings.HasPrefix(line, "# _md5hash=") {
-			continue
-		}
-		b.WriteString(line)
+// planConfig decides from what it remembers when the version is the one
+// it left, else from the stored text.
+func (st *instanceState) planConfig(ctx context.Context, inst Instance, version int64, want target) (configPlan, error) {
+	if !st.known || version != st.version {
+		return st.planByMeaning(ctx, inst, want)
 	}
-	return b.String()
+	plan := configPlan{kind: pushReload, version: version}
+	switch {
+	case st.needReload:
+	case want.text == st.text:
+		plan.kind = pushNothing
+	case want.hasModel && st.hasModel && want.structure == st.structure:
+		if actions, ok := runtimeActions(st.view, want.view); ok {
+			plan.kind, plan.actions = pushRuntime, actions
+		}
+	case !want.hasModel || !st.hasModel:
+		// Nothing to decide from but the text.
+		return st.planByMeaning(ctx, inst, want)
+	}
+	return plan, nil
 }
 
-// isOurs says whether a stored file is one the operator manages.
-func isOurs(name string) bool { return strings.HasSuffix(name, ".pem") }
-
-func fingerprint(pemBytes []byte) string {
-	for {
-		var block *pem.Block
-		block, pemBytes = pem.Decode(pemBytes)
-		if block == nil {
-			return ""
+// planByMeaning reads the stored configuration and compares it with the
+// desired one as client-native's parser reads both.
+func (st *instanceState) planByMeaning(ctx context.Context, inst Instance, want target) (configPlan, error) {
+	stored, version, err := inst.RawConfiguration(ctx)
+	if err != nil {
+		return configPlan{}, fmt.Errorf("read stored configuration: %w", err)
+	}
+	plan := configPlan{kind: pushReload, version: version}
+	if st.needReload {
+		return plan, nil
+	}
+	have, err := parseConfig(stored)
+	if err != nil {
+		return plan, nil // what cannot be read is replaced
+	}
+	next, err := parseConfig(string(want.config))
+	if err != nil {
+		return plan, nil // haproxy -c will say what is wrong with it
+	}
+	plan.view = next.servers
+	switch {
+	case have.canonical == next.canonical:
+		plan.kind = pushNothing
+	case have.structure == next.structure:
+		if actions, ok := runtimeActions(have.servers, next.servers); ok {
+			plan.kind, plan.actions = pushRuntime, actions
 		}
-		if block.Type == "CERTIFICATE" {
-			if c, err := x509.ParseCertificate(block.Bytes); err == nil {
-				sum := sha256.Sum256(c.Raw)
-				return hex.EncodeToString(sum[:])
+	}
+	return plan, nil
+}
+
+// push sends the configuration as planned and remembers what the instance
+// then runs. It returns the ID of a reload the API queued.
+func (st *instanceState) push(ctx context.Context, inst Instance, want target, plan configPlan, out *Outcome) (string, error) {
+	remember := func(version int64) {
+		st.known, st.version, st.text, st.needReload = true, version, want.text, false
+		st.hasModel, st.structure, st.view = want.hasModel, want.structure, want.view
+		if !want.hasModel {
+			st.view = plan.view
+		}
+	}
+	if plan.kind == pushNothing {
+		remember(plan.version)
+		return "", nil
+	}
+	p := client.Push{Version: plan.version}
+	if plan.kind == pushRuntime {
+		p.SkipReload, p.Actions = true, plan.actions
+	} else {
+		p.ForceReload = true
+	}
+	res, err := inst.PushConfiguration(ctx, want.config, p)
+	switch {
+	case errors.Is(err, client.ErrVersionConflict):
+		st.known = false
+		return "", err
+	case err != nil:
+		if r := refusal(err); r != nil {
+			if r.Stage == StageReload {
+				// The API went back to the previous file and version.
+				st.known = false
 			}
+			return "", r
+		}
+		// Unknown whether it was stored or which actions ran.
+		st.known, st.needReload = false, true
+		return "", fmt.Errorf("push configuration: %w", err)
+	}
+	out.Changed = true
+	out.Actions = p.Actions
+	out.Reloaded = out.Reloaded || (p.ForceReload && res.Status != 202)
+	version := res.Version
+	if version == 0 {
+		if version, err = inst.Version(ctx); err != nil {
+			// Stored, but the version is unknown: decide by meaning
+			// next time.
+			st.known = false
+			return res.ReloadID, nil
 		}
 	}
-}
-
-func syncCertificates(ctx context.Context, inst Instance, stored models.SslCertificates, want []model.Certificate) ([]string, error) {
-	have := map[string]string{}
-	for _, c := range stored {
-		have[c.StorageName] = c.Sha256FingerPrint
-	}
-	var changed []string
-	for _, c := range want {
-		fp, exists := have[c.File]
-		switch {
-		case !exists:
-			if err := inst.CreateCertificate(ctx, c.File, c.PEM.Reveal()); err != nil {
-				return changed, fmt.Errorf("store certificate %s: %w", c.File, err)
-			}
-		case fp != fingerprint(c.PEM.Reveal()):
-			if err := inst.ReplaceCertificate(ctx, c.File, c.PEM.Reveal()); err != nil {
-				return changed, fmt.Errorf("replace certificate %s: %w", c.File, err)
-			}
-		default:
-			continue
-		}
-		changed = append(changed, c.File)
-	}
-	return changed, nil
-}
-
-// pruneCertificates deletes stored files no longer wanted; files created
-// by this apply are wanted, so the list read before it is enough.
-func pruneCertificates(ctx context.Context, inst Instance, stored models.SslCertificates, want []model.Certificate) error {
-	keep := map[string]bool{}
-	for _, c := range want {
-		keep[c.File] = true
-	}
-	for _, c := range stored {
-		if isOurs(c.StorageName) && !keep[c.StorageName] {
-			if err := inst.DeleteCertificate(ctx, c.StorageName); err != nil {
-				return fmt.Errorf("delete certificate %s: %w", c.StorageName, err)
-			}
-		}
-	}
-	return nil
-}
-
-// serverLine matches the server lines the renderer writes.
-var serverLine = regexp.MustCompile(`^    server (\S+) (\S+) weight (\d+)( disabled)?(.*)$`)
-
-type serverState struct {
-	backend, name string
-	addr          string // host:port as written
-	weight        string
-	disabled      bool
-}
-
-// runtimeAddress reports whether a server address can change at runtime:
-// an IP and port (a DNS name or a socket is structure).
-func runtimeAddress(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	return err == nil && net.ParseIP(strings.Trim(host, "[]")) != nil
-}
-
-// structure returns the configuration with what runtime actions can change
-// blanked out, and the server states it blanked.
-func structure(cfg []byte) (string, []serverState) {
-	var b strings.Builder
-	var states []serverState
-	backend := ""
-	for _, line := range strings.Split(string(cfg), "\n") {
-		if name, found := strings.CutPrefix(line, "backend "); found {
-			backend = strings.TrimSpace(name)
-		}
-		if strings.HasPrefix(line, "    # ") {
-			// Comments (each member's share) change with weights; HAProxy
-			// ignores them.
-			b.WriteString("    #\n")
-			continue
-		}
-		m := serverLine.FindStringSubmatch(line)
-		if m == nil || !runtimeAddress(m[2]) {
-			b.WriteString(line)
-			b.WriteByte('\n')
-			continue
-		}
-		states = append(states, serverState{backend: backend, name: m[1], addr: m[2], weight: m[3], disabled: m[4] != ""})
-		b.WriteString("    server " + m[1] + " <runtime>" + m[5] + "\n")
-	}
-	return b.String(), states
-}
-
-// RuntimeActions reports whether running can become desired at runtime
-// alone and, if so, the actions that do it: fill, empty or reweigh
-// server slots.
-func RuntimeActions(running, desired []byte) ([]client.Action, bool) {
-	rs, rStates := structure(running)
-	ds, dStates := structure(desired)
-	if rs != ds || len(rStates) != len(dStates) {
-		return nil, false
-	}
-	var actions []client.Action
-	for i, d := range dStates {
-		r := rStates[i]
-		if r == d {
-			continue
-		}
-		if d.disabled {
-			actions = append(actions,
-				client.Action{"SetServerState", d.backend, d.name, "maint"},
-				client.Action{"SetServerWeight", d.backend, d.name, d.weight})
-			if d.addr != r.addr {
-				host, port, _ := net.SplitHostPort(d.addr)
-				actions = append(actions, client.Action{"SetServerAddr", d.backend, d.name, host, port})
-			}
-			continue
-		}
-		if d.addr != r.addr {
-			host, port, _ := net.SplitHostPort(d.addr)
-			actions = append(actions, client.Action{"SetServerAddr", d.backend, d.name, host, port})
-		}
-		if d.weight != r.weight {
-			actions = append(actions, client.Action{"SetServerWeight", d.backend, d.name, d.weight})
-		}
-		if r.disabled {
-			actions = append(actions, client.Action{"SetServerState", d.backend, d.name, "ready"})
-		}
-	}
-	return actions, true
+	remember(version)
+	return res.ReloadID, nil
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -93,7 +94,7 @@ func (w *world) desired(t testing.TB) apply.Desired {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return apply.Desired{Config: cfg, Certificates: res.Config.Certificates}
+	return apply.Desired{Config: cfg, Model: res.Config, Certificates: res.Config.Certificates}
 }
 
 // loopbackPort is a free port on 127.0.0.1 and its address.
@@ -111,11 +112,20 @@ func reloads(t testing.TB, inst *dataplanetest.Instance) int {
 	return n
 }
 
+// appliers keeps one Applier per test instance, as the controller keeps
+// one per HAProxy resource.
+var appliers sync.Map
+
+func applyTo(ctx context.Context, inst *dataplanetest.Instance, d apply.Desired) (apply.Outcome, error) {
+	a, _ := appliers.LoadOrStore(inst, apply.NewApplier())
+	return a.(*apply.Applier).Apply(ctx, inst.Server.Addr(), inst.Client, d)
+}
+
 func mustApply(t testing.TB, inst *dataplanetest.Instance, d apply.Desired) apply.Outcome {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := apply.Apply(ctx, inst.Client, d)
+	out, err := applyTo(ctx, inst, d)
 	if err != nil {
 		t.Fatal(err)
 	}

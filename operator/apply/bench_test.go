@@ -57,7 +57,7 @@ func BenchmarkWeightChange(b *testing.B) {
 		}
 		done := make(chan result, 1)
 		go func() {
-			out, err := apply.Apply(context.Background(), inst.Client, d)
+			out, err := applyTo(context.Background(), inst, d)
 			done <- result{out, err}
 		}()
 		// Traffic moves before the file is validated and stored.

@@ -1,0 +1,154 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/haproxy/client"
+)
+
+// These tests pin the client's wire behaviour against answers the
+// specification allows and the official API gives; the real servers are
+// exercised by operator/apply/compat.
+
+func serve(t *testing.T, h http.HandlerFunc) *client.Client {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	c := client.New(srv.URL, "u", "p", nil)
+	c.Backoff = time.Millisecond
+	return c
+}
+
+func TestVersionWithoutVersionInTheBody(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		header string
+	}{{"from the header", "7"}, {"from the version endpoint", ""}} {
+		t.Run(c.name, func(t *testing.T) {
+			cl := serve(t, func(w http.ResponseWriter, r *http.Request) {
+				switch r.URL.Path {
+				case "/v2/services/haproxy/configuration/raw":
+					if c.header != "" {
+						w.Header().Set("Configuration-Version", c.header)
+					}
+					_, _ = w.Write([]byte(`{"data":"global\n"}`))
+				case "/v2/services/haproxy/configuration/version":
+					_, _ = w.Write([]byte("7\n"))
+				}
+			})
+			text, v, err := cl.RawConfiguration(context.Background())
+			if err != nil || v != 7 || text != "global\n" {
+				t.Errorf("got %q, %d, %v; want version 7", text, v, err)
+			}
+		})
+	}
+}
+
+func TestCertificateCreateAcceptsAQueuedReloadAndSendsNoUndefinedParameter(t *testing.T) {
+	cl := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.RawQuery != "" {
+			t.Errorf("create sent parameters %q; the specification defines only force_reload", r.URL.RawQuery)
+		}
+		if _, _, err := r.FormFile("file_upload"); err != nil {
+			t.Errorf("no file_upload: %v", err)
+		}
+		w.Header().Set("Reload-ID", "2026-01-01-3")
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = w.Write([]byte(`{"storage_name":"a.pem"}`))
+	})
+	id, err := cl.StoreCertificate(context.Background(), "a.pem", []byte("pem"), false)
+	if err != nil || id != "2026-01-01-3" {
+		t.Errorf("got %q, %v; want the reload ID", id, err)
+	}
+}
+
+func TestWaitReloadReportsAFailureWithHAProxysWords(t *testing.T) {
+	var polls atomic.Int32
+	cl := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if polls.Add(1) < 3 {
+			_, _ = w.Write([]byte(`{"id":"2026-01-01-1","status":"in_progress"}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"id":"2026-01-01-1","status":"failed","response":"[ALERT] cannot bind"}`))
+	})
+	cl.PollInterval = time.Millisecond
+	err := cl.WaitReload(context.Background(), "2026-01-01-1")
+	var rl *client.ReloadError
+	if !errors.As(err, &rl) || !strings.Contains(rl.Response, "cannot bind") {
+		t.Errorf("got %v; want a *client.ReloadError with the response", err)
+	}
+}
+
+func TestPushReadsAJSONStringOrTextBody(t *testing.T) {
+	for _, c := range []struct{ contentType, body string }{
+		{"application/json", `"global\n"`},
+		{"text/plain", "global\n"},
+	} {
+		cl := serve(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", c.contentType)
+			w.WriteHeader(http.StatusCreated)
+			_, _ = w.Write([]byte(c.body))
+		})
+		res, err := cl.PushConfiguration(context.Background(), []byte("global\n"), client.Push{Version: 1, ForceReload: true})
+		if err != nil || res.Stored != "global\n" {
+			t.Errorf("%s: got %q, %v", c.contentType, res.Stored, err)
+		}
+	}
+}
+
+func TestAFrozenInstanceCostsOneRequestTimeout(t *testing.T) {
+	var requests atomic.Int32
+	release := make(chan struct{})
+	defer close(release)
+	cl := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	cl.RequestTimeout = 200 * time.Millisecond
+	start := time.Now()
+	_, err := cl.Version(context.Background())
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("got %v; want a deadline exceeded", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("a frozen instance held the caller %s", d)
+	}
+	if n := requests.Load(); n != 1 {
+		t.Errorf("a timed-out request was sent %d times, want once", n)
+	}
+}
+
+func TestOnlyIdempotentRequestsAreRetried(t *testing.T) {
+	var gets, posts atomic.Int32
+	cl := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			gets.Add(1)
+		} else {
+			posts.Add(1)
+		}
+		// Drop the connection without an answer.
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	})
+	if _, err := cl.Version(context.Background()); err == nil {
+		t.Error("GET with no answer: no error")
+	}
+	if _, err := cl.PushConfiguration(context.Background(), []byte("x\n"), client.Push{Version: 1}); err == nil {
+		t.Error("POST with no answer: no error")
+	}
+	if gets.Load() != client.DefaultAttempts || posts.Load() != 1 {
+		t.Errorf("GET sent %d times, POST %d times; want %d and 1", gets.Load(), posts.Load(), client.DefaultAttempts)
+	}
+}

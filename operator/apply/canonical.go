@@ -1,0 +1,105 @@
+package apply
+
+import (
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+
+	parser "github.com/haproxytech/client-native/v5/config-parser"
+	"github.com/haproxytech/client-native/v5/config-parser/options"
+	"github.com/haproxytech/client-native/v5/config-parser/params"
+	"github.com/haproxytech/client-native/v5/config-parser/types"
+)
+
+// parsed is a configuration text read by client-native's configuration
+// parser, the one Data Plane API servers store their files with, so a
+// text and that server's re-serialisation of it read the same.
+type parsed struct {
+	// canonical is the parser's serialisation, comments left out.
+	canonical string
+	// structure is canonical with what runtime actions change blanked.
+	structure string
+	servers   runtimeView
+}
+
+// parseConfig reads text as the Data Plane API would store it. Comments
+// (the API's own # _version and # _md5hash lines among them) do not
+// count: HAProxy ignores them.
+func parseConfig(text string) (*parsed, error) {
+	var b strings.Builder
+	for _, line := range strings.SplitAfter(text, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue
+		}
+		b.WriteString(line)
+	}
+	p, err := parser.New(options.String(b.String()))
+	if err != nil {
+		return nil, fmt.Errorf("parse configuration: %w", err)
+	}
+	out := &parsed{canonical: p.String()}
+	backends, err := p.SectionsGet(parser.Backends)
+	if err != nil {
+		return nil, fmt.Errorf("parse configuration: backends: %w", err)
+	}
+	// The parser lists sections in no fixed order; actions go out in
+	// backend order.
+	sort.Strings(backends)
+	for _, be := range backends {
+		data, err := p.Get(parser.Backends, be, "server")
+		if err != nil {
+			continue // a backend without servers
+		}
+		servers, ok := data.([]types.Server)
+		if !ok {
+			return nil, fmt.Errorf("parse configuration: backend %s: servers of type %T", be, data)
+		}
+		blanked := make([]types.Server, len(servers))
+		for i, s := range servers {
+			rs, rest := runtimeFields(be, s)
+			out.servers = append(out.servers, rs)
+			blanked[i] = rest
+		}
+		// Setting the blanked servers back lets the parser write the
+		// structure in its own format.
+		if err := p.Set(parser.Backends, be, "server", blanked); err != nil {
+			return nil, fmt.Errorf("parse configuration: backend %s: %w", be, err)
+		}
+	}
+	out.structure = p.String()
+	return out, nil
+}
+
+// runtimeFields splits a server line into what runtime actions change and
+// the rest.
+func runtimeFields(backend string, s types.Server) (runtimeServer, types.Server) {
+	rs := runtimeServer{Backend: backend, Name: s.Name, Weight: 1}
+	if host, port, err := net.SplitHostPort(s.Address); err == nil && net.ParseIP(host) != nil {
+		if p, err := strconv.Atoi(port); err == nil {
+			rs.AddrRuntime, rs.Addr, rs.Port = true, host, int32(p)
+			s.Address = "runtime"
+		}
+	}
+	var keep []params.ServerOption
+	for _, o := range s.Params {
+		switch o := o.(type) {
+		case *params.ServerOptionValue:
+			if o.Name == "weight" {
+				if w, err := strconv.Atoi(o.Value); err == nil {
+					rs.Weight = int32(w)
+					continue
+				}
+			}
+		case *params.ServerOptionWord:
+			if o.Name == "disabled" && rs.AddrRuntime {
+				rs.Maint = true
+				continue
+			}
+		}
+		keep = append(keep, o)
+	}
+	s.Params = keep
+	return rs, s
+}

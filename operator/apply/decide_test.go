@@ -1,0 +1,315 @@
+package apply_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	parser "github.com/haproxytech/client-native/v5/config-parser"
+	"github.com/haproxytech/client-native/v5/config-parser/options"
+	"github.com/haproxytech/client-native/v5/models"
+
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/haproxy/client"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/apply"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/model"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/render"
+)
+
+// recorder is a recording fake of the Data Plane API for the applier's
+// decisions. Like the official API it stores client-native's
+// re-serialisation and, unless ours is set, lists certificates without a
+// fingerprint and has no runtime certificate swap.
+type recorder struct {
+	ours     bool
+	version  int64
+	stored   string
+	certs    map[string][]byte
+	calls    []string
+	conflict int // answer this many pushes with 409
+	refuse   error
+}
+
+func (r *recorder) call(format string, args ...any) {
+	r.calls = append(r.calls, fmt.Sprintf(format, args...))
+}
+
+func (r *recorder) Info(context.Context) (*models.Info, error) {
+	v := "v2.9.18 2c7da7d"
+	if r.ours {
+		v = "v2-haproxy-tcp-operator"
+	}
+	return &models.Info{API: &models.InfoAPI{Version: v}}, nil
+}
+
+func (r *recorder) Version(context.Context) (int64, error) { return r.version, nil }
+
+func (r *recorder) RawConfiguration(context.Context) (string, int64, error) {
+	r.call("GET raw")
+	return r.stored, r.version, nil
+}
+
+func (r *recorder) PushConfiguration(_ context.Context, cfg []byte, p client.Push) (client.PushResult, error) {
+	what := "reload"
+	if p.SkipReload {
+		what = fmt.Sprintf("runtime %d actions", len(p.Actions))
+	}
+	r.call("POST raw %s", what)
+	if r.conflict > 0 {
+		r.conflict--
+		r.version++ // someone else's change
+		return client.PushResult{}, fmt.Errorf("%w: version mismatch", client.ErrVersionConflict)
+	}
+	if p.Version != r.version {
+		return client.PushResult{}, fmt.Errorf("%w: pushed against %d, at %d", client.ErrVersionConflict, p.Version, r.version)
+	}
+	if r.refuse != nil {
+		return client.PushResult{}, r.refuse
+	}
+	pp, err := parser.New(options.String(string(cfg)))
+	if err != nil {
+		return client.PushResult{}, err
+	}
+	r.version++
+	r.stored = fmt.Sprintf("# _md5hash=x\n# _version=%d\n", r.version) + pp.String()
+	// The official API sends no Configuration-Version on a push.
+	return client.PushResult{Status: http.StatusCreated}, nil
+}
+
+func (r *recorder) Validate(context.Context, []byte) error { return r.refuse }
+
+func (r *recorder) WaitReload(context.Context, string) error { return nil }
+
+func (r *recorder) Certificates(context.Context) (models.SslCertificates, error) {
+	var out models.SslCertificates
+	for name := range r.certs {
+		out = append(out, &models.SslCertificate{StorageName: name})
+	}
+	return out, nil
+}
+
+func (r *recorder) Certificate(_ context.Context, name string) (*models.SslCertificate, error) {
+	if _, ok := r.certs[name]; !ok {
+		return nil, &client.APIError{Status: 404}
+	}
+	return &models.SslCertificate{StorageName: name}, nil
+}
+
+func (r *recorder) StoreCertificate(_ context.Context, name string, pem []byte, replace bool) (string, error) {
+	if replace {
+		r.call("PUT %s", name)
+	} else {
+		r.call("POST %s", name)
+	}
+	r.certs[name] = pem
+	return "", nil
+}
+
+func (r *recorder) DeleteCertificate(_ context.Context, name string) error {
+	r.call("DELETE %s", name)
+	delete(r.certs, name)
+	return nil
+}
+
+func (r *recorder) take() []string {
+	c := r.calls
+	r.calls = nil
+	return c
+}
+
+func relay(weights ...int32) model.Config {
+	be := model.Backend{Name: "tcpm-be-2222"}
+	for i, w := range weights {
+		be.Servers = append(be.Servers, model.Server{Name: fmt.Sprintf("default:a:%d", i+1), Address: fmt.Sprintf("10.0.0.%d", i+1), Port: 80, Weight: w})
+	}
+	be.Servers = append(be.Servers, model.Server{Name: "default:a:9", Spare: true})
+	return model.Config{
+		Name:      "default/haproxy",
+		Frontends: []model.Frontend{{Name: "tcpm-fe-2222", Bind: model.Bind{Port: 2222}, DefaultBackend: be.Name}},
+		Backends:  []model.Backend{be},
+	}
+}
+
+func want(t *testing.T, m model.Config) apply.Desired {
+	t.Helper()
+	text, err := render.Config(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return apply.Desired{Config: text, Model: m}
+}
+
+func run(t *testing.T, a *apply.Applier, r *recorder, d apply.Desired) apply.Outcome {
+	t.Helper()
+	out, err := a.Apply(context.Background(), "http://instance", r, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func same(t *testing.T, what string, got []string, want ...string) {
+	t.Helper()
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("%s: sent %q, want %q", what, got, want)
+	}
+}
+
+func TestAnUnchangedInstanceCostsOneVersionCheck(t *testing.T) {
+	r := &recorder{version: 1, certs: map[string][]byte{}}
+	a := apply.NewApplier()
+	run(t, a, r, want(t, relay(100, 0)))
+	same(t, "first apply", r.take(), "GET raw", "POST raw reload")
+
+	out := run(t, a, r, want(t, relay(100, 0)))
+	same(t, "same again", r.take())
+	if out.Changed {
+		t.Errorf("same again: %+v", out)
+	}
+
+	out = run(t, a, r, want(t, relay(0, 100)))
+	same(t, "weights", r.take(), "POST raw runtime 2 actions")
+	if out.Reloaded || len(out.Actions) != 2 {
+		t.Errorf("weights: %+v", out)
+	}
+
+	two := relay(0, 100)
+	two.Frontends = append(two.Frontends, model.Frontend{Name: "tcpm-fe-3333", Bind: model.Bind{Port: 3333}, DefaultBackend: "tcpm-be-2222"})
+	out = run(t, a, r, want(t, two))
+	same(t, "new port", r.take(), "POST raw reload")
+	if !out.Reloaded {
+		t.Errorf("new port: %+v", out)
+	}
+}
+
+func TestARestartedOperatorComparesTheStoredTextByMeaning(t *testing.T) {
+	r := &recorder{version: 1, certs: map[string][]byte{}}
+	run(t, apply.NewApplier(), r, want(t, relay(100, 0)))
+	r.take()
+
+	out := run(t, apply.NewApplier(), r, want(t, relay(100, 0)))
+	same(t, "same text after a restart", r.take(), "GET raw")
+	if out.Changed {
+		t.Errorf("same text after a restart: %+v", out)
+	}
+	run(t, apply.NewApplier(), r, want(t, relay(30, 70)))
+	same(t, "weights after a restart", r.take(), "GET raw", "POST raw runtime 2 actions")
+}
+
+func TestAVersionMovedUnderTheApplierIsReadAgain(t *testing.T) {
+	r := &recorder{version: 1, certs: map[string][]byte{}}
+	a := apply.NewApplier()
+	run(t, a, r, want(t, relay(100, 0)))
+	r.take()
+	r.version += 3 // another writer stored the same text
+	run(t, a, r, want(t, relay(100, 0)))
+	same(t, "after another writer", r.take(), "GET raw")
+}
+
+func TestAConflictIsReplannedAndRetried(t *testing.T) {
+	r := &recorder{version: 1, certs: map[string][]byte{}}
+	a := apply.NewApplier()
+	run(t, a, r, want(t, relay(100, 0)))
+	r.take()
+	r.conflict = 1
+	run(t, a, r, want(t, relay(0, 100)))
+	same(t, "conflict", r.take(), "POST raw runtime 2 actions", "GET raw", "POST raw runtime 2 actions")
+
+	r.conflict = 10
+	_, err := a.Apply(context.Background(), "http://instance", r, want(t, relay(50, 50)))
+	if !errors.Is(err, client.ErrVersionConflict) {
+		t.Errorf("endless conflicts: %v, want the conflict after a bounded number of tries", err)
+	}
+}
+
+func TestARefusalIsTyped(t *testing.T) {
+	r := &recorder{version: 1, certs: map[string][]byte{}, refuse: &client.APIError{Status: 400, Message: "[NOTICE] x\n[ALERT] (1) : config : parsing [haproxy.cfg:12] : unknown keyword 'bogus'\n"}}
+	_, err := apply.NewApplier().Apply(context.Background(), "http://instance", r, want(t, relay(100)))
+	var refused *apply.RefusedError
+	if !errors.As(err, &refused) || refused.Stage != apply.StageValidate || len(refused.Lines) != 1 || !strings.Contains(refused.Lines[0], "bogus") {
+		t.Errorf("refused push: %#v", err)
+	}
+	r.refuse = &client.APIError{Status: 400, Message: "Reload failed: exit status 1, [ALERT] (2) : Starting frontend tcpm-fe-2222: cannot bind socket"}
+	_, err = apply.NewApplier().Apply(context.Background(), "http://instance", r, want(t, relay(100)))
+	if !errors.As(err, &refused) || refused.Stage != apply.StageReload {
+		t.Errorf("failed reload: %#v", err)
+	}
+	if err := apply.Validate(context.Background(), r, []byte("x")); !errors.As(err, &refused) {
+		t.Errorf("Validate: %v, want a *RefusedError", err)
+	}
+}
+
+func certPEM(t *testing.T, cn string) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+func withCert(t *testing.T, m model.Config, file string, pemBytes []byte) apply.Desired {
+	m.Frontends[0].Bind.TLS = &model.TLSBind{Certificate: file}
+	m.Certificates = []model.Certificate{{File: file, PEM: pemBytes}}
+	return want(t, m)
+}
+
+func TestCertificates(t *testing.T) {
+	first, second := certPEM(t, "first"), certPEM(t, "second")
+	for _, c := range []struct {
+		name string
+		ours bool
+		// rotation is what replacing a certificate sends.
+		rotation []string
+	}{
+		{"official API: a replaced file needs a reload", false, []string{"PUT default_app.pem", "POST raw reload"}},
+		{"our dataplane swaps it at runtime", true, []string{"PUT default_app.pem"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := &recorder{ours: c.ours, version: 1, certs: map[string][]byte{"other.pem": []byte("not ours"), "tcpm-old.pem": []byte("ours, left over")}}
+			a := apply.NewApplier()
+			run(t, a, r, withCert(t, relay(100), "default_app.pem", first))
+			same(t, "create", r.take(), "GET raw", "POST default_app.pem", "POST raw reload", "DELETE tcpm-old.pem")
+
+			run(t, a, r, withCert(t, relay(100), "default_app.pem", first))
+			same(t, "unchanged", r.take())
+
+			out := run(t, a, r, withCert(t, relay(100), "default_app.pem", second))
+			same(t, "rotate", r.take(), c.rotation...)
+			if len(out.Certificates) != 1 {
+				t.Errorf("rotate: %+v", out)
+			}
+
+			// A restarted operator cannot tell the stored file from the
+			// API's list (no fingerprint): it uploads it once more, then
+			// remembers it.
+			b := apply.NewApplier()
+			run(t, b, r, withCert(t, relay(100), "default_app.pem", second))
+			r.take()
+			run(t, b, r, withCert(t, relay(100), "default_app.pem", second))
+			same(t, "unchanged after the restart", r.take())
+
+			run(t, b, r, want(t, relay(100)))
+			same(t, "delete", r.take(), "POST raw reload", "DELETE default_app.pem")
+			if _, ok := r.certs["other.pem"]; !ok {
+				t.Error("a file the operator does not own was deleted")
+			}
+		})
+	}
+}
