@@ -69,6 +69,8 @@ const (
 	RefService    = "Service"
 	RefSecret     = "Secret"
 	RefTLSContext = "TLSContext"
+	// RefTCPMapping appears in the Sources of the model's sections.
+	RefTCPMapping = "TCPMapping"
 )
 
 // Defaults applied when the HAProxy resource leaves a field empty (the API
