@@ -65,7 +65,7 @@ func (t *translation) build(candidates []*candidate) {
 	for _, c := range candidates {
 		l := byKey[c.listener]
 		if l == nil {
-			l = &listener{key: c.listener, address: c.address, port: c.m.Spec.Port}
+			l = &listener{key: c.listener, address: c.address, port: c.spec.Port}
 			byKey[c.listener] = l
 			listeners = append(listeners, l)
 		}
@@ -171,7 +171,7 @@ func checkWeights(g *group, listenerWhere string) bool {
 	sum := int32(0)
 	var parts []string
 	for _, c := range g.members {
-		if w := c.m.Spec.Weight; w != nil {
+		if w := c.spec.Weight; w != nil {
 			sum += *w
 			parts = append(parts, fmt.Sprintf("%s (%d)", c.key, *w))
 		}
@@ -192,13 +192,13 @@ func checkWeights(g *group, listenerWhere string) bool {
 
 // share is a member's percentage of its group.
 func share(g *group, c *candidate) float64 {
-	if w := c.m.Spec.Weight; w != nil {
+	if w := c.spec.Weight; w != nil {
 		return float64(*w)
 	}
 	sum, unweighted := int32(0), 0
 	for _, m := range g.members {
-		if m.m.Spec.Weight != nil {
-			sum += *m.m.Spec.Weight
+		if m.spec.Weight != nil {
+			sum += *m.spec.Weight
 		} else {
 			unweighted++
 		}
