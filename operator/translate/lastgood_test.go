@@ -276,10 +276,10 @@ func TestARejectedMappingGenerationFallsBackToTheLastAcceptedOne(t *testing.T) {
 			absent:    []string{"tcpm-fe-192.0.2.55-3600"},
 		},
 		"an exclusion of an older generation does not reject the current one": {
-			mappings: []v1alpha1.TCPMapping{mapping("db", 0, 3, relay(3600))},
+			mappings:   []v1alpha1.TCPMapping{mapping("db", 0, 3, relay(3600))},
 			exclusions: []snapshot.Exclusion{{Ref: "TCPMapping/default/db", Generation: 2, Reason: v1alpha1.ReasonReloadFailed, Message: "old"}},
-			want:      []want{{name: "db", reason: v1alpha1.ReasonAccepted, inEffect: 3}},
-			frontends: []string{"tcpm-fe-3600"},
+			want:       []want{{name: "db", reason: v1alpha1.ReasonAccepted, inEffect: 3}},
+			frontends:  []string{"tcpm-fe-3600"},
 		},
 		"a last accepted generation that HAProxy refused too is not used": {
 			mappings: []v1alpha1.TCPMapping{accepted(mapping("db", 0, 3, relay(3600)), 2, relay(3700))},
@@ -310,7 +310,7 @@ func TestARejectedMappingGenerationFallsBackToTheLastAcceptedOne(t *testing.T) {
 		},
 		"a mapping with a newline in its address is refused naming the field": {
 			mappings: []v1alpha1.TCPMapping{mapping("db", 0, 1, v1alpha1.TCPMappingSpec{Port: 3600, Address: "127.0.0.1\nglobal", Service: "qotm"})},
-			want: []want{{name: "db", reason: translate.ReasonInvalidSpec, message: []string{"spec.address"}}},
+			want:     []want{{name: "db", reason: translate.ReasonInvalidSpec, message: []string{"spec.address"}}},
 		},
 		"a mapping with an invalid host falls back to its last accepted host": {
 			mappings: []v1alpha1.TCPMapping{accepted(

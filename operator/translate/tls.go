@@ -246,9 +246,9 @@ func (t *translation) contextResults() {
 			Generation:         ci.ctx.Generation,
 			InEffectGeneration: ci.inEffect,
 			Accepted:           ci.accepted,
-			ResolvedRefs: ci.resolved,
-			NotAfter:     ci.notAfter,
-			DNSNames:     ci.dnsNames,
+			ResolvedRefs:       ci.resolved,
+			NotAfter:           ci.notAfter,
+			DNSNames:           ci.dnsNames,
 		})
 	}
 	sort.Slice(t.result.TLSContexts, func(i, j int) bool {

@@ -26,9 +26,9 @@ type Condition struct {
 
 // MappingResult is the verdict on one TCPMapping.
 type MappingResult struct {
-	Namespace    string    `json:"namespace"`
-	Name         string    `json:"name"`
-	Generation   int64     `json:"generation,omitempty"`
+	Namespace  string `json:"namespace"`
+	Name       string `json:"name"`
+	Generation int64  `json:"generation,omitempty"`
 	// InEffectGeneration is the generation whose spec the configuration
 	// carries: Generation when it is accepted, the last accepted one while
 	// a newer one is rejected (Accepted is then False with reason
@@ -52,16 +52,16 @@ func (r MappingResult) Programmable() bool {
 
 // TLSContextResult is the verdict on one TLSContext.
 type TLSContextResult struct {
-	Namespace    string     `json:"namespace"`
-	Name         string     `json:"name"`
-	Generation   int64      `json:"generation,omitempty"`
+	Namespace  string `json:"namespace"`
+	Name       string `json:"name"`
+	Generation int64  `json:"generation,omitempty"`
 	// InEffectGeneration is the generation whose settings the
 	// configuration carries, as for MappingResult.
-	InEffectGeneration int64     `json:"inEffectGeneration,omitempty"`
-	Accepted           Condition `json:"accepted"`
-	ResolvedRefs Condition  `json:"resolvedRefs"`
-	NotAfter     *time.Time `json:"notAfter,omitempty"`
-	DNSNames     []string   `json:"dnsNames,omitempty"`
+	InEffectGeneration int64      `json:"inEffectGeneration,omitempty"`
+	Accepted           Condition  `json:"accepted"`
+	ResolvedRefs       Condition  `json:"resolvedRefs"`
+	NotAfter           *time.Time `json:"notAfter,omitempty"`
+	DNSNames           []string   `json:"dnsNames,omitempty"`
 }
 
 // Result is the configuration for one HAProxy and the verdicts on what it
