@@ -50,6 +50,10 @@ type Frontend struct {
 	Routes []Route `json:"routes,omitempty"`
 	// DefaultBackend takes what no route matched; empty closes it.
 	DefaultBackend string `json:"defaultBackend,omitempty"`
+	// Sources are the objects whose configuration this frontend carries,
+	// as Kind/namespace/name, sorted: an error HAProxy reports about the
+	// frontend concerns them and no one else.
+	Sources []string `json:"sources,omitempty"`
 }
 
 // Bind is where a frontend listens.
@@ -110,6 +114,9 @@ type Backend struct {
 	Members []Member `json:"members,omitempty"`
 	// Servers are every member's servers, in member order.
 	Servers []Server `json:"servers,omitempty"`
+	// Sources are the objects whose configuration this backend carries,
+	// as Kind/namespace/name, sorted.
+	Sources []string `json:"sources,omitempty"`
 }
 
 // Member is one mapping's part of a weight group.
@@ -159,6 +166,31 @@ type Certificate struct {
 	// File is the file name in the instance's certificate directory.
 	File string `json:"file"`
 	// PEM is the file content; it holds a private key unless the file is
-	// a CA bundle.
+	// a CA bundle or a CRL.
 	PEM PrivateBytes `json:"pem"`
+	// Sources are the objects this file comes from, as
+	// Kind/namespace/name, sorted.
+	Sources []string `json:"sources,omitempty"`
+}
+
+// SourcesOf names the objects behind an HAProxy proxy (frontend or
+// backend) name or a certificate file name, as HAProxy's messages quote
+// them; nil when nothing in c has that name.
+func (c Config) SourcesOf(proxyOrFile string) []string {
+	for _, f := range c.Frontends {
+		if f.Name == proxyOrFile {
+			return f.Sources
+		}
+	}
+	for _, b := range c.Backends {
+		if b.Name == proxyOrFile {
+			return b.Sources
+		}
+	}
+	for _, f := range c.Certificates {
+		if f.File == proxyOrFile {
+			return f.Sources
+		}
+	}
+	return nil
 }

@@ -44,6 +44,42 @@ func Config(cfg model.Config) ([]byte, error) {
 	return append(bytes.TrimRight(buf.Bytes(), "\n"), '\n'), nil
 }
 
+// ConfigWithIndex renders cfg like Config and also names, for each line of
+// the text, the section it belongs to: the proxy name of a frontend or
+// backend (which model.Config.SourcesOf resolves to objects), the resolvers
+// name, "global" or "defaults"; "" before the first section. HAProxy's
+// messages cite [haproxy.cfg:N]: sections[N-1] says whose line it is.
+func ConfigWithIndex(cfg model.Config) (text []byte, sections []string, err error) {
+	text, err = Config(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return text, Sections(text), nil
+}
+
+// Sections names the section of every line of a rendered configuration.
+// The templates start each section with its keyword at the start of a line
+// and indent everything inside, and no value can hold a newline, so the
+// first word of an unindented line is enough.
+func Sections(text []byte) []string {
+	lines := strings.Split(strings.TrimSuffix(string(text), "\n"), "\n")
+	out := make([]string, len(lines))
+	current := ""
+	for i, line := range lines {
+		if line != "" && line[0] != ' ' && line[0] != '\t' && line[0] != '#' {
+			fields := strings.Fields(line)
+			switch {
+			case len(fields) == 1:
+				current = fields[0]
+			case len(fields) > 1:
+				current = fields[1]
+			}
+		}
+		out[i] = current
+	}
+	return out
+}
+
 // Hash is the short content hash of a rendered configuration, shown in
 // status to tell which configuration an instance runs.
 func Hash(cfg []byte) string {

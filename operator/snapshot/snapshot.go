@@ -20,4 +20,23 @@ type Snapshot struct {
 	Secrets        []corev1.Secret
 	Services       []corev1.Service
 	EndpointSlices []discoveryv1.EndpointSlice
+	// Exclusions are objects HAProxy refused (a cipher it does not know, a
+	// certificate it cannot load, an address it cannot bind): translation
+	// leaves them out, so the rest of the configuration still loads.
+	Exclusions []Exclusion
+}
+
+// Exclusion is one generation of an object HAProxy refused.
+type Exclusion struct {
+	// Ref is Kind/namespace/name, e.g. TCPMapping/default/db or
+	// TLSContext/default/site.
+	Ref string
+	// Generation is the refused generation: a newer one is tried again.
+	Generation int64
+	// Reason is the condition reason reported on the object, e.g.
+	// InvalidTLSSettings or ReloadFailed.
+	Reason string
+	// Message is the sentence reported on the object; it must quote only
+	// HAProxy lines about this object.
+	Message string
 }

@@ -65,7 +65,7 @@ func (t *translation) build(candidates []*candidate) {
 	for _, c := range candidates {
 		l := byKey[c.listener]
 		if l == nil {
-			l = &listener{key: c.listener, address: c.address, port: c.m.Spec.Port}
+			l = &listener{key: c.listener, address: c.address, port: c.spec.Port}
 			byKey[c.listener] = l
 			listeners = append(listeners, l)
 		}
@@ -171,7 +171,7 @@ func checkWeights(g *group, listenerWhere string) bool {
 	sum := int32(0)
 	var parts []string
 	for _, c := range g.members {
-		if w := c.m.Spec.Weight; w != nil {
+		if w := c.spec.Weight; w != nil {
 			sum += *w
 			parts = append(parts, fmt.Sprintf("%s (%d)", c.key, *w))
 		}
@@ -192,13 +192,13 @@ func checkWeights(g *group, listenerWhere string) bool {
 
 // share is a member's percentage of its group.
 func share(g *group, c *candidate) float64 {
-	if w := c.m.Spec.Weight; w != nil {
+	if w := c.spec.Weight; w != nil {
 		return float64(*w)
 	}
 	sum, unweighted := int32(0), 0
 	for _, m := range g.members {
-		if m.m.Spec.Weight != nil {
-			sum += *m.m.Spec.Weight
+		if m.spec.Weight != nil {
+			sum += *m.spec.Weight
 		} else {
 			unweighted++
 		}
@@ -214,13 +214,16 @@ func (t *translation) addListener(l *listener) {
 		Bind: model.Bind{Address: l.address, Port: l.port},
 	}
 	sortGroups(l.groups)
+	var all []string
 	for _, g := range l.groups {
 		be := t.backend(l, g)
 		for _, c := range g.members {
 			c.result.Frontend, c.result.Backend = fe.Name, be.Name
 		}
+		all = append(all, be.Sources...)
 		cfg.Backends = append(cfg.Backends, be)
 	}
+	fe.Sources = sources(all)
 
 	first := l.groups[0].first()
 	if first.kind == cleartext {
@@ -255,6 +258,7 @@ func (t *translation) addListener(l *listener) {
 		// public socket itself.
 		bind := contexts[0].bind
 		fe.Bind.TLS = &bind
+		fe.Sources = sources(fe.Sources, contextRef(contexts[0]))
 		fe.Routes, fe.DefaultBackend = routes(l, model.FetchTerminatedSNI, func(*group) bool { return true })
 		cfg.Frontends = append(cfg.Frontends, fe)
 		return
@@ -285,16 +289,25 @@ func (t *translation) addListener(l *listener) {
 			Name: model.TerminatorName(l.key, i),
 			Bind: model.Bind{Socket: socket, AcceptProxy: true, TLS: &bind},
 		}
-		term.Routes, term.DefaultBackend = routes(l, model.FetchTerminatedSNI, func(g *group) bool {
+		mine := func(g *group) bool {
 			c := g.first()
 			return c.kind == terminated && c.ctx.key == ci.key
-		})
+		}
+		term.Routes, term.DefaultBackend = routes(l, model.FetchTerminatedSNI, mine)
+		term.Sources = []string{contextRef(ci)}
+		for _, g := range l.groups {
+			if mine(g) {
+				term.Sources = append(term.Sources, mappingRefs(g)...)
+			}
+		}
+		term.Sources = sources(term.Sources)
 		cfg.Frontends = append(cfg.Frontends, term)
 		cfg.Backends = append(cfg.Backends, model.Backend{
 			Name: model.LoopBackendName(l.key, i),
 			Servers: []model.Server{{
 				Name: "terminator", Socket: socket, Weight: 1, SendProxy: true,
 			}},
+			Sources: term.Sources,
 		})
 	}
 }
@@ -345,16 +358,17 @@ func (t *translation) addCertificate(ci *contextInfo) {
 			return
 		}
 	}
-	cfg.Certificates = append(cfg.Certificates, model.Certificate{File: ci.bind.Certificate, PEM: ci.certPEM})
+	src := []string{contextRef(ci)}
+	cfg.Certificates = append(cfg.Certificates, model.Certificate{File: ci.bind.Certificate, PEM: ci.certPEM, Sources: src})
 	if ci.bind.CAFile != "" {
-		cfg.Certificates = append(cfg.Certificates, model.Certificate{File: ci.bind.CAFile, PEM: ci.caPEM})
+		cfg.Certificates = append(cfg.Certificates, model.Certificate{File: ci.bind.CAFile, PEM: ci.caPEM, Sources: src})
 	}
 }
 
 // backend builds one weight group's backend: every member's servers, each
 // weighted so the member receives its share.
 func (t *translation) backend(l *listener, g *group) model.Backend {
-	be := model.Backend{Name: model.BackendName(l.key, g.host), IdleTimeout: g.first().idle}
+	be := model.Backend{Name: model.BackendName(l.key, g.host), IdleTimeout: g.first().idle, Sources: sources(mappingRefs(g))}
 	for _, c := range g.members {
 		sh := share(g, c)
 		be.Members = append(be.Members, model.Member{Mapping: c.key, Share: sh})
@@ -425,6 +439,30 @@ func servers(c *candidate, sh float64) []model.Server {
 			s.Spare = true
 		}
 		out[i] = s
+	}
+	return out
+}
+
+// mappingRefs names a group's mappings as Sources entries.
+func mappingRefs(g *group) []string {
+	out := make([]string, 0, len(g.members))
+	for _, c := range g.members {
+		out = append(out, RefTCPMapping+"/"+c.key)
+	}
+	return out
+}
+
+func contextRef(ci *contextInfo) string { return RefTLSContext + "/" + ci.key }
+
+// sources sorts refs and drops duplicates, so Sources are stable.
+func sources(refs []string, more ...string) []string {
+	all := append(append([]string(nil), refs...), more...)
+	sort.Strings(all)
+	out := all[:0]
+	for i, r := range all {
+		if i == 0 || r != all[i-1] {
+			out = append(out, r)
+		}
 	}
 	return out
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/model"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/snapshot"
 )
 
 // kind is how a mapping treats the bytes on its port.
@@ -18,9 +19,11 @@ const (
 )
 
 // candidate is a mapping whose references resolved, waiting for conflict
-// and weight checks.
+// and weight checks. spec is the generation being tried: the current one,
+// or the last accepted one while the current one is rejected.
 type candidate struct {
 	m        *v1alpha1.TCPMapping
+	spec     *v1alpha1.TCPMappingSpec
 	key      string
 	listener string
 	address  string
@@ -39,14 +42,16 @@ func (c *candidate) reject(reason, msg string) {
 	c.result.Frontend, c.result.Backend = "", ""
 }
 
-// evaluate checks one mapping on its own: its settings and references.
-func (t *translation) evaluate(m *v1alpha1.TCPMapping) *candidate {
+// evaluate checks one generation (spec) of a mapping on its own: its
+// settings and references.
+func (t *translation) evaluate(m *v1alpha1.TCPMapping, spec *v1alpha1.TCPMappingSpec, generation int64) *candidate {
 	c := &candidate{
 		m:        m,
+		spec:     spec,
 		key:      key(m.Namespace, m.Name),
-		address:  m.Spec.Address,
-		listener: model.ListenerKey(m.Spec.Address, m.Spec.Port),
-		host:     m.Spec.Host,
+		address:  spec.Address,
+		listener: model.ListenerKey(spec.Address, spec.Port),
+		host:     spec.Host,
 		result: &MappingResult{
 			Namespace:  m.Namespace,
 			Name:       m.Name,
@@ -55,23 +60,30 @@ func (t *translation) evaluate(m *v1alpha1.TCPMapping) *candidate {
 		},
 	}
 	switch {
-	case m.Spec.TLS != "":
+	case spec.TLS != "":
 		c.kind = terminated
-	case m.Spec.Host != "":
+	case spec.Host != "":
 		c.kind = passthrough
 	default:
 		c.kind = cleartext
 	}
-	if m.Spec.IdleTimeoutMs != nil {
-		c.idle = time.Duration(*m.Spec.IdleTimeoutMs) * time.Millisecond
+	if spec.IdleTimeoutMs != nil {
+		c.idle = time.Duration(*spec.IdleTimeoutMs) * time.Millisecond
 	}
 
-	c.ipv4 = boolOr(m.Spec.EnableIPv4, boolOr(t.hap.Spec.EnableIPv4, true))
-	c.ipv6 = boolOr(m.Spec.EnableIPv6, boolOr(t.hap.Spec.EnableIPv6, false))
+	c.ipv4 = boolOr(spec.EnableIPv4, boolOr(t.hap.Spec.EnableIPv4, true))
+	c.ipv6 = boolOr(spec.EnableIPv6, boolOr(t.hap.Spec.EnableIPv6, false))
 
 	// Settings first: these make the mapping itself invalid.
-	if reserved := t.reservedPort(m.Spec.Port); reserved != "" {
-		c.reject(v1alpha1.ReasonConflict, fmt.Sprintf("port %d is %s", m.Spec.Port, reserved))
+	if bad := checkMapping(m.Namespace, m.Name, spec); bad != "" {
+		c.reject(ReasonInvalidSpec, bad)
+		c.result.ResolvedRefs = fail(ReasonInvalidSpec, "references not resolved: the mapping is invalid")
+		return c
+	}
+	if ex := t.excluded(RefTCPMapping+"/"+c.key, generation); ex != nil {
+		c.reject(ex.Reason, ex.Message)
+	} else if reserved := t.reservedPort(spec.Port); reserved != "" {
+		c.reject(v1alpha1.ReasonConflict, fmt.Sprintf("port %d is %s", spec.Port, reserved))
 	} else if !c.ipv4 && !c.ipv6 {
 		c.reject(v1alpha1.ReasonInvalidIPFamilies,
 			fmt.Sprintf("enableIPv4 and enableIPv6 are both false (defaults from HAProxy %s/%s): the service could not be resolved", t.hap.Namespace, t.hap.Name))
@@ -80,24 +92,28 @@ func (t *translation) evaluate(m *v1alpha1.TCPMapping) *candidate {
 	// References next.
 	refs := ok(v1alpha1.ReasonResolved, "")
 	if c.kind == terminated {
-		ns, name := splitRef(m.Spec.TLS, m.Namespace)
+		ns, name := splitRef(spec.TLS, m.Namespace)
 		t.reference(RefTLSContext, key(ns, name))
 		ci := t.context(ns, name)
 		switch {
 		case ci == nil:
 			refs = fail(v1alpha1.ReasonTLSContextNotFound, fmt.Sprintf("TLSContext %s/%s not found", ns, name))
+		case ci.rejected:
+			// Only the context's name: its own status says why, and it
+			// may belong to another team.
+			refs = fail(v1alpha1.ReasonInvalidTLSContext, fmt.Sprintf("TLSContext %s/%s is not accepted (%s)", ns, name, ci.accepted.Reason))
 		case !ci.resolved.Status:
 			refs = fail(ci.resolved.Reason, ci.resolved.Message)
 		default:
 			c.ctx = ci
-			if c.host != "" && len(ci.ctx.Spec.Hosts) > 0 && !hostCovered(ci.ctx.Spec.Hosts, c.host) && c.result.Accepted.Status {
+			if c.host != "" && len(ci.spec.Hosts) > 0 && !hostCovered(ci.spec.Hosts, c.host) && c.result.Accepted.Status {
 				c.reject(v1alpha1.ReasonHostNotInTLSContext,
 					fmt.Sprintf("host %s is not among the hosts of TLSContext %s/%s", c.host, ns, name))
 			}
 		}
 	}
 	if refs.Status {
-		tgt, cond := t.idx.resolveService(m)
+		tgt, cond := t.idx.resolveService(m.Namespace, spec.Service)
 		if tgt.Service != "" {
 			t.reference(RefService, tgt.Service)
 		}
@@ -109,6 +125,16 @@ func (t *translation) evaluate(m *v1alpha1.TCPMapping) *candidate {
 	}
 	c.result.ResolvedRefs = refs
 	return c
+}
+
+// excluded returns the exclusion of one generation of an object, or nil.
+func (t *translation) excluded(ref string, generation int64) *snapshot.Exclusion {
+	for i := range t.idx.s.Exclusions {
+		if ex := &t.idx.s.Exclusions[i]; ex.Ref == ref && ex.Generation == generation {
+			return ex
+		}
+	}
+	return nil
 }
 
 // reservedPort names what else uses port on every instance, or "".

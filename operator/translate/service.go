@@ -77,8 +77,8 @@ var clusterSuffix = regexp.MustCompile(`\.svc(\.cluster\.local)?$`)
 
 // resolveService finds what a mapping's service string points at: a
 // Kubernetes Service (its ready endpoints), an address, or a DNS name.
-func (idx *index) resolveService(m *v1alpha1.TCPMapping) (target, Condition) {
-	ref, err := parseService(m.Spec.Service)
+func (idx *index) resolveService(mappingNamespace, service string) (target, Condition) {
+	ref, err := parseService(service)
 	if err != nil {
 		return target{}, fail(v1alpha1.ReasonInvalidService, err.Error())
 	}
@@ -94,7 +94,7 @@ func (idx *index) resolveService(m *v1alpha1.TCPMapping) (target, Condition) {
 	var namespace string
 	switch {
 	case len(parts) == 1:
-		namespace, name, inCluster = m.Namespace, parts[0], true
+		namespace, name, inCluster = mappingNamespace, parts[0], true
 	case len(parts) == 2:
 		namespace, name = parts[1], parts[0]
 		// name.namespace is a Service when that namespace exists;
@@ -108,7 +108,7 @@ func (idx *index) resolveService(m *v1alpha1.TCPMapping) (target, Condition) {
 	default:
 		if inCluster {
 			return target{}, fail(v1alpha1.ReasonInvalidService,
-				fmt.Sprintf("service %q: a cluster name must be name.namespace.svc", m.Spec.Service))
+				fmt.Sprintf("service %q: a cluster name must be name.namespace.svc", service))
 		}
 	}
 
@@ -124,6 +124,10 @@ func (idx *index) resolveService(m *v1alpha1.TCPMapping) (target, Condition) {
 		return tgt, fail(v1alpha1.ReasonServiceNotFound, fmt.Sprintf("Service %s/%s not found", namespace, name))
 	}
 	if svc.Spec.Type == corev1.ServiceTypeExternalName {
+		if len(svc.Spec.ExternalName) > 253 || !objectName.MatchString(strings.TrimSuffix(svc.Spec.ExternalName, ".")) {
+			return tgt, fail(v1alpha1.ReasonInvalidService,
+				fmt.Sprintf("Service %s/%s: externalName %q is not a DNS name", namespace, name, svc.Spec.ExternalName))
+		}
 		tgt.DNSName = svc.Spec.ExternalName
 		return tgt, ok(v1alpha1.ReasonResolved,
 			fmt.Sprintf("Service %s/%s is the external name %s, resolved by DNS", namespace, name, svc.Spec.ExternalName))

@@ -16,8 +16,17 @@ import (
 
 // contextInfo is a TLSContext resolved to what a bind needs.
 type contextInfo struct {
-	ctx      *v1alpha1.TLSContext
-	key      string
+	ctx *v1alpha1.TLSContext
+	key string
+	// spec is the generation in effect: the current one, or the last
+	// accepted one while the current one is rejected.
+	spec *v1alpha1.TLSContextSpec
+	// inEffect is the generation of spec.
+	inEffect int64
+	// accepted is the verdict on the current generation; rejected is set
+	// when no generation can be used.
+	accepted Condition
+	rejected bool
 	resolved Condition
 	bind     model.TLSBind
 	certPEM  model.PrivateBytes
@@ -44,17 +53,77 @@ func (t *translation) context(namespace, name string) *contextInfo {
 		t.contexts[k] = nil
 		return nil
 	}
-	ci := &contextInfo{ctx: ctx, key: k}
+	ci := &contextInfo{ctx: ctx, key: k, spec: &ctx.Spec, inEffect: ctx.Generation,
+		accepted: ok(v1alpha1.ReasonAccepted, "settings are valid")}
+	if rejection := t.contextRejection(ctx, &ctx.Spec, ctx.Generation); rejection != nil {
+		ci.accepted = *rejection
+		if prev := ctx.Status.LastAccepted; prev != nil && prev.Generation < ctx.Generation &&
+			t.contextRejection(ctx, &prev.Spec, prev.Generation) == nil {
+			// The current generation's Secrets still count: fixing them
+			// must trigger a new translation.
+			t.referenceContextSecrets(ctx.Namespace, &ctx.Spec)
+			ci.spec, ci.inEffect = &prev.Spec, prev.Generation
+			ci.accepted = fail(v1alpha1.ReasonPreviousGenerationInEffect,
+				previousInEffect(ctx.Generation, *rejection, prev.Generation))
+		} else {
+			ci.rejected, ci.inEffect = true, 0
+		}
+	}
 	ci.resolved = t.resolveContext(ci)
 	t.contexts[k] = ci
 	return ci
 }
 
+// contextRejection is why one generation of a TLSContext cannot be used:
+// settings HAProxy could not load, or an exclusion; nil when it can.
+func (t *translation) contextRejection(ctx *v1alpha1.TLSContext, spec *v1alpha1.TLSContextSpec, generation int64) *Condition {
+	if bad := checkTLSContext(ctx.Namespace, ctx.Name, spec); bad != "" {
+		c := fail(v1alpha1.ReasonInvalidTLSSettings, fmt.Sprintf("TLSContext %s/%s: %s", ctx.Namespace, ctx.Name, bad))
+		return &c
+	}
+	if ex := t.excluded(RefTLSContext+"/"+key(ctx.Namespace, ctx.Name), generation); ex != nil {
+		c := fail(ex.Reason, ex.Message)
+		return &c
+	}
+	return nil
+}
+
+// previousInEffect says why generation current is rejected and which one
+// serves instead.
+func previousInEffect(current int64, why Condition, previous int64) string {
+	return fmt.Sprintf("generation %d is rejected (%s: %s); generation %d is still in effect",
+		current, why.Reason, why.Message, previous)
+}
+
+// referenceContextSecrets records the Secrets a TLSContext spec names.
+func (t *translation) referenceContextSecrets(namespace string, spec *v1alpha1.TLSContextSpec) {
+	for _, name := range contextSecrets(namespace, spec) {
+		t.reference(RefSecret, name)
+	}
+}
+
+// contextSecrets names, as namespace/name, the Secrets a TLSContext spec
+// references: its certificate and its client CA.
+func contextSecrets(namespace string, spec *v1alpha1.TLSContextSpec) []string {
+	var out []string
+	if spec.Secret != "" {
+		ns, name := splitRef(spec.Secret, namespace)
+		out = append(out, key(ns, name))
+	}
+	if spec.CASecret != "" {
+		ns, name := splitRef(spec.CASecret, namespace)
+		out = append(out, key(ns, name))
+	}
+	return out
+}
+
 func (t *translation) resolveContext(ci *contextInfo) Condition {
 	ctx := ci.ctx
-	spec := ctx.Spec
+	spec := *ci.spec
+	// Every Secret is named before any is looked at, so the reader of
+	// References fetches all of them at once.
+	t.referenceContextSecrets(ctx.Namespace, ci.spec)
 	ns, name := splitRef(spec.Secret, ctx.Namespace)
-	t.reference(RefSecret, key(ns, name))
 	secret := t.idx.secrets[key(ns, name)]
 	if secret == nil {
 		return fail(v1alpha1.ReasonSecretNotFound, fmt.Sprintf("TLSContext %s: Secret %s/%s not found", ci.key, ns, name))
@@ -103,7 +172,6 @@ func (t *translation) resolveContext(ci *contextInfo) Condition {
 
 	if spec.CASecret != "" {
 		cns, cname := splitRef(spec.CASecret, ctx.Namespace)
-		t.reference(RefSecret, key(cns, cname))
 		ca := t.idx.secrets[key(cns, cname)]
 		if ca == nil {
 			return fail(v1alpha1.ReasonSecretNotFound, fmt.Sprintf("TLSContext %s: CA Secret %s/%s not found", ci.key, cns, cname))
@@ -173,13 +241,14 @@ func (t *translation) contextResults() {
 			continue
 		}
 		t.result.TLSContexts = append(t.result.TLSContexts, TLSContextResult{
-			Namespace:    ci.ctx.Namespace,
-			Name:         ci.ctx.Name,
-			Generation:   ci.ctx.Generation,
-			Accepted:     ok(v1alpha1.ReasonAccepted, "settings are valid"),
-			ResolvedRefs: ci.resolved,
-			NotAfter:     ci.notAfter,
-			DNSNames:     ci.dnsNames,
+			Namespace:          ci.ctx.Namespace,
+			Name:               ci.ctx.Name,
+			Generation:         ci.ctx.Generation,
+			InEffectGeneration: ci.inEffect,
+			Accepted:           ci.accepted,
+			ResolvedRefs:       ci.resolved,
+			NotAfter:           ci.notAfter,
+			DNSNames:           ci.dnsNames,
 		})
 	}
 	sort.Slice(t.result.TLSContexts, func(i, j int) bool {

@@ -26,34 +26,42 @@ type Condition struct {
 
 // MappingResult is the verdict on one TCPMapping.
 type MappingResult struct {
-	Namespace    string    `json:"namespace"`
-	Name         string    `json:"name"`
-	Generation   int64     `json:"generation,omitempty"`
-	Accepted     Condition `json:"accepted"`
+	Namespace  string `json:"namespace"`
+	Name       string `json:"name"`
+	Generation int64  `json:"generation,omitempty"`
+	// InEffectGeneration is the generation whose spec the configuration
+	// carries: Generation when it is accepted, the last accepted one while
+	// a newer one is rejected (Accepted is then False with reason
+	// PreviousGenerationInEffect), 0 when none. Objects read from files
+	// have generation 0: Programmable says whether one is in effect.
+	InEffectGeneration int64     `json:"inEffectGeneration,omitempty"`
+	Accepted           Condition `json:"accepted"`
+	// ResolvedRefs is about the references of the generation in effect,
+	// or of the current one when none is.
 	ResolvedRefs Condition `json:"resolvedRefs"`
-	// Frontend and Backend carry the mapping when it is accepted.
+	// Frontend and Backend carry the mapping when it is programmable.
 	Frontend string `json:"frontend,omitempty"`
 	Backend  string `json:"backend,omitempty"`
-	// InEffectGeneration is the generation whose spec is programmed; 0
-	// when none is.
-	InEffectGeneration int64 `json:"inEffectGeneration,omitempty"`
 }
 
-// Programmable reports whether the mapping is part of the configuration.
-func (r MappingResult) Programmable() bool { return r.Accepted.Status && r.ResolvedRefs.Status }
+// Programmable reports whether a generation of the mapping (the current
+// one, or the last accepted one) is part of the configuration.
+func (r MappingResult) Programmable() bool {
+	return (r.Accepted.Status || r.Accepted.Reason == v1alpha1.ReasonPreviousGenerationInEffect) && r.ResolvedRefs.Status
+}
 
 // TLSContextResult is the verdict on one TLSContext.
 type TLSContextResult struct {
-	Namespace    string     `json:"namespace"`
-	Name         string     `json:"name"`
-	Generation   int64      `json:"generation,omitempty"`
-	Accepted     Condition  `json:"accepted"`
-	ResolvedRefs Condition  `json:"resolvedRefs"`
-	NotAfter     *time.Time `json:"notAfter,omitempty"`
-	DNSNames     []string   `json:"dnsNames,omitempty"`
-	// InEffectGeneration is the generation whose spec is programmed; 0
-	// when none is.
-	InEffectGeneration int64 `json:"inEffectGeneration,omitempty"`
+	Namespace  string `json:"namespace"`
+	Name       string `json:"name"`
+	Generation int64  `json:"generation,omitempty"`
+	// InEffectGeneration is the generation whose settings the
+	// configuration carries, as for MappingResult.
+	InEffectGeneration int64      `json:"inEffectGeneration,omitempty"`
+	Accepted           Condition  `json:"accepted"`
+	ResolvedRefs       Condition  `json:"resolvedRefs"`
+	NotAfter           *time.Time `json:"notAfter,omitempty"`
+	DNSNames           []string   `json:"dnsNames,omitempty"`
 }
 
 // Result is the configuration for one HAProxy and the verdicts on what it
@@ -75,6 +83,8 @@ const (
 	RefService    = "Service"
 	RefSecret     = "Secret"
 	RefTLSContext = "TLSContext"
+	// RefTCPMapping appears in the Sources of the model's sections.
+	RefTCPMapping = "TCPMapping"
 )
 
 // Defaults applied when the HAProxy resource leaves a field empty (the API
@@ -106,27 +116,79 @@ func (t *translation) reference(kind, namespacedName string) {
 	t.refs[kind+"/"+namespacedName] = true
 }
 
+// choice is which generation of a mapping a round of translation tries.
+type choice int
+
+const (
+	useCurrent  choice = iota // the current spec
+	usePrevious               // status.lastAccepted, the current one being rejected
+	useNone                   // neither can be programmed
+)
+
 func (t *translation) run() Result {
 	t.contexts = map[string]*contextInfo{}
 	t.refs = map[string]bool{}
-	t.result.Config = t.globalConfig()
 
 	mappings := t.idx.selectedMappings(t.hap)
 	sort.SliceStable(mappings, func(i, j int) bool { return older(mappings[i], mappings[j]) })
 
-	var candidates []*candidate
-	results := make([]*MappingResult, 0, len(mappings))
-	for _, m := range mappings {
-		c := t.evaluate(m)
-		results = append(results, c.result)
-		if c.result.Programmable() {
-			candidates = append(candidates, c)
+	// Rounds: when the current generation of a mapping is rejected and an
+	// older one was accepted, the older one is tried in its place, and
+	// everything is built again (a weight group needs all its members at
+	// once). A mapping only moves from current to previous to none, so
+	// this ends; usually after one or two rounds.
+	choices := make([]choice, len(mappings))
+	current := make([]MappingResult, len(mappings)) // verdict on the current generation
+	var results []*MappingResult
+	for {
+		t.result.Config = t.globalConfig()
+		results = make([]*MappingResult, len(mappings))
+		tried := make([]*candidate, len(mappings))
+		var candidates []*candidate
+		for i, m := range mappings {
+			var c *candidate
+			switch choices[i] {
+			case useNone:
+				r := current[i]
+				results[i] = &r
+				continue
+			case usePrevious:
+				c = t.evaluate(m, &m.Status.LastAccepted.Spec, m.Status.LastAccepted.Generation)
+			default:
+				c = t.evaluate(m, &m.Spec, m.Generation)
+			}
+			tried[i], results[i] = c, c.result
+			if c.result.Programmable() {
+				candidates = append(candidates, c)
+			}
+		}
+		t.build(candidates)
+
+		changed := false
+		for i, c := range tried {
+			switch {
+			case c == nil:
+			case choices[i] == useCurrent && !c.result.Accepted.Status && t.previousUsable(mappings[i]):
+				current[i], choices[i], changed = *c.result, usePrevious, true
+			case choices[i] == usePrevious && !c.result.Programmable():
+				choices[i], changed = useNone, true
+			}
+		}
+		if !changed {
+			break
 		}
 	}
 
-	t.build(candidates)
-
-	for _, r := range results {
+	for i, r := range results {
+		m := mappings[i]
+		switch {
+		case choices[i] == usePrevious:
+			prev := m.Status.LastAccepted.Generation
+			r.InEffectGeneration = prev
+			r.Accepted = fail(v1alpha1.ReasonPreviousGenerationInEffect, previousInEffect(m.Generation, current[i].Accepted, prev))
+		case r.Programmable():
+			r.InEffectGeneration = m.Generation
+		}
 		t.result.Mappings = append(t.result.Mappings, *r)
 	}
 	sort.Slice(t.result.Mappings, func(i, j int) bool {
@@ -139,6 +201,14 @@ func (t *translation) run() Result {
 	}
 	sort.Strings(t.result.References)
 	return t.result
+}
+
+// previousUsable reports whether a mapping has an accepted generation older
+// than its current one that HAProxy did not refuse.
+func (t *translation) previousUsable(m *v1alpha1.TCPMapping) bool {
+	prev := m.Status.LastAccepted
+	return prev != nil && prev.Generation < m.Generation &&
+		t.excluded(RefTCPMapping+"/"+key(m.Namespace, m.Name), prev.Generation) == nil
 }
 
 // older orders mappings by age: creation time, then namespace/name, so the
@@ -157,6 +227,9 @@ func older(a, b *v1alpha1.TCPMapping) bool {
 }
 
 func wasAccepted(m *v1alpha1.TCPMapping) bool {
+	if m.Status.LastAccepted != nil {
+		return true
+	}
 	for _, c := range m.Status.Conditions {
 		if c.Type == v1alpha1.ConditionAccepted {
 			return c.Status == metav1.ConditionTrue
