@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -36,6 +37,7 @@ import (
 var bed struct {
 	binary             string
 	operatorArgs       []string
+	metricsAddr        string
 	operatorEnv        []string
 	operatorKubeconfig string
 	operator           *exec.Cmd
@@ -70,7 +72,9 @@ func startOperator(cfg *rest.Config) (func(), error) {
 	}
 	bed.kubelet = &localcluster.Kubelet{
 		Client: kc, Binary: bed.binary, HAProxy: haproxyBin, Dir: filepath.Join(dir, "pods"),
-		FirstIP: net.ParseIP("127.0.0.20"), Log: logr.Discard(),
+		// A loopback block of this run's own, so that test runs on one
+		// machine never share instance addresses.
+		FirstIP: net.IPv4(127, byte(1+rand.IntN(250)), byte(rand.IntN(250)), 20), Log: logr.Discard(),
 	}
 	kctx, stopKubelet := context.WithCancel(context.Background())
 	kubeletDone := make(chan struct{})
@@ -113,7 +117,19 @@ func installOperator(dir string) error {
 		return fmt.Errorf("the operator Deployment deploy/default installs: %w", err)
 	}
 	c := dep.Spec.Template.Spec.Containers[0]
-	bed.operatorArgs = c.Args
+	// The Deployment's flags, with the metrics and probe servers on ports
+	// of this run's own: in a Pod they have the Pod's address to
+	// themselves, here they share the machine.
+	metrics, err := freeLoopbackPort()
+	if err != nil {
+		return err
+	}
+	probes, err := freeLoopbackPort()
+	if err != nil {
+		return err
+	}
+	bed.metricsAddr = metrics
+	bed.operatorArgs = append(append([]string{}, c.Args...), "--metrics-bind-address="+metrics, "--health-probe-bind-address="+probes)
 	for _, e := range c.Env {
 		v := e.Value
 		if e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.namespace" {
@@ -134,6 +150,16 @@ func installOperator(dir string) error {
 	}
 	bed.operatorKubeconfig = filepath.Join(dir, "operator.kubeconfig")
 	return clientcmd.WriteToFile(*kc, bed.operatorKubeconfig)
+}
+
+// freeLoopbackPort returns a 127.0.0.1 address whose port is free now.
+func freeLoopbackPort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
 }
 
 func runOperator() error {

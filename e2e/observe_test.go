@@ -85,7 +85,7 @@ func TestStatsPageAndMetricsShowEachMapping(t *testing.T) {
 		}
 	}
 
-	operator, err := get("http://127.0.0.1:8080/metrics")
+	operator, err := get("http://" + bed.metricsAddr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,9 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -37,7 +35,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
-	dpclient "github.com/haproxy-tcp-operator/haproxy-tcp-operator/haproxy/client"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/apply"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/metrics"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/render"
@@ -67,6 +64,10 @@ type HAProxyReconciler struct {
 
 	mu   sync.RWMutex
 	deps map[types.NamespacedName]map[string]bool
+
+	// appliers remember, per HAProxy, what each instance runs.
+	appliers sync.Map // types.NamespacedName -> *apply.Applier
+	excluded exclusions
 }
 
 // SetupWithManager registers the controller and what it watches.
@@ -230,6 +231,8 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	if err := r.Client.Get(ctx, req.NamespacedName, &hap); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.forget(req.NamespacedName)
+			r.appliers.Delete(req.NamespacedName)
+			r.excluded.forget(req.NamespacedName)
 			metrics.Forget(req.String())
 			return reconcile.Result{}, nil
 		}
@@ -255,8 +258,6 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	// A first translation names the Secrets the configuration needs; read
-	// just those, then translate with them.
 	var secrets []string
 	for _, ref := range translate.Translate(snap).References {
 		if name, isSecret := strings.CutPrefix(ref, translate.RefSecret+"/"); isSecret {
@@ -266,14 +267,10 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	if err := snapshot.AddSecrets(ctx, r.APIReader, &snap, secrets); err != nil {
 		return reconcile.Result{}, err
 	}
+	now := r.now()
+	snap.Exclusions = r.excluded.current(req.NamespacedName, &snap, now)
 	res := translate.Translate(snap)
 	r.remember(req.NamespacedName, res.References)
-	cfg, err := render.Config(res.Config)
-	if err != nil {
-		return reconcile.Result{}, err
-	}
-	hash := render.Hash(cfg)
-
 	if err := r.ensureOwned(ctx, &hap, res); err != nil {
 		if conflict := (*nameConflictError)(nil); errors.As(err, &conflict) {
 			return reconcile.Result{RequeueAfter: time.Minute}, r.reportNameConflict(ctx, &hap, conflict)
@@ -291,7 +288,42 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 			ready = append(ready, p)
 		}
 	}
-	instances := r.applyAll(ctx, &hap, ready, creds, apply.Desired{Config: cfg, Certificates: res.Config.Certificates}, hash)
+
+	// Apply; when HAProxy refuses, leave out the objects it refused and
+	// apply the rest, so one tenant's bad object never blocks the others.
+	var (
+		cfg       []byte
+		hash      string
+		instances []instance
+	)
+	for round := 0; ; round++ {
+		cfg, err = render.Config(res.Config)
+		if err != nil {
+			return reconcile.Result{}, err
+		}
+		hash = render.Hash(cfg)
+		var refused *apply.RefusedError
+		var refusedPod *corev1.Pod
+		instances, refused, refusedPod = r.applyAll(ctx, &hap, ready, creds, apply.Desired{Config: cfg, Model: res.Config}, hash)
+		if refused == nil || round == maxExclusionRounds {
+			break
+		}
+		found := r.blame(ctx, &hap, refusedPod, creds, &snap, res, refused)
+		if len(found) == 0 {
+			logger.Info("HAProxy refused the configuration and no object could be blamed", "stage", refused.Stage)
+			break
+		}
+		for _, ex := range found {
+			logger.Info("Leaving out an object HAProxy refused", "object", ex.Ref, "generation", ex.Generation, "reason", ex.Reason)
+		}
+		r.excluded.add(req.NamespacedName, now, found...)
+		snap.Exclusions = r.excluded.current(req.NamespacedName, &snap, now)
+		res = translate.Translate(snap)
+	}
+	metrics.Exclusions.WithLabelValues(klogRef(&hap)).Set(float64(len(snap.Exclusions)))
+	if err := r.ensureOwned(ctx, &hap, res); err != nil {
+		return reconcile.Result{}, err
+	}
 
 	recordMappings(klogRef(&hap), res, instances)
 	if err := r.writeStatuses(ctx, &hap, &snap, res, hash, int32(len(pods)), int32(len(ready)), instances); err != nil {
@@ -299,9 +331,14 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	}
 	for _, in := range instances {
 		if !in.Programmed {
-			logger.Info("Instance not programmed; retrying", "pod", in.Pod, "reason", in.Message)
+			logger.Info("Instance not programmed; retrying", "pod", in.Pod, "reason", in.Reason)
 			return reconcile.Result{RequeueAfter: 2 * time.Second}, nil
 		}
+	}
+	if len(snap.Exclusions) > 0 {
+		// Objects refused at reload are tried again once their exclusion
+		// expires.
+		return reconcile.Result{RequeueAfter: exclusionTTL + time.Second}, nil
 	}
 	return reconcile.Result{}, nil
 }
@@ -331,43 +368,6 @@ func (r *HAProxyReconciler) instancePods(ctx context.Context, hap *v1alpha1.HAPr
 		return nil, fmt.Errorf("list instance pods of %s/%s: %w", hap.Namespace, hap.Name, err)
 	}
 	return pods.Items, nil
-}
-
-// applyAll applies the configuration to every ready instance at once.
-func (r *HAProxyReconciler) applyAll(ctx context.Context, hap *v1alpha1.HAProxy, pods []corev1.Pod, creds [2]string, desired apply.Desired, hash string) []instance {
-	out := make([]instance, len(pods))
-	var wg sync.WaitGroup
-	for i := range pods {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			pod := &pods[i]
-			endpoint := "http://" + net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(int(dataPlanePort(hap))))
-			c := dpclient.New(endpoint, creds[0], creds[1], r.HTTP)
-			logger := log.FromContext(ctx).WithValues("pod", klogRef(pod))
-			start := time.Now()
-			outcome, err := apply.Apply(ctx, c, desired)
-			metrics.ApplyDuration.WithLabelValues(klogRef(hap)).Observe(time.Since(start).Seconds())
-			metrics.Applies.WithLabelValues(klogRef(hap), outcomeLabel(outcome, err)).Inc()
-			if err != nil {
-				logger.Error(err, "Apply failed")
-				r.Recorder.Eventf(hap, pod, corev1.EventTypeWarning, "ApplyFailed", "Apply", "Applying configuration %s to %s failed: %v", hash, pod.Name, err)
-				out[i] = instance{Pod: pod.Name, Message: fmt.Sprintf("apply failed: %v", err)}
-				return
-			}
-			if outcome.Changed {
-				how := "at runtime, without reload"
-				if outcome.Reloaded {
-					how = "with a reload"
-				}
-				logger.Info("Applied configuration", "hash", hash, "reloaded", outcome.Reloaded, "actions", len(outcome.Actions), "certificates", len(outcome.Certificates))
-				r.Recorder.Eventf(hap, pod, corev1.EventTypeNormal, "Applied", "Apply", "Configuration %s applied to %s %s", hash, pod.Name, how)
-			}
-			out[i] = instance{Pod: pod.Name, Programmed: true, Hash: hash}
-		}(i)
-	}
-	wg.Wait()
-	return out
 }
 
 func outcomeLabel(o apply.Outcome, err error) string {

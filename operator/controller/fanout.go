@@ -1,0 +1,168 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
+	dpclient "github.com/haproxy-tcp-operator/haproxy-tcp-operator/haproxy/client"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/apply"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/metrics"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/render"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/snapshot"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/translate"
+)
+
+// instanceTimeout bounds one apply to one instance, a reload included, so
+// a frozen instance holds its HAProxy's reconcile for this long at most.
+const instanceTimeout = 90 * time.Second
+
+// maxExclusionRounds bounds how many times one reconcile leaves out
+// refused objects and applies again.
+const maxExclusionRounds = 4
+
+func (r *HAProxyReconciler) applierFor(hap *v1alpha1.HAProxy) *apply.Applier {
+	key := types.NamespacedName{Namespace: hap.Namespace, Name: hap.Name}
+	a, _ := r.appliers.LoadOrStore(key, apply.NewApplier())
+	return a.(*apply.Applier)
+}
+
+func (r *HAProxyReconciler) endpoint(hap *v1alpha1.HAProxy, pod *corev1.Pod) string {
+	return "http://" + net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(int(dataPlanePort(hap))))
+}
+
+func (r *HAProxyReconciler) instanceClient(hap *v1alpha1.HAProxy, pod *corev1.Pod, creds [2]string) *dpclient.Client {
+	return dpclient.New(r.endpoint(hap, pod), creds[0], creds[1], r.HTTP)
+}
+
+// applyAll applies the configuration to every ready instance at once. It
+// returns each instance's state and, when HAProxy refused the
+// configuration, the first refusal and the instance that said it.
+func (r *HAProxyReconciler) applyAll(ctx context.Context, hap *v1alpha1.HAProxy, pods []corev1.Pod, creds [2]string, desired apply.Desired, hash string) ([]instance, *apply.RefusedError, *corev1.Pod) {
+	out := make([]instance, len(pods))
+	refusals := make([]*apply.RefusedError, len(pods))
+	applier := r.applierFor(hap)
+	var wg sync.WaitGroup
+	for i := range pods {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			pod := &pods[i]
+			logger := log.FromContext(ctx).WithValues("pod", klogRef(pod))
+			ictx, cancel := context.WithTimeout(ctx, instanceTimeout)
+			defer cancel()
+			start := time.Now()
+			outcome, err := applier.Apply(ictx, r.endpoint(hap, pod), r.instanceClient(hap, pod, creds), desired)
+			metrics.ApplyDuration.WithLabelValues(klogRef(hap)).Observe(time.Since(start).Seconds())
+			metrics.Applies.WithLabelValues(klogRef(hap), outcomeLabel(outcome, err)).Inc()
+			if err != nil {
+				in := instance{Pod: pod.Name, Reason: v1alpha1.ReasonApplyFailed, Message: fmt.Sprintf("apply failed: %v", err)}
+				var refused *apply.RefusedError
+				switch {
+				case errors.As(err, &refused):
+					refusals[i] = refused
+					if refused.Stage == apply.StageReload {
+						in.Reason = v1alpha1.ReasonReloadFailed
+					}
+				case errors.Is(err, context.DeadlineExceeded):
+					in.Reason = v1alpha1.ReasonInstanceUnreachable
+					in.Message = fmt.Sprintf("the instance did not answer within %s: %v", instanceTimeout, err)
+				}
+				logger.Error(err, "Apply failed")
+				r.Recorder.Eventf(hap, pod, corev1.EventTypeWarning, in.Reason, "Apply", "Applying configuration %s to %s failed: %v", hash, pod.Name, err)
+				out[i] = in
+				return
+			}
+			if outcome.Changed {
+				how := "at runtime, without reload"
+				if outcome.Reloaded {
+					how = "with a reload"
+				}
+				logger.Info("Applied configuration", "hash", hash, "reloaded", outcome.Reloaded, "actions", len(outcome.Actions), "certificates", len(outcome.Certificates))
+				r.Recorder.Eventf(hap, pod, corev1.EventTypeNormal, "Applied", "Apply", "Configuration %s applied to %s %s", hash, pod.Name, how)
+			}
+			out[i] = instance{Pod: pod.Name, Programmed: true, Hash: hash}
+		}(i)
+	}
+	wg.Wait()
+	for i, rf := range refusals {
+		if rf != nil {
+			return out, rf, &pods[i]
+		}
+	}
+	return out, nil, nil
+}
+
+// blame finds the objects a refusal is about: by the proxies and files
+// HAProxy's lines name, or, when the lines name none and the refusal came
+// from the configuration check, by bisecting over the objects with
+// validation-only requests to the instance that refused.
+func (r *HAProxyReconciler) blame(ctx context.Context, hap *v1alpha1.HAProxy, pod *corev1.Pod, creds [2]string, snap *snapshot.Snapshot, res translate.Result, refused *apply.RefusedError) []snapshot.Exclusion {
+	var out []snapshot.Exclusion
+	for ref := range blameLines(refused.Lines, res.Config) {
+		out = append(out, exclusionFor(ref, generationInEffect(ref, snap, res), refused, res.Config))
+	}
+	if len(out) > 0 || refused.Stage != apply.StageValidate || pod == nil {
+		return out
+	}
+	vctx, cancel := context.WithTimeout(ctx, instanceTimeout)
+	defer cancel()
+	inst := r.instanceClient(hap, pod, creds)
+	ref, found := bisect(vctx, snap, res, func(ctx context.Context, cfg []byte) error { return apply.Validate(ctx, inst, cfg) })
+	if !found {
+		return nil
+	}
+	return []snapshot.Exclusion{exclusionFor(ref, generationInEffect(ref, snap, res), refused, res.Config)}
+}
+
+// bisect finds one object without which HAProxy accepts the configuration,
+// keeping the invariant that the objects left out so far (base) are not
+// enough and base plus the remaining candidates are.
+func bisect(ctx context.Context, snap *snapshot.Snapshot, res translate.Result, validate func(context.Context, []byte) error) (string, bool) {
+	candidates := allSources(res.Config)
+	acceptedWithout := func(refs []string) (bool, error) {
+		s := *snap
+		s.Exclusions = append([]snapshot.Exclusion(nil), snap.Exclusions...)
+		for _, ref := range refs {
+			s.Exclusions = append(s.Exclusions, snapshot.Exclusion{Ref: ref, Generation: generationInEffect(ref, snap, res), Reason: v1alpha1.ReasonRefusedByHAProxy})
+		}
+		cfg, err := render.Config(translate.Translate(s).Config)
+		if err != nil {
+			return false, err
+		}
+		err = validate(ctx, cfg)
+		var refused *apply.RefusedError
+		if errors.As(err, &refused) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	if ok, err := acceptedWithout(candidates); !ok || err != nil {
+		return "", false // not the objects' fault
+	}
+	var base []string
+	rest := candidates
+	for len(rest) > 1 {
+		half, other := rest[:len(rest)/2], rest[len(rest)/2:]
+		ok, err := acceptedWithout(append(append([]string(nil), base...), half...))
+		if err != nil {
+			return "", false
+		}
+		if ok {
+			rest = half
+		} else {
+			base = append(base, half...)
+			rest = other
+		}
+	}
+	return rest[0], len(rest) == 1
+}
