@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,7 +41,7 @@ var bed struct {
 	metricsAddr        string
 	operatorEnv        []string
 	operatorKubeconfig string
-	operator           *exec.Cmd
+	operator           *operatorProcess
 	opLog              string
 	kubelet            *localcluster.Kubelet
 	host               *localcluster.TestHost
@@ -162,7 +163,27 @@ func freeLoopbackPort() (string, error) {
 	return ln.Addr().String(), nil
 }
 
+// operatorProcess is one run of the operator binary; like a kubelet, the
+// harness starts it again when it exits on its own (a lost leader
+// election on a loaded machine, say).
+type operatorProcess struct {
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	stopping bool
+	done     chan struct{}
+}
+
 func runOperator() error {
+	p := &operatorProcess{done: make(chan struct{})}
+	if err := p.start(); err != nil {
+		return err
+	}
+	bed.operator = p
+	go p.supervise()
+	return nil
+}
+
+func (p *operatorProcess) start() error {
 	bed.opLog = filepath.Join(filepath.Dir(bed.binary), fmt.Sprintf("operator-%d.log", time.Now().UnixNano()))
 	logFile, err := os.Create(bed.opLog)
 	if err != nil {
@@ -170,20 +191,55 @@ func runOperator() error {
 	}
 	// The binary and flags of the Deployment; out of the cluster it needs
 	// a kubeconfig where a Pod has its ServiceAccount token.
-	bed.operator = exec.Command(bed.binary, append(append([]string{}, bed.operatorArgs...), "--kubeconfig", bed.operatorKubeconfig)...)
-	bed.operator.Env = append(os.Environ(), bed.operatorEnv...)
-	bed.operator.Stdout, bed.operator.Stderr = logFile, logFile
-	if err := bed.operator.Start(); err != nil {
+	cmd := exec.Command(bed.binary, append(append([]string{}, bed.operatorArgs...), "--kubeconfig", bed.operatorKubeconfig)...)
+	cmd.Env = append(os.Environ(), bed.operatorEnv...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
 		return fmt.Errorf("start the operator: %w", err)
 	}
+	p.mu.Lock()
+	p.cmd = cmd
+	p.mu.Unlock()
 	return nil
 }
 
-func stopOperatorProcess() {
-	if bed.operator != nil && bed.operator.Process != nil {
-		_ = bed.operator.Process.Signal(os.Interrupt)
-		_ = bed.operator.Wait()
+func (p *operatorProcess) supervise() {
+	defer close(p.done)
+	for {
+		p.mu.Lock()
+		cmd := p.cmd
+		p.mu.Unlock()
+		_ = cmd.Wait()
+		p.mu.Lock()
+		stopping := p.stopping
+		p.mu.Unlock()
+		if stopping {
+			return
+		}
+		fmt.Fprintf(os.Stderr, "e2e: the operator exited (%v); starting it again\n", cmd.ProcessState)
+		time.Sleep(time.Second)
+		if err := p.start(); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+			return
+		}
 	}
+}
+
+func stopOperatorProcess() {
+	p := bed.operator
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	p.stopping = true
+	cmd := p.cmd
+	p.mu.Unlock()
+	if cmd != nil && cmd.Process != nil {
+		_ = cmd.Process.Signal(os.Interrupt)
+	}
+	<-p.done
+	bed.operator = nil
 }
 
 // eventually polls cond until it holds or the deadline passes.
