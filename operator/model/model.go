@@ -77,6 +77,8 @@ type TLSBind struct {
 	Certificate string `json:"certificate"`
 	// CAFile verifies client certificates when set.
 	CAFile string `json:"caFile,omitempty"`
+	// CRLFile lists revoked client certificates; only with CAFile.
+	CRLFile string `json:"crlFile,omitempty"`
 	// Verify is "optional" or "required" when CAFile is set.
 	Verify       string   `json:"verify,omitempty"`
 	ALPN         []string `json:"alpn,omitempty"`
@@ -161,10 +163,22 @@ type Resolve struct {
 	Prefer string `json:"prefer"`
 }
 
+// Kinds of certificate files: the Data Plane API stores them differently.
+const (
+	// CertificateKindCert is a certificate chain with its private key.
+	CertificateKindCert = "cert"
+	// CertificateKindCA is a bundle of CA certificates, no key.
+	CertificateKindCA = "ca"
+	// CertificateKindCRL is a bundle of certificate revocation lists.
+	CertificateKindCRL = "crl"
+)
+
 // Certificate is a PEM file the frontends load.
 type Certificate struct {
 	// File is the file name in the instance's certificate directory.
 	File string `json:"file"`
+	// Kind is CertificateKindCert, CertificateKindCA or CertificateKindCRL.
+	Kind string `json:"kind"`
 	// PEM is the file content; it holds a private key unless the file is
 	// a CA bundle or a CRL.
 	PEM PrivateBytes `json:"pem"`
