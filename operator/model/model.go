@@ -13,6 +13,13 @@ type Config struct {
 	// HardStopAfter bounds how long an old worker keeps connections open
 	// after a reload.
 	HardStopAfter time.Duration `json:"hardStopAfter"`
+	// MaxReloadsPerWorker stops an old worker once it has lived through
+	// more reloads than this, so old workers cannot pile up.
+	MaxReloadsPerWorker int32 `json:"maxReloadsPerWorker"`
+	// HandshakeTimeout bounds the time a client holds a connection before
+	// it is routed: the ClientHello on SNI ports, the TLS handshake where
+	// HAProxy terminates, and the wait for the backend connection.
+	HandshakeTimeout time.Duration `json:"handshakeTimeout"`
 	// Stats is the stats page and Prometheus exporter; nil when disabled.
 	Stats *Stats `json:"stats,omitempty"`
 	// Resolvers is the DNS resolvers section; nil when no server needs it.
@@ -110,7 +117,7 @@ type Route struct {
 type Backend struct {
 	Name string `json:"name"`
 	// IdleTimeout closes connections idle in both directions; zero means
-	// none.
+	// none (HAProxy's longest timeout, about 24 days, in practice).
 	IdleTimeout time.Duration `json:"idleTimeout,omitempty"`
 	// Members are the mappings whose servers this backend holds.
 	Members []Member `json:"members,omitempty"`
