@@ -31,9 +31,11 @@ type TLSContextSpec struct {
 	Hosts []Hostname `json:"hosts,omitempty"`
 
 	// ALPNProtocols are the protocols offered by ALPN, in order of
-	// preference, for example h2 and http/1.1.
+	// preference, for example h2 and http/1.1: letters, digits and ._/-,
+	// no spaces or commas, at most 64 characters each.
 	// +optional
 	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MinLength=1
 	// +kubebuilder:validation:items:MaxLength=64
 	// +kubebuilder:validation:items:Pattern=`^[A-Za-z0-9._/-]+$`
 	ALPNProtocols []string `json:"alpnProtocols,omitempty"`
@@ -48,18 +50,25 @@ type TLSContextSpec struct {
 
 	// CipherSuites are OpenSSL cipher names offered to clients. TLS 1.3
 	// suites (names starting with TLS_) and TLS 1.2 ciphers may be mixed.
+	// Each name is letters, digits and _+- (at most 64 characters); a name
+	// the instance's TLS library does not know rejects this TLSContext
+	// (reason InvalidTLSSettings) and the previous settings keep serving.
 	// +optional
 	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MinLength=1
 	// +kubebuilder:validation:items:MaxLength=64
-	// +kubebuilder:validation:items:Pattern=`^[A-Za-z0-9_-]+$`
+	// +kubebuilder:validation:items:Pattern=`^[A-Za-z0-9_+-]{1,64}$`
 	CipherSuites []string `json:"cipherSuites,omitempty"`
 
 	// ECDHCurves are the elliptic curves offered for key exchange, for
-	// example X25519 and P-256.
+	// example X25519 and P-256. Each name is letters, digits and _+- (at
+	// most 64 characters); an unknown curve rejects this TLSContext like an
+	// unknown cipher.
 	// +optional
-	// +kubebuilder:validation:MaxItems=16
-	// +kubebuilder:validation:items:MaxLength=32
-	// +kubebuilder:validation:items:Pattern=`^[A-Za-z0-9_-]+$`
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=64
+	// +kubebuilder:validation:items:Pattern=`^[A-Za-z0-9_+-]{1,64}$`
 	ECDHCurves []string `json:"ecdhCurves,omitempty"`
 
 	// CASecret is a Secret (name or name.namespace) whose ca.crt holds the

@@ -13,6 +13,13 @@ type Config struct {
 	// HardStopAfter bounds how long an old worker keeps connections open
 	// after a reload.
 	HardStopAfter time.Duration `json:"hardStopAfter"`
+	// MaxReloadsPerWorker stops an old worker once it has lived through
+	// more reloads than this, so old workers cannot pile up.
+	MaxReloadsPerWorker int32 `json:"maxReloadsPerWorker"`
+	// HandshakeTimeout bounds the time a client holds a connection before
+	// it is routed: the ClientHello on SNI ports, the TLS handshake where
+	// HAProxy terminates, and the wait for the backend connection.
+	HandshakeTimeout time.Duration `json:"handshakeTimeout"`
 	// Stats is the stats page and Prometheus exporter; nil when disabled.
 	Stats *Stats `json:"stats,omitempty"`
 	// Resolvers is the DNS resolvers section; nil when no server needs it.
@@ -77,6 +84,8 @@ type TLSBind struct {
 	Certificate string `json:"certificate"`
 	// CAFile verifies client certificates when set.
 	CAFile string `json:"caFile,omitempty"`
+	// CRLFile lists revoked client certificates; only with CAFile.
+	CRLFile string `json:"crlFile,omitempty"`
 	// Verify is "optional" or "required" when CAFile is set.
 	Verify       string   `json:"verify,omitempty"`
 	ALPN         []string `json:"alpn,omitempty"`
@@ -108,7 +117,7 @@ type Route struct {
 type Backend struct {
 	Name string `json:"name"`
 	// IdleTimeout closes connections idle in both directions; zero means
-	// none.
+	// none (HAProxy's longest timeout, about 24 days, in practice).
 	IdleTimeout time.Duration `json:"idleTimeout,omitempty"`
 	// Members are the mappings whose servers this backend holds.
 	Members []Member `json:"members,omitempty"`
@@ -161,10 +170,22 @@ type Resolve struct {
 	Prefer string `json:"prefer"`
 }
 
+// Kinds of certificate files: the Data Plane API stores them differently.
+const (
+	// CertificateKindCert is a certificate chain with its private key.
+	CertificateKindCert = "cert"
+	// CertificateKindCA is a bundle of CA certificates, no key.
+	CertificateKindCA = "ca"
+	// CertificateKindCRL is a bundle of certificate revocation lists.
+	CertificateKindCRL = "crl"
+)
+
 // Certificate is a PEM file the frontends load.
 type Certificate struct {
 	// File is the file name in the instance's certificate directory.
 	File string `json:"file"`
+	// Kind is CertificateKindCert, CertificateKindCA or CertificateKindCRL.
+	Kind string `json:"kind"`
 	// PEM is the file content; it holds a private key unless the file is
 	// a CA bundle or a CRL.
 	PEM PrivateBytes `json:"pem"`

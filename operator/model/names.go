@@ -66,3 +66,9 @@ func CertificateFile(namespace, name string) string {
 func CAFile(namespace, name string) string {
 	return namespace + "_" + name + ".ca.pem"
 }
+
+// CRLFile is the PEM file of a TLSContext's client certificate revocation
+// lists.
+func CRLFile(namespace, name string) string {
+	return namespace + "_" + name + ".crl.pem"
+}

@@ -26,6 +26,7 @@ var tmpl = template.Must(template.New(templates.Main).
 	Funcs(template.FuncMap{
 		"prefix":   func() string { return model.Prefix },
 		"ms":       milliseconds,
+		"idle":     idleTimeout,
 		"hostPort": hostPort,
 		"sniMatch": sniMatch,
 		"share":    formatShare,
@@ -89,6 +90,17 @@ func Hash(cfg []byte) string {
 
 func milliseconds(d time.Duration) string {
 	return strconv.FormatInt(d.Milliseconds(), 10)
+}
+
+// idleTimeout is a backend's server and tunnel timeout: the mapping's
+// idle timeout, or, when it has none, 24 days, close to HAProxy's longest
+// timer (2^31-1 ms), so established connections are as good as unbounded
+// while the client timeout still bounds the time before routing.
+func idleTimeout(d time.Duration) string {
+	if d <= 0 {
+		return "24d"
+	}
+	return milliseconds(d)
 }
 
 // hostPort writes an address for a bind or server line; IPv6 needs

@@ -359,9 +359,12 @@ func (t *translation) addCertificate(ci *contextInfo) {
 		}
 	}
 	src := []string{contextRef(ci)}
-	cfg.Certificates = append(cfg.Certificates, model.Certificate{File: ci.bind.Certificate, PEM: ci.certPEM, Sources: src})
+	cfg.Certificates = append(cfg.Certificates, model.Certificate{File: ci.bind.Certificate, Kind: model.CertificateKindCert, PEM: ci.certPEM, Sources: src})
 	if ci.bind.CAFile != "" {
-		cfg.Certificates = append(cfg.Certificates, model.Certificate{File: ci.bind.CAFile, PEM: ci.caPEM, Sources: src})
+		cfg.Certificates = append(cfg.Certificates, model.Certificate{File: ci.bind.CAFile, Kind: model.CertificateKindCA, PEM: ci.caPEM, Sources: src})
+	}
+	if ci.bind.CRLFile != "" {
+		cfg.Certificates = append(cfg.Certificates, model.Certificate{File: ci.bind.CRLFile, Kind: model.CertificateKindCRL, PEM: ci.crlPEM, Sources: src})
 	}
 }
 

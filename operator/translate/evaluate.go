@@ -164,12 +164,22 @@ func boolOr(b *bool, def bool) bool {
 func (t *translation) globalConfig() model.Config {
 	spec := t.hap.Spec
 	cfg := model.Config{
-		Name:          key(t.hap.Namespace, t.hap.Name),
-		HardStopAfter: DefaultHardStopAfter,
+		Name:                key(t.hap.Namespace, t.hap.Name),
+		HardStopAfter:       DefaultHardStopAfter,
+		HandshakeTimeout:    DefaultHandshakeTimeout,
+		MaxReloadsPerWorker: DefaultMaxReloadsPerWorker,
 	}
 	t.result.HAProxy = ok(v1alpha1.ReasonAccepted, "settings are valid")
 	if spec.HardStopAfter != nil {
 		cfg.HardStopAfter = spec.HardStopAfter.Duration
+	}
+	// Out-of-range values (possible in YAML given to the render command)
+	// keep the default rather than an unbounded or invalid timeout.
+	if h := spec.Timeouts.Handshake; h != nil && h.Duration >= time.Millisecond && h.Duration <= maxTimeoutMs*time.Millisecond {
+		cfg.HandshakeTimeout = h.Duration
+	}
+	if n := spec.MaxReloadsPerWorker; n != nil && *n >= 1 {
+		cfg.MaxReloadsPerWorker = *n
 	}
 	if err := selectorError(t.hap); err != nil {
 		t.result.HAProxy = fail("InvalidSelector", fmt.Sprintf("HAProxy %s: %v", cfg.Name, err))

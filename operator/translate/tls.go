@@ -31,6 +31,7 @@ type contextInfo struct {
 	bind     model.TLSBind
 	certPEM  model.PrivateBytes
 	caPEM    model.PrivateBytes
+	crlPEM   model.PrivateBytes
 	notAfter *time.Time
 	dnsNames []string
 }
@@ -126,12 +127,25 @@ func (t *translation) resolveContext(ci *contextInfo) Condition {
 	ns, name := splitRef(spec.Secret, ctx.Namespace)
 	secret := t.idx.secrets[key(ns, name)]
 	if secret == nil {
-		return fail(v1alpha1.ReasonSecretNotFound, fmt.Sprintf("TLSContext %s: Secret %s/%s not found", ci.key, ns, name))
+		msg := fmt.Sprintf("TLSContext %s: Secret %s/%s not found", ci.key, ns, name)
+		if spec.CASecret != "" {
+			cns, cname := splitRef(spec.CASecret, ctx.Namespace)
+			if t.idx.secrets[key(cns, cname)] == nil {
+				msg += fmt.Sprintf(", nor CA Secret %s/%s", cns, cname)
+			}
+		}
+		return fail(v1alpha1.ReasonSecretNotFound, msg)
 	}
 	crt, keyPEM := secret.Data["tls.crt"], secret.Data["tls.key"]
 	if len(crt) == 0 || len(keyPEM) == 0 {
 		return fail(v1alpha1.ReasonInvalidCertificate,
 			fmt.Sprintf("TLSContext %s: Secret %s/%s needs both tls.crt and tls.key", ci.key, ns, name))
+	}
+	// HAProxy loads the whole chain: every block must be a certificate
+	// it can read, not only the leaf crypto/tls looks at.
+	if _, err := certificates(crt); err != nil {
+		return fail(v1alpha1.ReasonInvalidCertificate,
+			fmt.Sprintf("TLSContext %s: Secret %s/%s: tls.crt: %v", ci.key, ns, name, err))
 	}
 	pair, err := tls.X509KeyPair(crt, keyPEM)
 	if err != nil {
@@ -177,37 +191,96 @@ func (t *translation) resolveContext(ci *contextInfo) Condition {
 			return fail(v1alpha1.ReasonSecretNotFound, fmt.Sprintf("TLSContext %s: CA Secret %s/%s not found", ci.key, cns, cname))
 		}
 		bundle := ca.Data["ca.crt"]
-		if n, err := countCertificates(bundle); err != nil || n == 0 {
+		if n, err := certificates(bundle); err != nil || n == 0 {
+			why := "no certificate"
+			if err != nil {
+				why = err.Error()
+			}
 			return fail(v1alpha1.ReasonInvalidCertificate,
-				fmt.Sprintf("TLSContext %s: Secret %s/%s needs ca.crt with at least one PEM certificate", ci.key, cns, cname))
+				fmt.Sprintf("TLSContext %s: Secret %s/%s needs ca.crt with PEM certificates only (%s)", ci.key, cns, cname, why))
 		}
 		ci.caPEM = append([]byte(nil), bundle...)
 		b.CAFile = model.CAFile(ctx.Namespace, ctx.Name)
+		if crl, has := ca.Data["ca.crl"]; has {
+			if n, err := revocationLists(crl); err != nil || n == 0 {
+				why := "no revocation list"
+				if err != nil {
+					why = err.Error()
+				}
+				return fail(v1alpha1.ReasonInvalidCertificate,
+					fmt.Sprintf("TLSContext %s: Secret %s/%s: ca.crl must hold PEM revocation lists only (%s)", ci.key, cns, cname, why))
+			}
+			ci.crlPEM = append([]byte(nil), crl...)
+			b.CRLFile = model.CRLFile(ctx.Namespace, ctx.Name)
+		}
 		b.Verify = "optional"
 		if spec.CertRequired != nil && *spec.CertRequired {
 			b.Verify = "required"
 		}
 	}
 	ci.bind = b
-	return ok(v1alpha1.ReasonResolved, fmt.Sprintf("certificate from Secret %s/%s is valid until %s", ns, name, notAfter.Format(time.RFC3339)))
+	msg := fmt.Sprintf("certificate from Secret %s/%s is valid until %s", ns, name, notAfter.Format(time.RFC3339))
+	if b.CAFile != "" {
+		cns, cname := splitRef(spec.CASecret, ctx.Namespace)
+		msg += fmt.Sprintf("; client certificates are verified against Secret %s/%s", cns, cname)
+	}
+	return ok(v1alpha1.ReasonResolved, msg)
 }
 
-func countCertificates(bundle []byte) (int, error) {
-	n := 0
+// pemBlocks walks every PEM block of data. pem.Decode skips a block it
+// cannot decode; counting the BEGIN lines catches it, so a damaged block
+// is an error rather than a silently shorter chain.
+func pemBlocks(data []byte) ([]*pem.Block, error) {
+	var blocks []*pem.Block
+	rest := data
 	for {
 		var block *pem.Block
-		block, bundle = pem.Decode(bundle)
+		block, rest = pem.Decode(rest)
 		if block == nil {
-			return n, nil
+			break
 		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		if _, err := x509.ParseCertificate(block.Bytes); err != nil {
-			return n, err
-		}
-		n++
+		blocks = append(blocks, block)
 	}
+	if begins := bytes.Count(data, []byte("-----BEGIN ")); begins != len(blocks) {
+		return nil, fmt.Errorf("%d of %d PEM blocks do not decode", begins-len(blocks), begins)
+	}
+	return blocks, nil
+}
+
+// certificates checks that every PEM block of data is an X.509
+// certificate and counts them.
+func certificates(data []byte) (int, error) {
+	blocks, err := pemBlocks(data)
+	if err != nil {
+		return 0, err
+	}
+	for i, b := range blocks {
+		if b.Type != "CERTIFICATE" {
+			return 0, fmt.Errorf("PEM block %d is a %s, not a CERTIFICATE", i+1, b.Type)
+		}
+		if _, err := x509.ParseCertificate(b.Bytes); err != nil {
+			return 0, fmt.Errorf("PEM block %d: %w", i+1, err)
+		}
+	}
+	return len(blocks), nil
+}
+
+// revocationLists checks that every PEM block of data is an X.509 CRL and
+// counts them.
+func revocationLists(data []byte) (int, error) {
+	blocks, err := pemBlocks(data)
+	if err != nil {
+		return 0, err
+	}
+	for i, b := range blocks {
+		if b.Type != "X509 CRL" {
+			return 0, fmt.Errorf("PEM block %d is a %s, not an X509 CRL", i+1, b.Type)
+		}
+		if _, err := x509.ParseRevocationList(b.Bytes); err != nil {
+			return 0, fmt.Errorf("PEM block %d: %w", i+1, err)
+		}
+	}
+	return len(blocks), nil
 }
 
 // hostCovered reports whether a TLSContext's hosts cover a mapping's host;

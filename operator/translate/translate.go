@@ -94,6 +94,11 @@ const (
 	DefaultStatsPath     = "/stats"
 	DefaultDataPlanePort = 5555
 	DefaultHardStopAfter = 15 * time.Minute
+	// DefaultHandshakeTimeout bounds a client's time to be routed.
+	DefaultHandshakeTimeout = 5 * time.Second
+	// DefaultMaxReloadsPerWorker bounds how many reloads an old worker
+	// survives.
+	DefaultMaxReloadsPerWorker = 5
 )
 
 // Translate computes the configuration and verdicts for s.HAProxy.

@@ -1,0 +1,61 @@
+package translate
+
+import (
+	"sort"
+
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/snapshot"
+)
+
+// SecretNames names, as namespace/name and from the specs alone, every
+// Secret a translation of s may read: the stats page credentials and the
+// certificate and CA Secrets of every TLSContext the HAProxy serves or its
+// mappings name, in their current and last accepted generations. The
+// caller reads just these, then translates once; s.Secrets is not used.
+func SecretNames(s snapshot.Snapshot) []string {
+	idx := newIndex(s)
+	hap := &s.HAProxy
+	names := map[string]bool{}
+	if hap.Spec.Stats.AuthSecret != "" {
+		names[key(hap.Namespace, hap.Spec.Stats.AuthSecret)] = true
+	}
+	contexts := map[string]bool{}
+	for i := range s.TLSContexts {
+		ctx := &s.TLSContexts[i]
+		if ctx.DeletionTimestamp == nil && idx.selects(hap, ctx) {
+			contexts[key(ctx.Namespace, ctx.Name)] = true
+		}
+	}
+	for _, m := range idx.selectedMappings(hap) {
+		specs := []*v1alpha1.TCPMappingSpec{&m.Spec}
+		if m.Status.LastAccepted != nil {
+			specs = append(specs, &m.Status.LastAccepted.Spec)
+		}
+		for _, spec := range specs {
+			if spec.TLS != "" {
+				ns, name := splitRef(spec.TLS, m.Namespace)
+				contexts[key(ns, name)] = true
+			}
+		}
+	}
+	for k := range contexts {
+		ctx := idx.contexts[k]
+		if ctx == nil {
+			continue
+		}
+		for _, n := range contextSecrets(ctx.Namespace, &ctx.Spec) {
+			names[n] = true
+		}
+		if prev := ctx.Status.LastAccepted; prev != nil {
+			for _, n := range contextSecrets(ctx.Namespace, &prev.Spec) {
+				names[n] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(names))
+	for n := range names {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
