@@ -54,13 +54,80 @@ func parseActions(header string) ([]action, error) {
 }
 
 // runActions applies actions in order through client-native's runtime.
+// When one fails, the ones already applied are undone (in reverse order)
+// where HAProxy lets us read the previous value back; the error says what
+// failed and what could not be undone.
 func (s *Server) runActions(actions []action) error {
+	var undo []func() error
+	var undoNames []string
 	for _, a := range actions {
+		u, uerr := s.undoFor(a)
 		if err := s.runAction(a); err != nil {
-			return fmt.Errorf("%s %s: %w", a.Name, strings.Join(a.Args, " "), err)
+			err = fmt.Errorf("runtime action %s %s failed: %w", a.Name, strings.Join(a.Args, " "), err)
+			var notUndone []string
+			for i := len(undo) - 1; i >= 0; i-- {
+				if undo[i] == nil {
+					notUndone = append(notUndone, undoNames[i])
+					continue
+				}
+				if uerr := undo[i](); uerr != nil {
+					notUndone = append(notUndone, fmt.Sprintf("%s (%v)", undoNames[i], uerr))
+				}
+			}
+			if len(notUndone) > 0 {
+				return fmt.Errorf("%w; these applied actions could not be undone: %s", err, strings.Join(notUndone, "; "))
+			}
+			if len(undo) > 0 {
+				return fmt.Errorf("%w; the %d actions applied before it were undone", err, len(undo))
+			}
+			return err
 		}
+		if uerr != nil {
+			u = nil
+		}
+		undo = append(undo, u)
+		undoNames = append(undoNames, a.Name+" "+strings.Join(a.Args, " "))
 	}
 	return nil
+}
+
+// undoFor reads what a puts back if a later action fails: the weight,
+// administrative state or address before it. Actions whose previous value
+// HAProxy does not report get nil.
+func (s *Server) undoFor(a action) (func() error, error) {
+	arg := a.Args
+	switch a.Name {
+	case "SetServerWeight":
+		out, err := s.rt.ExecuteRaw(fmt.Sprintf("get weight %s/%s", arg[0], arg[1]))
+		if err != nil || len(out) == 0 {
+			return nil, fmt.Errorf("read weight: %v", err)
+		}
+		// "50 (initial 100)"
+		weight, _, _ := strings.Cut(strings.TrimSpace(out[0]), " ")
+		if _, err := strconv.Atoi(weight); err != nil {
+			return nil, fmt.Errorf("read weight: %q", out[0])
+		}
+		return func() error { return s.rt.SetServerWeight(arg[0], arg[1], weight) }, nil
+	case "SetServerState":
+		srv, err := s.rt.GetServerState(arg[0], arg[1])
+		if err != nil || srv == nil {
+			return nil, fmt.Errorf("read state: %v", err)
+		}
+		state := "ready"
+		switch srv.AdminState {
+		case "maint", "drain":
+			state = srv.AdminState
+		}
+		return func() error { return s.rt.SetServerState(arg[0], arg[1], state) }, nil
+	case "SetServerAddr":
+		srv, err := s.rt.GetServerState(arg[0], arg[1])
+		if err != nil || srv == nil || srv.Port == nil {
+			return nil, fmt.Errorf("read address: %v", err)
+		}
+		addr, port := srv.Address, int(*srv.Port)
+		return func() error { return s.rt.SetServerAddr(arg[0], arg[1], addr, port) }, nil
+	}
+	return nil, fmt.Errorf("%s cannot be read back", a.Name)
 }
 
 func (s *Server) runAction(a action) error {

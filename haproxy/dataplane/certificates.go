@@ -136,7 +136,7 @@ func (s *Server) replaceCertificate(w http.ResponseWriter, r *http.Request) {
 		// Not loaded, or HAProxy refused the swap: the next reload loads
 		// the stored file.
 		s.opt.Logger.Info("Certificate stored; runtime update skipped", "file", name, "reason", err.Error())
-		if !queryBool(r, "skip_reload") {
+		if skip, _ := queryBool(r, "skip_reload"); !skip {
 			w.Header().Set("Reload-ID", s.queueReload())
 		}
 	}

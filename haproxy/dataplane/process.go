@@ -3,68 +3,181 @@ package dataplane
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
 
 // master is the HAProxy master process of the instance and its master CLI.
+//
+// HAProxy runs in its own process group (its workers inherit it), so the
+// whole group can be killed at once, and the master gets SIGKILL when the
+// dataplane dies (Linux's parent-death signal); its workers exit on their
+// own when the master is gone (they watch the master's socket pair). The
+// master's PID is kept in a pidfile so a later dataplane of the same
+// directory kills a master left behind before starting its own.
 type master struct {
-	bin    string
-	cfg    string
-	socket string
-	env    []string
+	bin     string
+	cfg     string
+	socket  string
+	pidfile string
+	env     []string
+	out     *outputTap
+
+	mu     sync.Mutex // guards cmd and exited across restarts
 	cmd    *exec.Cmd
 	exited chan struct{}
-	logTo  io.Writer
 }
 
-// start runs haproxy in master-worker mode in the foreground.
+// errMasterExited is returned while HAProxy's master is not running.
+var errMasterExited = errors.New("haproxy master exited")
+
+// start runs haproxy in master-worker mode in the foreground and waits
+// until its master CLI lists a worker.
 func (m *master) start() error {
 	_ = os.Remove(m.socket)
-	m.cmd = exec.Command(m.bin, "-W", "-db", "-S", m.socket+",mode,600", "-f", m.cfg)
-	m.cmd.Env = append(os.Environ(), m.env...)
-	m.cmd.Stdout, m.cmd.Stderr = m.logTo, m.logTo
-	if err := m.cmd.Start(); err != nil {
+	cmd := exec.Command(m.bin, "-W", "-db", "-S", m.socket+",mode,600", "-f", m.cfg)
+	cmd.Env = append(os.Environ(), m.env...)
+	cmd.Stdout, cmd.Stderr = m.out, m.out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start haproxy: %w", err)
 	}
-	m.exited = make(chan struct{})
-	go func() { _ = m.cmd.Wait(); close(m.exited) }()
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	m.mu.Lock()
+	m.cmd, m.exited = cmd, exited
+	m.mu.Unlock()
+	if err := os.WriteFile(m.pidfile, []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o600); err != nil {
+		m.killGroup()
+		return fmt.Errorf("write %s: %w", m.pidfile, err)
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if _, err := m.workers(); err == nil {
+		if st, err := m.state(); err == nil && len(st.workers) > 0 {
 			return nil
 		}
 		select {
-		case <-m.exited:
-			return fmt.Errorf("haproxy exited at start: %v", m.cmd.ProcessState)
+		case <-exited:
+			return fmt.Errorf("haproxy exited at start: %v", cmd.ProcessState)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
 	// Never leave a master behind that nobody controls.
-	_ = m.cmd.Process.Kill()
-	<-m.exited
+	m.killGroup()
 	return fmt.Errorf("haproxy master socket %s did not answer within 10s", m.socket)
 }
 
-func (m *master) stop(ctx context.Context) {
-	if m.cmd == nil || m.cmd.Process == nil {
+// current is the running master command and its exit channel.
+func (m *master) current() (*exec.Cmd, chan struct{}) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cmd, m.exited
+}
+
+// running reports whether the master process is alive.
+func (m *master) running() bool {
+	cmd, exited := m.current()
+	if cmd == nil {
+		return false
+	}
+	select {
+	case <-exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// killGroup sends SIGKILL to the master's process group (the master and
+// every worker) and waits for the master to be reaped.
+func (m *master) killGroup() {
+	cmd, exited := m.current()
+	if cmd == nil || cmd.Process == nil {
 		return
 	}
-	// SIGUSR1 is HAProxy's soft stop: listeners close, connections finish
-	// (bounded by hard-stop-after).
-	_ = m.cmd.Process.Signal(syscall.SIGUSR1)
-	select {
-	case <-m.exited:
-	case <-ctx.Done():
-		_ = m.cmd.Process.Kill()
-		<-m.exited
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	<-exited
+	_ = os.Remove(m.pidfile)
+}
+
+// stop soft-stops HAProxy: SIGUSR1 closes the listeners and lets
+// connections finish (bounded by hard-stop-after); what is left when ctx
+// ends is killed.
+func (m *master) stop(ctx context.Context) {
+	cmd, exited := m.current()
+	if cmd == nil || cmd.Process == nil {
+		return
 	}
+	_ = cmd.Process.Signal(syscall.SIGUSR1)
+	select {
+	case <-exited:
+		// Workers may still finish connections; they are ours to end.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = os.Remove(m.pidfile)
+	case <-ctx.Done():
+		m.killGroup()
+	}
+}
+
+// killStale kills the HAProxy process group a previous dataplane of the
+// same directory left behind (recorded in the pidfile), so no second
+// HAProxy keeps serving an old configuration. A PID now used by another
+// program is left alone.
+func killStale(pidfile, bin string) error {
+	b, err := os.ReadFile(pidfile)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: %w", pidfile, err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 1 {
+		return os.Remove(pidfile)
+	}
+	if !isHAProxy(pid, bin) {
+		return os.Remove(pidfile)
+	}
+	// The group holds the old master and its workers.
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	deadline := time.Now().Add(5 * time.Second)
+	for isHAProxy(pid, bin) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("haproxy %d left by a previous dataplane did not die", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return os.Remove(pidfile)
+}
+
+// isHAProxy reports whether pid is a live (not zombie) process running
+// the haproxy binary bin.
+func isHAProxy(pid int, bin string) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the parenthesised command name.
+	if i := strings.LastIndexByte(string(stat), ')'); i < 0 || i+2 >= len(stat) || stat[i+2] == 'Z' {
+		return false
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return false
+	}
+	argv0, _, _ := strings.Cut(string(cmdline), "\x00")
+	return filepath.Base(argv0) == filepath.Base(bin)
 }
 
 // command sends one command to the master CLI and returns its answer.
@@ -84,82 +197,167 @@ func (m *master) command(cmd string) (string, error) {
 	}
 	b, err := io.ReadAll(conn)
 	if err != nil {
-		return "", fmt.Errorf("master socket: %w", err)
+		return string(b), fmt.Errorf("master socket: %w", err)
 	}
 	return string(b), nil
 }
 
-// worker is one line of the master's "show proc".
+// worker is one worker line of the master's "show proc".
 type worker struct {
 	PID     string
 	Reloads int
 }
 
-// workers lists the current and old workers; the first is the current one.
-func (m *master) workers() ([]worker, error) {
+// procState is what the master's "show proc" says. HAProxy 2.6 prints
+// "<pid> master <reloads> [failed: <n>] ...": reloads counts every reload
+// asked for, failed counts the reloads that failed since the last one
+// that succeeded (a success resets it to 0). A failed reload leaves the
+// master running with its old workers, so the failure shows as a higher
+// reload count with the same current worker and failed > 0.
+type procState struct {
+	reloads, failed int
+	// workers are the current workers; old ones (finishing connections
+	// after a reload) are in old.
+	workers, old []worker
+}
+
+// state reads "show proc".
+func (m *master) state() (procState, error) {
+	if !m.running() {
+		return procState{}, errMasterExited
+	}
 	out, err := m.command("show proc")
+	if err != nil {
+		return procState{}, err
+	}
+	return parseShowProc(out)
+}
+
+func parseShowProc(out string) (procState, error) {
+	var st procState
+	sawMaster := false
+	section := "workers"
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		switch {
+		case line == "# workers":
+			section = "workers"
+			continue
+		case line == "# old workers":
+			section = "old"
+			continue
+		case strings.HasPrefix(line, "#"):
+			section = "other"
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) < 3 {
+			continue
+		}
+		switch f[1] {
+		case "master":
+			if _, err := fmt.Sscanf(strings.Join(f[2:], " "), "%d [failed: %d]", &st.reloads, &st.failed); err != nil {
+				return st, fmt.Errorf("read master line %q: %w", line, err)
+			}
+			sawMaster = true
+		case "worker":
+			w := worker{PID: f[0]}
+			_, _ = fmt.Sscanf(f[2], "%d", &w.Reloads)
+			if section == "old" {
+				st.old = append(st.old, w)
+			} else if section == "workers" {
+				st.workers = append(st.workers, w)
+			}
+		}
+	}
+	if !sawMaster {
+		return st, fmt.Errorf("no master in show proc: %q", out)
+	}
+	return st, nil
+}
+
+// workers lists the current workers, or fails when there is none.
+func (m *master) workers() ([]worker, error) {
+	st, err := m.state()
 	if err != nil {
 		return nil, err
 	}
-	var ws []worker
-	sc := bufio.NewScanner(strings.NewReader(out))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 4 || strings.HasPrefix(f[0], "#") {
-			continue
-		}
-		var reloads int
-		_, _ = fmt.Sscanf(f[2], "%d", &reloads)
-		if f[1] == "worker" {
-			ws = append(ws, worker{PID: f[0], Reloads: reloads})
-		}
+	if len(st.workers) == 0 {
+		return nil, errors.New("haproxy has no current worker")
 	}
-	if len(ws) == 0 {
-		return nil, fmt.Errorf("no worker in show proc: %q", out)
-	}
-	return ws, nil
+	return st.workers, nil
 }
 
 // reloadCount is how many times the master reloaded, from show proc.
 func (m *master) reloadCount() (int, error) {
-	out, err := m.command("show proc")
-	if err != nil {
-		return 0, err
-	}
-	sc := bufio.NewScanner(strings.NewReader(out))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) >= 3 && f[1] == "master" {
-			var n int
-			_, err := fmt.Sscanf(f[2], "%d", &n)
-			return n, err
-		}
-	}
-	return 0, fmt.Errorf("no master in show proc: %q", out)
+	st, err := m.state()
+	return st.reloads, err
 }
 
+// ReloadError is a reload HAProxy could not complete: the new worker did
+// not start. Lines are HAProxy's own messages emitted during the reload.
+type ReloadError struct {
+	Reason string
+	Lines  []string
+}
+
+func (e *ReloadError) Error() string {
+	if len(e.Lines) == 0 {
+		return e.Reason
+	}
+	return e.Reason + ":\n" + strings.Join(e.Lines, "\n")
+}
+
+// reloadTimeout bounds a reload whose outcome the master never reports.
+const reloadTimeout = 30 * time.Second
+
 // reload asks the master to load the configuration file again and waits
-// until a new worker runs it. Listeners pass to the new worker through the
+// for the outcome the master reports: a new current worker (its listeners
+// are bound by the master before it forks the worker, so a new worker
+// means the new listeners are up) or a higher failed-reload count (the
+// old worker keeps serving). Listeners pass to the new worker through the
 // stats socket's expose-fd; old workers finish their connections.
 func (m *master) reload() error {
-	before, err := m.workers()
+	before, err := m.state()
 	if err != nil {
 		return err
 	}
-	if _, err := m.command("reload"); err != nil {
-		return err
+	if len(before.workers) == 0 {
+		return errors.New("haproxy has no current worker to reload")
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		ws, err := m.workers()
-		if err == nil && ws[0].PID != before[0].PID {
-			return nil
+	capture := m.out.capture()
+	defer m.out.release(capture)
+	if _, err := m.command("reload"); err != nil {
+		// The master re-executes itself on reload and resets the
+		// connection; only a failed dial means the reload was not asked.
+		var opErr *net.OpError
+		if errors.As(err, &opErr) && opErr.Op == "dial" {
+			return fmt.Errorf("ask for a reload: %w", err)
+		}
+	}
+	deadline := time.Now().Add(reloadTimeout)
+	for {
+		_, exited := m.current()
+		st, err := m.state()
+		if err == nil && st.reloads > before.reloads {
+			if len(st.workers) > 0 && st.workers[0].PID != before.workers[0].PID && st.failed == 0 {
+				return nil
+			}
+			if st.failed > 0 {
+				return &ReloadError{
+					Reason: fmt.Sprintf("haproxy could not start the new worker (failed reloads: %d); the previous worker keeps serving", st.failed),
+					Lines:  capture.wait(time.Second),
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			return &ReloadError{Reason: fmt.Sprintf("no new worker within %s of the reload", reloadTimeout), Lines: capture.lines()}
 		}
 		select {
-		case <-m.exited:
-			return fmt.Errorf("haproxy exited during reload")
-		case <-time.After(5 * time.Millisecond):
+		case <-exited:
+			return &ReloadError{Reason: "haproxy master exited during the reload", Lines: capture.wait(time.Second)}
+		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("no new worker within 30s of the reload")
 }

@@ -13,8 +13,9 @@ const maxReloadHistory = 100
 
 // newReload records a reload; callers hold s.mu.
 func (s *Server) newReload() *models.Reload {
+	s.reloadN++
 	rl := &models.Reload{
-		ID:     fmt.Sprintf("%s-%d", time.Now().UTC().Format("2006-01-02"), len(s.reloads)+1),
+		ID:     fmt.Sprintf("%s-%d", time.Now().UTC().Format("2006-01-02"), s.reloadN),
 		Status: "in_progress",
 	}
 	s.reloads = append(s.reloads, rl)
@@ -37,21 +38,37 @@ func (s *Server) queueReload() string {
 	return s.pending.ID
 }
 
-// doReload runs one reload and records its outcome; callers hold s.mu.
-func (s *Server) doReload(rl *models.Reload) {
+// doReload loads the stored configuration into HAProxy and records the
+// outcome in rl (and in the queued reload, which a forced one also
+// serves). When HAProxy cannot start the new worker, the previous
+// configuration file and version are put back: what is stored is what
+// runs. Callers hold s.mu.
+func (s *Server) doReload(rl *models.Reload) error {
 	s.opt.Logger.Info("Reloading HAProxy", "reload", rl.ID)
-	if s.pending != nil && s.pending != rl {
-		// A forced reload also serves what was queued.
-		defer s.doneReload(s.pending, nil)
+	text, _, readErr := s.stored()
+	err := s.master.reload()
+	if err == nil && readErr != nil {
+		err = readErr
 	}
-	s.doneReload(rl, s.master.reload())
+	if err == nil {
+		s.good = text
+	} else {
+		s.opt.Logger.Error(err, "Reload failed; restoring the previous configuration", "reload", rl.ID)
+		if rerr := s.restoreGood(); rerr != nil {
+			err = fmt.Errorf("%w; %v", err, rerr)
+		}
+	}
+	if s.pending != nil && s.pending != rl {
+		s.doneReload(s.pending, err)
+	}
+	s.doneReload(rl, err)
+	return err
 }
 
 func (s *Server) doneReload(rl *models.Reload, err error) {
 	rl.ReloadTimestamp = time.Now().Unix()
 	if err != nil {
 		rl.Status, rl.Response = "failed", err.Error()
-		s.opt.Logger.Error(err, "Reload failed", "reload", rl.ID)
 	} else {
 		rl.Status = "succeeded"
 	}
@@ -74,7 +91,7 @@ func (s *Server) reloadLoop(ctx context.Context) {
 		}
 		s.mu.Lock()
 		if rl := s.pending; rl != nil {
-			s.doReload(rl)
+			_ = s.doReload(rl) // recorded in rl
 		}
 		s.mu.Unlock()
 	}

@@ -2,9 +2,8 @@ package dataplane
 
 import (
 	"context"
-	"crypto/md5"
+	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,11 +11,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -61,12 +60,23 @@ type Server struct {
 	master  *master
 	certs   storage.Storage
 
-	mu      sync.Mutex // serialises configuration changes and reloads
-	conf    configuration.Configuration
-	rt      runtime.Runtime
-	reloads []*models.Reload
-	pending *models.Reload
-	kick    chan struct{}
+	mu sync.Mutex // serialises configuration changes, reloads and restarts
+	// good is the configuration HAProxy runs: what a failed reload or a
+	// failed restart goes back to.
+	good     string
+	conf     configuration.Configuration
+	rt       runtime.Runtime
+	reloads  []*models.Reload
+	reloadN  int
+	pending  *models.Reload
+	kick     chan struct{}
+	version  atomic.Int64 // the stored version, for headers on every answer
+	stopping atomic.Bool
+	// restarting is set while the supervisor restarts a dead master.
+	restarting atomic.Bool
+	// beat is when the supervisor loop last ran, downSince since when the
+	// master has been down (Unix nanoseconds; 0: it runs).
+	beat, downSince atomic.Int64
 
 	listener net.Listener
 	http     *http.Server
@@ -110,11 +120,12 @@ func New(opt Options) (*Server, error) {
 		kick:    make(chan struct{}, 1),
 	}
 	s.master = &master{
-		bin:    opt.HAProxy,
-		cfg:    s.cfgPath,
-		socket: filepath.Join(opt.RunDir, "master.sock"),
-		env:    s.haproxyEnv(),
-		logTo:  opt.HAProxyLog,
+		bin:     opt.HAProxy,
+		cfg:     s.cfgPath,
+		socket:  filepath.Join(opt.RunDir, "master.sock"),
+		pidfile: filepath.Join(opt.Dir, "haproxy.pid"),
+		env:     s.haproxyEnv(),
+		out:     newOutputTap(opt.HAProxyLog),
 	}
 	return s, nil
 }
@@ -131,10 +142,14 @@ func (s *Server) haproxyEnv() []string {
 func (s *Server) Addr() string { return s.listener.Addr().String() }
 
 // Start launches HAProxy (with the stored configuration, or an empty one)
-// and serves the API until ctx ends.
+// and serves the API until ctx ends. A master left running by a previous
+// dataplane of the same directory is killed first.
 func (s *Server) Start(ctx context.Context) error {
+	if err := killStale(s.master.pidfile, s.opt.HAProxy); err != nil {
+		return err
+	}
 	if _, err := os.Stat(s.cfgPath); errors.Is(err, os.ErrNotExist) {
-		if err := os.WriteFile(s.cfgPath, []byte(withVersion(initialConfig, 1)), 0o600); err != nil {
+		if err := writeFileAtomic(s.cfgPath, []byte(withVersion(initialConfig, 1))); err != nil {
 			return fmt.Errorf("write initial configuration: %w", err)
 		}
 	}
@@ -147,9 +162,15 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("read configuration %s: %w", s.cfgPath, err)
 	}
 	s.conf = conf
+	text, v, err := s.stored()
+	if err != nil {
+		return err
+	}
 	if err := s.master.start(); err != nil {
 		return err
 	}
+	s.good = text
+	s.version.Store(v)
 	stopMaster := func() {
 		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -168,8 +189,10 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("listen on %s: %w", s.opt.Listen, err)
 	}
 	s.listener = ln
-	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
+	s.http = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	s.beat.Store(time.Now().UnixNano())
 	go s.reloadLoop(ctx)
+	go s.supervise(ctx)
 	go func() {
 		var err error
 		if s.opt.TLSCert != "" && s.opt.TLSKey != "" {
@@ -186,45 +209,113 @@ func (s *Server) Start(ctx context.Context) error {
 
 // Stop ends the API and HAProxy.
 func (s *Server) Stop(ctx context.Context) {
+	s.stopping.Store(true)
 	if s.http != nil {
 		_ = s.http.Shutdown(ctx)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.master.stop(ctx)
 }
 
 // ReloadCount is the master's reload counter (for tests and metrics).
 func (s *Server) ReloadCount() (int, error) { return s.master.reloadCount() }
 
-func (s *Server) routes() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v2/info", s.info)
-	mux.HandleFunc("GET /v2/health", s.health)
-	mux.HandleFunc("GET /v2/services/haproxy/configuration/version", s.getVersion)
-	mux.HandleFunc("GET /v2/services/haproxy/configuration/raw", s.getRaw)
-	mux.HandleFunc("POST /v2/services/haproxy/configuration/raw", s.postRaw)
-	mux.HandleFunc("GET /v2/services/haproxy/reloads", s.getReloads)
-	mux.HandleFunc("GET /v2/services/haproxy/reloads/{id}", s.getReload)
-	mux.HandleFunc("GET /v2/services/haproxy/runtime/servers", s.getRuntimeServers)
-	mux.HandleFunc("GET /v2/services/haproxy/storage/ssl_certificates", s.listCertificates)
-	mux.HandleFunc("POST /v2/services/haproxy/storage/ssl_certificates", s.createCertificate)
-	mux.HandleFunc("GET /v2/services/haproxy/storage/ssl_certificates/{name}", s.getCertificate)
-	mux.HandleFunc("PUT /v2/services/haproxy/storage/ssl_certificates/{name}", s.replaceCertificate)
-	mux.HandleFunc("DELETE /v2/services/haproxy/storage/ssl_certificates/{name}", s.deleteCertificate)
-	return s.authenticate(mux)
+// MasterPID is the PID of the running HAProxy master, 0 when none runs
+// (for tests and diagnostics).
+func (s *Server) MasterPID() int {
+	cmd, _ := s.master.current()
+	if cmd == nil || cmd.Process == nil || !s.master.running() {
+		return 0
+	}
+	return cmd.Process.Pid
 }
 
+// endpoints are the API's routes, method and path as http.ServeMux reads
+// them.
+func (s *Server) endpoints() map[string]http.HandlerFunc {
+	return map[string]http.HandlerFunc{
+		"GET /v2/info":   s.info,
+		"GET /v2/health": s.health,
+		"GET /v2/services/haproxy/configuration/version":              s.getVersion,
+		"GET /v2/services/haproxy/configuration/raw":                  s.getRaw,
+		"POST /v2/services/haproxy/configuration/raw":                 s.postRaw,
+		"GET /v2/services/haproxy/reloads":                            s.getReloads,
+		"GET /v2/services/haproxy/reloads/{id}":                       s.getReload,
+		"GET /v2/services/haproxy/runtime/servers":                    s.getRuntimeServers,
+		"GET /v2/services/haproxy/storage/ssl_certificates":           s.listCertificates,
+		"POST /v2/services/haproxy/storage/ssl_certificates":          s.createCertificate,
+		"GET /v2/services/haproxy/storage/ssl_certificates/{name}":    s.getCertificate,
+		"PUT /v2/services/haproxy/storage/ssl_certificates/{name}":    s.replaceCertificate,
+		"DELETE /v2/services/haproxy/storage/ssl_certificates/{name}": s.deleteCertificate,
+	}
+}
+
+// Handler is the API: /healthz and /readyz without credentials, every
+// other path behind Basic credentials. Unknown paths and methods get the
+// API's error model, as every other error does.
+func (s *Server) Handler() http.Handler {
+	api := http.NewServeMux()
+	allowed := map[string][]string{}
+	for pattern, h := range s.endpoints() {
+		api.HandleFunc(pattern, h)
+		method, path, _ := strings.Cut(pattern, " ")
+		allowed[path] = append(allowed[path], method)
+	}
+	for path, methods := range allowed {
+		// A pattern without a method is less specific than the ones
+		// above, so it only catches the methods they do not serve.
+		allow := strings.Join(methods, ", ")
+		api.HandleFunc(path, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Allow", allow)
+			writeError(w, http.StatusMethodNotAllowed, "method not allowed; allowed: "+allow)
+		})
+	}
+	api.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
+	})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("/", s.authenticate(s.withVersionHeader(api)))
+	return mux
+}
+
+// withVersionHeader puts the stored configuration version on every
+// answer, as the specification's responses (errors included) carry it;
+// handlers that change the version set it again.
+func (s *Server) withVersionHeader(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Configuration-Version", strconv.FormatInt(s.version.Load(), 10))
+		next.ServeHTTP(w, r)
+	})
+}
+
+// authenticate checks Basic credentials. User and password are compared
+// as SHA-256 digests (equal lengths, so the comparison time does not
+// depend on their lengths), both comparisons always run, and their
+// results are combined without branching: the time taken says nothing
+// about which part was wrong.
 func (s *Server) authenticate(next http.Handler) http.Handler {
+	wantUser, wantPass := sha256.Sum256([]byte(s.opt.User)), sha256.Sum256([]byte(s.opt.Password))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, pass, ok := r.BasicAuth()
-		if !ok ||
-			subtle.ConstantTimeCompare([]byte(user), []byte(s.opt.User)) != 1 ||
-			subtle.ConstantTimeCompare([]byte(pass), []byte(s.opt.Password)) != 1 {
+		if !credentialsMatch(wantUser, wantPass, user, pass) || !ok {
 			w.Header().Set("WWW-Authenticate", `Basic realm="dataplane"`)
 			writeError(w, http.StatusUnauthorized, "authentication required")
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// credentialsMatch compares user and password with the expected digests
+// in constant time, together.
+func credentialsMatch(wantUser, wantPass [sha256.Size]byte, user, pass string) bool {
+	gotUser, gotPass := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(pass))
+	u := subtle.ConstantTimeCompare(gotUser[:], wantUser[:])
+	p := subtle.ConstantTimeCompare(gotPass[:], wantPass[:])
+	return u&p == 1
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -242,177 +333,12 @@ func (s *Server) info(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, &models.Info{API: &models.InfoAPI{Version: "v2-haproxy-tcp-operator"}})
 }
 
+// health says "up" only while the master answers and a current worker
+// runs.
 func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 	status := "up"
 	if _, err := s.master.workers(); err != nil {
 		status = "down"
 	}
 	writeJSON(w, http.StatusOK, &models.Health{Haproxy: status})
-}
-
-// stored reads the configuration file and its version through
-// client-native, which reads the # _version line it writes.
-func (s *Server) stored() (string, int64, error) {
-	v, text, err := s.conf.GetRawConfiguration("", 0)
-	if err != nil {
-		return "", 0, fmt.Errorf("read configuration: %w", err)
-	}
-	return text, v, nil
-}
-
-func (s *Server) setConfigHeaders(w http.ResponseWriter, text string, version int64) {
-	w.Header().Set("Configuration-Version", strconv.FormatInt(version, 10))
-	w.Header().Set("Configuration-Checksum", checksum(text))
-}
-
-func (s *Server) getVersion(w http.ResponseWriter, _ *http.Request) {
-	_, v, err := s.stored()
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	writeJSON(w, http.StatusOK, v)
-}
-
-func (s *Server) getRaw(w http.ResponseWriter, _ *http.Request) {
-	text, v, err := s.stored()
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	s.setConfigHeaders(w, text, v)
-	writeJSON(w, http.StatusOK, map[string]any{"_version": v, "data": text})
-}
-
-func queryBool(r *http.Request, name string) bool {
-	v, _ := strconv.ParseBool(r.URL.Query().Get(name))
-	return v
-}
-
-// postRaw replaces the configuration: version check, haproxy -c, then a
-// reload (queued, or at once with force_reload) or, with skip_reload, the
-// runtime actions that make the running HAProxy match the new file.
-func (s *Server) postRaw(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "read body: "+err.Error())
-		return
-	}
-	actions, err := parseActions(r.Header.Get("X-Runtime-Actions"))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	skipReload, forceReload := queryBool(r, "skip_reload"), queryBool(r, "force_reload")
-	if len(actions) > 0 && !skipReload {
-		writeError(w, http.StatusBadRequest, "X-Runtime-Actions needs skip_reload=true")
-		return
-	}
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-
-	_, current, err := s.stored()
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	if !queryBool(r, "skip_version") && !queryBool(r, "only_validate") {
-		v, err := strconv.ParseInt(r.URL.Query().Get("version"), 10, 64)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, "version is required unless skip_version=true")
-			return
-		}
-		if v != current {
-			writeError(w, http.StatusConflict, fmt.Sprintf("version mismatch: the configuration is at version %d, not %d", current, v))
-			return
-		}
-	}
-
-	// Runtime actions go first: HAProxy checks each itself, and they touch
-	// no file, so traffic moves without waiting for haproxy -c. The file
-	// is still validated before it is stored; if it is refused, the next
-	// reload brings HAProxy back to the stored file.
-	var actionsErr error
-	if skipReload && !queryBool(r, "only_validate") {
-		actionsErr = s.runActions(actions)
-	}
-
-	next := withVersion(string(body), current+1)
-	tmp := filepath.Join(s.opt.Dir, "haproxy.cfg.new")
-	if err := os.WriteFile(tmp, []byte(next), 0o600); err != nil {
-		writeError(w, http.StatusInternalServerError, "write configuration: "+err.Error())
-		return
-	}
-	defer os.Remove(tmp)
-	if out, err := s.validate(tmp); err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("haproxy refused the configuration: %v\n%s", err, out))
-		return
-	}
-	if queryBool(r, "only_validate") {
-		w.Header().Set("Content-Type", "text/plain")
-		w.WriteHeader(http.StatusAccepted)
-		_, _ = io.WriteString(w, string(body))
-		return
-	}
-	if err := os.Rename(tmp, s.cfgPath); err != nil {
-		writeError(w, http.StatusInternalServerError, "store configuration: "+err.Error())
-		return
-	}
-	s.setConfigHeaders(w, next, current+1)
-
-	switch {
-	case skipReload:
-		if err := actionsErr; err != nil {
-			// The file is stored; the next reload makes HAProxy match it.
-			id := s.queueReload()
-			w.Header().Set("Reload-ID", id)
-			writeError(w, http.StatusAccepted, fmt.Sprintf("runtime actions failed, reload %s queued: %v", id, err))
-			return
-		}
-	case forceReload:
-		rl := s.newReload()
-		s.doReload(rl)
-		if rl.Status == "failed" {
-			writeError(w, http.StatusInternalServerError, "reload failed: "+rl.Response)
-			return
-		}
-	default:
-		id := s.queueReload()
-		w.Header().Set("Reload-ID", id)
-		w.Header().Set("Content-Type", "text/plain")
-		w.WriteHeader(http.StatusAccepted)
-		_, _ = io.WriteString(w, next)
-		return
-	}
-	w.Header().Set("Content-Type", "text/plain")
-	w.WriteHeader(http.StatusCreated)
-	_, _ = io.WriteString(w, next)
-}
-
-// validate runs haproxy -c with the instance's environment.
-func (s *Server) validate(path string) (string, error) {
-	cmd := exec.Command(s.opt.HAProxy, "-c", "-f", path)
-	cmd.Env = append(os.Environ(), s.haproxyEnv()...)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
-}
-
-func checksum(text string) string {
-	sum := md5.Sum([]byte(text))
-	return hex.EncodeToString(sum[:])
-}
-
-// withVersion puts the # _version line client-native writes at the top
-// of a configuration, dropping any the text carried.
-func withVersion(text string, version int64) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "# _version=%d\n", version)
-	for _, line := range strings.SplitAfter(text, "\n") {
-		if strings.HasPrefix(line, "# _version=") || strings.HasPrefix(line, "# _md5hash=") {
-			continue
-		}
-		b.WriteString(line)
-	}
-	return b.String()
 }

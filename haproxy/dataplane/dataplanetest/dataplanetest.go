@@ -31,6 +31,11 @@ type Instance struct {
 	Server  *dataplane.Server
 	Client  *client.Client
 	CertDir string
+	// Dir holds haproxy.cfg; RunDir HAProxy's sockets (haproxy.sock is
+	// the runtime API).
+	Dir, RunDir string
+	// URL is the API's base URL (http://host:port).
+	URL string
 }
 
 // HAProxyBinary finds Debian's haproxy (or $HAPROXY_BIN); make test
@@ -93,8 +98,31 @@ func Start(t testing.TB, bindAddr string, options ...func(*dataplane.Options)) *
 	return &Instance{
 		Server:  srv,
 		Client:  client.New("http://"+srv.Addr(), User, Password, nil),
-		CertDir: filepath.Join(dir, "certs"),
+		CertDir: opt.CertDir,
+		Dir:     opt.Dir,
+		RunDir:  opt.RunDir,
+		URL:     "http://" + srv.Addr(),
 	}
+}
+
+// Runtime sends one command to the instance's runtime API (the stats
+// socket) and returns HAProxy's answer.
+func (i *Instance) Runtime(t testing.TB, command string) string {
+	t.Helper()
+	c, err := net.DialTimeout("unix", filepath.Join(i.RunDir, "haproxy.sock"), 2*time.Second)
+	if err != nil {
+		t.Fatalf("runtime API: %v", err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, command+"\n"); err != nil {
+		t.Fatalf("runtime API: %v", err)
+	}
+	b, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("runtime API: %v", err)
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // FreePort returns a TCP port free on addr right now.

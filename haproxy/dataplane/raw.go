@@ -1,0 +1,272 @@
+package dataplane
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// stored reads the configuration file and its version through
+// client-native, which reads the # _version line it writes.
+func (s *Server) stored() (string, int64, error) {
+	v, text, err := s.conf.GetRawConfiguration("", 0)
+	if err != nil {
+		return "", 0, fmt.Errorf("read configuration: %w", err)
+	}
+	return text, v, nil
+}
+
+func (s *Server) setConfigHeaders(w http.ResponseWriter, text string, version int64) {
+	w.Header().Set("Configuration-Version", strconv.FormatInt(version, 10))
+	w.Header().Set("Configuration-Checksum", checksum(text))
+}
+
+func (s *Server) getVersion(w http.ResponseWriter, _ *http.Request) {
+	_, v, err := s.stored()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	w.Header().Set("Configuration-Version", strconv.FormatInt(v, 10))
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) getRaw(w http.ResponseWriter, _ *http.Request) {
+	text, v, err := s.stored()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	s.setConfigHeaders(w, text, v)
+	writeJSON(w, http.StatusOK, map[string]any{"_version": v, "data": text})
+}
+
+// queryBool reads a boolean query parameter; a value that is not a
+// boolean is an error naming the parameter.
+func queryBool(r *http.Request, name string) (bool, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("query parameter %s: %q is not a boolean", name, v)
+	}
+	return b, nil
+}
+
+// rawParams are the query parameters of POST configuration/raw.
+type rawParams struct {
+	skipVersion, skipReload, onlyValidate, forceReload bool
+}
+
+func readRawParams(r *http.Request) (rawParams, error) {
+	var p rawParams
+	for _, f := range []struct {
+		name string
+		into *bool
+	}{
+		{"skip_version", &p.skipVersion}, {"skip_reload", &p.skipReload},
+		{"only_validate", &p.onlyValidate}, {"force_reload", &p.forceReload},
+	} {
+		v, err := queryBool(r, f.name)
+		if err != nil {
+			return p, err
+		}
+		*f.into = v
+	}
+	return p, nil
+}
+
+// postRaw replaces the configuration. It changes nothing unless every
+// step succeeds, in this order: version check, haproxy -c on a temporary
+// file, the X-Runtime-Actions (skip_reload only; undone when one fails),
+// storing file and version (write and rename), and the reload (queued, or
+// at once with force_reload). A reload HAProxy cannot complete puts the
+// previous file and version back; the previous worker keeps serving.
+func (s *Server) postRaw(w http.ResponseWriter, r *http.Request) {
+	p, err := readRawParams(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "read body: "+err.Error())
+		return
+	}
+	actions, err := parseActions(r.Header.Get("X-Runtime-Actions"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if len(actions) > 0 && !p.skipReload && !p.onlyValidate {
+		writeError(w, http.StatusBadRequest, "X-Runtime-Actions needs skip_reload=true")
+		return
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	_, current, err := s.stored()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	if !p.skipVersion && !p.onlyValidate {
+		v, err := strconv.ParseInt(r.URL.Query().Get("version"), 10, 64)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "query parameter version: required unless skip_version=true")
+			return
+		}
+		if v != current {
+			writeError(w, http.StatusConflict, fmt.Sprintf("version mismatch: the configuration is at version %d, not %d", current, v))
+			return
+		}
+	}
+	nextVersion := current + 1
+	if p.skipVersion {
+		// skip_version enforces the file without a version check; it is
+		// not a new version of the one the caller read.
+		nextVersion = current
+	}
+	next := withVersion(string(body), nextVersion)
+	tmp, err := writeTemp(s.opt.Dir, "haproxy.cfg.check-", []byte(next))
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "write configuration: "+err.Error())
+		return
+	}
+	defer os.Remove(tmp)
+	if out, err := s.validate(tmp); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("haproxy refused the configuration: %v\n%s", err, out))
+		return
+	}
+	if p.onlyValidate {
+		writeJSON(w, http.StatusAccepted, "configuration is valid")
+		return
+	}
+	if p.skipReload {
+		if err := s.runActions(actions); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error()+"; the configuration was not stored")
+			return
+		}
+	}
+	if err := os.Rename(tmp, s.cfgPath); err != nil {
+		writeError(w, http.StatusInternalServerError, "store configuration: "+err.Error())
+		return
+	}
+	s.version.Store(nextVersion)
+	s.setConfigHeaders(w, next, nextVersion)
+
+	switch {
+	case p.skipReload:
+		if s.pending == nil {
+			// The runtime actions made HAProxy match the new file.
+			s.good = next
+		}
+	case p.forceReload:
+		rl := s.newReload()
+		if err := s.doReload(rl); err != nil {
+			s.setConfigHeaders(w, s.good, s.version.Load())
+			var re *ReloadError
+			msg := err.Error()
+			if errors.As(err, &re) {
+				msg = "reload failed, the previous configuration was restored and keeps running: " + re.Error()
+			}
+			writeError(w, http.StatusInternalServerError, msg)
+			return
+		}
+	default:
+		id := s.queueReload()
+		w.Header().Set("Reload-ID", id)
+		writeJSON(w, http.StatusAccepted, next)
+		return
+	}
+	writeJSON(w, http.StatusCreated, next)
+}
+
+// restoreGood puts back the configuration HAProxy runs, after a reload
+// of the stored one failed. Callers hold s.mu.
+func (s *Server) restoreGood() error {
+	if err := writeFileAtomic(s.cfgPath, []byte(s.good)); err != nil {
+		return fmt.Errorf("restore the previous configuration: %w", err)
+	}
+	_, v, err := s.stored()
+	if err != nil {
+		return err
+	}
+	s.version.Store(v)
+	return nil
+}
+
+// validate runs haproxy -c with the instance's environment.
+func (s *Server) validate(path string) (string, error) {
+	cmd := exec.Command(s.opt.HAProxy, "-c", "-f", path)
+	cmd.Env = append(os.Environ(), s.haproxyEnv()...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// writeTemp writes data to a new file in dir and returns its path.
+func writeTemp(dir, prefix string, data []byte) (string, error) {
+	f, err := os.CreateTemp(dir, prefix)
+	if err != nil {
+		return "", err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return "", err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return "", err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
+}
+
+// writeFileAtomic replaces path with data through a temporary file and a
+// rename, so a failed write never leaves a half-written file.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := writeTemp(filepath.Dir(path), filepath.Base(path)+".tmp-", data)
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+func checksum(text string) string {
+	sum := md5.Sum([]byte(text))
+	return hex.EncodeToString(sum[:])
+}
+
+// withVersion puts the # _version line client-native writes at the top
+// of a configuration, dropping any the text carried.
+func withVersion(text string, version int64) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# _version=%d\n", version)
+	for _, line := range strings.SplitAfter(text, "\n") {
+		if strings.HasPrefix(line, "# _version=") || strings.HasPrefix(line, "# _md5hash=") {
+			continue
+		}
+		b.WriteString(line)
+	}
+	return b.String()
+}
