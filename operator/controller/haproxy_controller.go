@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -258,13 +257,7 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	var secrets []string
-	for _, ref := range translate.Translate(snap).References {
-		if name, isSecret := strings.CutPrefix(ref, translate.RefSecret+"/"); isSecret {
-			secrets = append(secrets, name)
-		}
-	}
-	if err := snapshot.AddSecrets(ctx, r.APIReader, &snap, secrets); err != nil {
+	if err := snapshot.AddSecrets(ctx, r.APIReader, &snap, translate.SecretNames(snap)); err != nil {
 		return reconcile.Result{}, err
 	}
 	now := r.now()
