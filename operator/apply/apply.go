@@ -19,6 +19,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 
@@ -248,6 +249,12 @@ func (st *instanceState) apply(ctx context.Context, inst Instance, desired Desir
 	for _, c := range certs.store {
 		id, err := inst.StoreCertificate(ctx, c.cert.File, c.cert.PEM.Reveal(), c.replace)
 		if err != nil {
+			var apiErr *client.APIError
+			if errors.As(err, &apiErr) && (apiErr.Status == http.StatusBadRequest || apiErr.Status == http.StatusUnprocessableEntity) {
+				// The file itself is refused: name it, so the caller can
+				// leave out what it came from and apply the rest.
+				return out, &RefusedError{Stage: StageValidate, Lines: []string{fmt.Sprintf("certificate file %s refused: %s", c.cert.File, apiErr.Message)}, Err: err}
+			}
 			return out, fmt.Errorf("store certificate %s: %w", c.cert.File, err)
 		}
 		st.certs[c.cert.File] = c.digest
