@@ -226,7 +226,9 @@ func (e *exclusions) current(hap types.NamespacedName, snap *snapshot.Snapshot, 
 		}
 		out = append(out, ex.Exclusion)
 	}
-	sort.Slice(out, func(i, j int) bool { return exclusionKey(out[i].Ref, out[i].Generation) < exclusionKey(out[j].Ref, out[j].Generation) })
+	sort.Slice(out, func(i, j int) bool {
+		return exclusionKey(out[i].Ref, out[i].Generation) < exclusionKey(out[j].Ref, out[j].Generation)
+	})
 	return out
 }
 
