@@ -89,6 +89,19 @@ type HAProxySpec struct {
 	// +optional
 	DataPlaneAPI DataPlaneAPISpec `json:"dataPlaneAPI,omitempty"`
 
+	// ExternalInstances are HAProxy instances the operator does not run
+	// (VMs, bare-metal edges), each reached through its Data Plane API
+	// (this project's dataplane or the official dataplaneapi v2.9). When
+	// set, the operator creates no Deployment, Service or
+	// PodDisruptionBudget for this HAProxy and programs these instances
+	// instead. Service endpoints become their servers, so Pod IPs must be
+	// routable from them.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=64
+	ExternalInstances []ExternalInstance `json:"externalInstances,omitempty"`
+
 	// Resources are the compute resources of the HAProxy container.
 	// +optional
 	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
@@ -152,10 +165,41 @@ type DataPlaneAPISpec struct {
 	Port int32 `json:"port,omitempty"`
 }
 
+// ExternalInstance is an HAProxy the operator programs but does not run.
+type ExternalInstance struct {
+	// Name identifies the instance in status.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Name string `json:"name"`
+
+	// URL is the base URL of the instance's Data Plane API (without
+	// /v2), over HTTPS: credentials never cross the network in clear.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('https://') && !self.contains('?') && !self.contains('#')",message="url must be https://host[:port][/path], with no query or fragment"
+	URL string `json:"url"`
+
+	// CredentialsSecret names a Secret in the HAProxy's namespace with keys
+	// username and password for the API.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	CredentialsSecret string `json:"credentialsSecret"`
+
+	// CASecret names a Secret in the HAProxy's namespace whose ca.crt
+	// verifies the API's certificate. Not set: the system's roots.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	CASecret string `json:"caSecret,omitempty"`
+}
+
 // InstanceStatus is what one HAProxy instance runs.
 type InstanceStatus struct {
-	// Pod is the instance's Pod name.
+	// Pod is the instance's Pod name, or the name of an external
+	// instance.
 	Pod string `json:"pod"`
+	// URL is the Data Plane API of an external instance.
+	// +optional
+	URL string `json:"url,omitempty"`
 	// ConfigHash is the hash of the configuration the instance runs.
 	// +optional
 	ConfigHash string `json:"configHash,omitempty"`

@@ -118,6 +118,23 @@ func (r *HAProxyReconciler) ensureCredentials(ctx context.Context, hap *v1alpha1
 // ensureOwned creates or updates the Deployment, Service and PDB, and
 // never touches a same-named object that is not the HAProxy's.
 func (r *HAProxyReconciler) ensureOwned(ctx context.Context, hap *v1alpha1.HAProxy, res translate.Result) error {
+	if external(hap) {
+		// The instances run elsewhere: nothing to run or expose here, and
+		// what an earlier spec made goes.
+		for _, o := range []struct {
+			obj    client.Object
+			reader client.Reader
+		}{
+			{&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: ownedName(hap), Namespace: hap.Namespace}}, r.APIReader},
+			{&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: ownedName(hap), Namespace: hap.Namespace}}, r.Client},
+			{&policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: ownedName(hap), Namespace: hap.Namespace}}, r.APIReader},
+		} {
+			if err := r.deleteOwned(ctx, hap, o.reader, o.obj); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	want := desiredDeployment(hap, r.InstanceImage)
 	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: want.Name, Namespace: want.Namespace}}
 	if err := r.createOrUpdateOwned(ctx, hap, "Deployment", dep, func() error {

@@ -4,17 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"strconv"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
-	dpclient "github.com/haproxy-tcp-operator/haproxy-tcp-operator/haproxy/client"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/apply"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/metrics"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/render"
@@ -36,36 +34,37 @@ func (r *HAProxyReconciler) applierFor(hap *v1alpha1.HAProxy) *apply.Applier {
 	return a.(*apply.Applier)
 }
 
-func (r *HAProxyReconciler) endpoint(hap *v1alpha1.HAProxy, pod *corev1.Pod) string {
-	return "http://" + net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(int(dataPlanePort(hap))))
-}
-
-func (r *HAProxyReconciler) instanceClient(hap *v1alpha1.HAProxy, pod *corev1.Pod, creds [2]string) *dpclient.Client {
-	return dpclient.New(r.endpoint(hap, pod), creds[0], creds[1], r.HTTP)
-}
-
-// applyAll applies the configuration to every ready instance at once. It
+// applyAll applies the configuration to every instance at once. It
 // returns each instance's state and, when HAProxy refused the
 // configuration, the first refusal and the instance that said it.
-func (r *HAProxyReconciler) applyAll(ctx context.Context, hap *v1alpha1.HAProxy, pods []corev1.Pod, creds [2]string, desired apply.Desired, hash string) ([]instance, *apply.RefusedError, *corev1.Pod) {
-	out := make([]instance, len(pods))
-	refusals := make([]*apply.RefusedError, len(pods))
+func (r *HAProxyReconciler) applyAll(ctx context.Context, hap *v1alpha1.HAProxy, targets []target, desired apply.Desired, hash string) ([]instance, *apply.RefusedError, *target) {
+	out := make([]instance, len(targets))
+	refusals := make([]*apply.RefusedError, len(targets))
 	applier := r.applierFor(hap)
 	var wg sync.WaitGroup
-	for i := range pods {
+	for i := range targets {
+		tg := &targets[i]
+		if tg.unusable != "" {
+			out[i] = instance{Pod: tg.name, URL: tg.url, Reason: v1alpha1.ReasonInstanceUnreachable, Message: tg.unusable}
+			continue
+		}
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			pod := &pods[i]
-			logger := log.FromContext(ctx).WithValues("pod", klogRef(pod))
+			logger := log.FromContext(ctx).WithValues("instance", tg.name, "endpoint", tg.endpoint)
+			// Events go to the Pod when there is one, else to the HAProxy.
+			var related runtime.Object = hap
+			if tg.pod != nil {
+				related = tg.pod
+			}
 			ictx, cancel := context.WithTimeout(ctx, instanceTimeout)
 			defer cancel()
 			start := time.Now()
-			outcome, err := applier.Apply(ictx, r.endpoint(hap, pod), r.instanceClient(hap, pod, creds), desired)
+			outcome, err := applier.Apply(ictx, tg.endpoint, tg.client, desired)
 			metrics.ApplyDuration.WithLabelValues(klogRef(hap)).Observe(time.Since(start).Seconds())
 			metrics.Applies.WithLabelValues(klogRef(hap), outcomeLabel(outcome, err)).Inc()
 			if err != nil {
-				in := instance{Pod: pod.Name, Reason: v1alpha1.ReasonApplyFailed, Message: fmt.Sprintf("apply failed: %v", err)}
+				in := instance{Pod: tg.name, URL: tg.url, Reason: v1alpha1.ReasonApplyFailed, Message: fmt.Sprintf("apply failed: %v", err)}
 				var refused *apply.RefusedError
 				switch {
 				case errors.As(err, &refused):
@@ -78,7 +77,7 @@ func (r *HAProxyReconciler) applyAll(ctx context.Context, hap *v1alpha1.HAProxy,
 					in.Message = fmt.Sprintf("the instance did not answer within %s: %v", instanceTimeout, err)
 				}
 				logger.Error(err, "Apply failed")
-				r.Recorder.Eventf(hap, pod, corev1.EventTypeWarning, in.Reason, "Apply", "Applying configuration %s to %s failed: %v", hash, pod.Name, err)
+				r.Recorder.Eventf(hap, related, corev1.EventTypeWarning, in.Reason, "Apply", "Applying configuration %s to %s failed: %v", hash, tg.name, err)
 				out[i] = in
 				return
 			}
@@ -88,15 +87,15 @@ func (r *HAProxyReconciler) applyAll(ctx context.Context, hap *v1alpha1.HAProxy,
 					how = "with a reload"
 				}
 				logger.Info("Applied configuration", "hash", hash, "reloaded", outcome.Reloaded, "actions", len(outcome.Actions), "certificates", len(outcome.Certificates))
-				r.Recorder.Eventf(hap, pod, corev1.EventTypeNormal, "Applied", "Apply", "Configuration %s applied to %s %s", hash, pod.Name, how)
+				r.Recorder.Eventf(hap, related, corev1.EventTypeNormal, "Applied", "Apply", "Configuration %s applied to %s %s", hash, tg.name, how)
 			}
-			out[i] = instance{Pod: pod.Name, Programmed: true, Hash: hash}
+			out[i] = instance{Pod: tg.name, URL: tg.url, Programmed: true, Hash: hash}
 		}(i)
 	}
 	wg.Wait()
 	for i, rf := range refusals {
 		if rf != nil {
-			return out, rf, &pods[i]
+			return out, rf, &targets[i]
 		}
 	}
 	return out, nil, nil
@@ -106,17 +105,17 @@ func (r *HAProxyReconciler) applyAll(ctx context.Context, hap *v1alpha1.HAProxy,
 // HAProxy's lines name, or, when the lines name none and the refusal came
 // from the configuration check, by bisecting over the objects with
 // validation-only requests to the instance that refused.
-func (r *HAProxyReconciler) blame(ctx context.Context, hap *v1alpha1.HAProxy, pod *corev1.Pod, creds [2]string, snap *snapshot.Snapshot, res translate.Result, refused *apply.RefusedError) []snapshot.Exclusion {
+func (r *HAProxyReconciler) blame(ctx context.Context, refusedBy *target, snap *snapshot.Snapshot, res translate.Result, refused *apply.RefusedError) []snapshot.Exclusion {
 	var out []snapshot.Exclusion
 	for ref := range blameLines(refused.Lines, res.Config) {
 		out = append(out, exclusionFor(ref, generationInEffect(ref, snap, res), refused, res.Config))
 	}
-	if len(out) > 0 || refused.Stage != apply.StageValidate || pod == nil {
+	if len(out) > 0 || refused.Stage != apply.StageValidate || refusedBy == nil {
 		return out
 	}
 	vctx, cancel := context.WithTimeout(ctx, instanceTimeout)
 	defer cancel()
-	inst := r.instanceClient(hap, pod, creds)
+	inst := refusedBy.client
 	ref, found := bisect(vctx, snap, res, func(ctx context.Context, cfg []byte) error { return apply.Validate(ctx, inst, cfg) })
 	if !found {
 		return nil

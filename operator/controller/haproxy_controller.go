@@ -66,6 +66,9 @@ type HAProxyReconciler struct {
 
 	// appliers remember, per HAProxy, what each instance runs.
 	appliers sync.Map // types.NamespacedName -> *apply.Applier
+	// caClients are HTTP clients trusting one CA each, for external
+	// instances.
+	caClients sync.Map // [sha256.Size]byte -> *http.Client
 	excluded exclusions
 }
 
@@ -246,12 +249,16 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		}
 	}
 
-	creds, err := r.ensureCredentials(ctx, &hap)
-	if conflict := (*nameConflictError)(nil); errors.As(err, &conflict) {
-		return reconcile.Result{RequeueAfter: time.Minute}, r.reportNameConflict(ctx, &hap, conflict)
-	}
-	if err != nil {
-		return reconcile.Result{}, err
+	var creds [2]string
+	if !external(&hap) {
+		c, err := r.ensureCredentials(ctx, &hap)
+		if conflict := (*nameConflictError)(nil); errors.As(err, &conflict) {
+			return reconcile.Result{RequeueAfter: time.Minute}, r.reportNameConflict(ctx, &hap, conflict)
+		}
+		if err != nil {
+			return reconcile.Result{}, err
+		}
+		creds = c
 	}
 	snap, err := snapshot.Gather(ctx, r.Client, &hap)
 	if err != nil {
@@ -263,7 +270,7 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	now := r.now()
 	snap.Exclusions = r.excluded.current(req.NamespacedName, &snap, now)
 	res := translate.Translate(snap)
-	r.remember(req.NamespacedName, res.References)
+	r.remember(req.NamespacedName, append(res.References, externalSecretRefs(&hap)...))
 	if err := r.ensureOwned(ctx, &hap, res); err != nil {
 		if conflict := (*nameConflictError)(nil); errors.As(err, &conflict) {
 			return reconcile.Result{RequeueAfter: time.Minute}, r.reportNameConflict(ctx, &hap, conflict)
@@ -271,15 +278,31 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		return reconcile.Result{}, err
 	}
 
-	pods, err := r.instancePods(ctx, &hap)
-	if err != nil {
-		return reconcile.Result{}, err
-	}
-	var ready []corev1.Pod
-	for _, p := range pods {
-		if podReady(&p) {
-			ready = append(ready, p)
+	var (
+		targets           []target
+		replicas, running int32
+	)
+	if external(&hap) {
+		targets = r.externalTargets(ctx, &hap)
+		replicas = int32(len(targets))
+		for _, t := range targets {
+			if t.unusable == "" {
+				running++
+			}
 		}
+	} else {
+		pods, err := r.instancePods(ctx, &hap)
+		if err != nil {
+			return reconcile.Result{}, err
+		}
+		var ready []corev1.Pod
+		for _, p := range pods {
+			if podReady(&p) {
+				ready = append(ready, p)
+			}
+		}
+		targets = r.podTargets(&hap, ready, creds)
+		replicas, running = int32(len(pods)), int32(len(ready))
 	}
 
 	// Apply; when HAProxy refuses, leave out the objects it refused and
@@ -296,12 +319,12 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		}
 		hash = render.Hash(cfg)
 		var refused *apply.RefusedError
-		var refusedPod *corev1.Pod
-		instances, refused, refusedPod = r.applyAll(ctx, &hap, ready, creds, apply.Desired{Config: cfg, Model: res.Config}, hash)
+		var refusedBy *target
+		instances, refused, refusedBy = r.applyAll(ctx, &hap, targets, apply.Desired{Config: cfg, Model: res.Config}, hash)
 		if refused == nil || round == maxExclusionRounds {
 			break
 		}
-		found := r.blame(ctx, &hap, refusedPod, creds, &snap, res, refused)
+		found := r.blame(ctx, refusedBy, &snap, res, refused)
 		if len(found) == 0 {
 			logger.Info("HAProxy refused the configuration and no object could be blamed", "stage", refused.Stage)
 			break
@@ -319,7 +342,7 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	}
 
 	recordMappings(klogRef(&hap), res, instances)
-	if err := r.writeStatuses(ctx, &hap, &snap, res, hash, int32(len(pods)), int32(len(ready)), instances); err != nil {
+	if err := r.writeStatuses(ctx, &hap, &snap, res, hash, replicas, running, instances); err != nil {
 		return reconcile.Result{}, err
 	}
 	for _, in := range instances {

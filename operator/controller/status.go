@@ -14,7 +14,10 @@ import (
 
 // instance is what one ready HAProxy pod runs after an apply.
 type instance struct {
-	Pod        string
+	// Pod is the Pod's name, or the external instance's.
+	Pod string
+	// URL is set for external instances.
+	URL        string
 	Programmed bool
 	Hash       string
 	// Message says why the instance is not programmed; it may carry
@@ -267,7 +270,7 @@ func haproxyStatus(current v1alpha1.HAProxyStatus, hap *v1alpha1.HAProxy, res tr
 	st.Instances = nil
 	st.ProgrammedReplicas = 0
 	for _, in := range instances {
-		st.Instances = append(st.Instances, v1alpha1.InstanceStatus{Pod: in.Pod, ConfigHash: in.Hash, Programmed: in.Programmed, Message: in.Message})
+		st.Instances = append(st.Instances, v1alpha1.InstanceStatus{Pod: in.Pod, URL: in.URL, ConfigHash: in.Hash, Programmed: in.Programmed, Message: in.Message})
 		if in.Programmed {
 			st.ProgrammedReplicas++
 		}
@@ -283,6 +286,9 @@ func haproxyStatus(current v1alpha1.HAProxyStatus, hap *v1alpha1.HAProxy, res tr
 	want := int32(1)
 	if hap.Spec.Replicas != nil {
 		want = *hap.Spec.Replicas
+	}
+	if external(hap) {
+		want = int32(len(hap.Spec.ExternalInstances))
 	}
 	readyCond := metav1.Condition{Type: v1alpha1.ConditionReady, ObservedGeneration: hap.Generation}
 	if ready >= want && want > 0 {

@@ -1,0 +1,135 @@
+package controller
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
+	dpclient "github.com/haproxy-tcp-operator/haproxy-tcp-operator/haproxy/client"
+)
+
+// target is one HAProxy instance a configuration goes to: a Pod the
+// operator runs, or an external instance named on the HAProxy.
+type target struct {
+	// name is the Pod's name or the external instance's.
+	name string
+	// url is set for external instances.
+	url      string
+	endpoint string
+	client   *dpclient.Client
+	// pod is the instance's Pod, for events; nil for external ones.
+	pod *corev1.Pod
+	// unusable says why the instance cannot be reached at all (its
+	// credentials Secret is missing, say).
+	unusable string
+}
+
+// external reports whether hap programs instances the operator does not
+// run.
+func external(hap *v1alpha1.HAProxy) bool { return len(hap.Spec.ExternalInstances) > 0 }
+
+// podTargets are the ready Pods of hap.
+func (r *HAProxyReconciler) podTargets(hap *v1alpha1.HAProxy, ready []corev1.Pod, creds [2]string) []target {
+	out := make([]target, 0, len(ready))
+	for i := range ready {
+		pod := &ready[i]
+		endpoint := "http://" + net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(int(dataPlanePort(hap))))
+		out = append(out, target{
+			name: pod.Name, endpoint: endpoint, pod: pod,
+			client: dpclient.New(endpoint, creds[0], creds[1], r.HTTP),
+		})
+	}
+	return out
+}
+
+// externalTargets are hap's external instances, with their credentials
+// and the CA that verifies them read from the HAProxy's namespace.
+func (r *HAProxyReconciler) externalTargets(ctx context.Context, hap *v1alpha1.HAProxy) []target {
+	out := make([]target, 0, len(hap.Spec.ExternalInstances))
+	for _, ext := range hap.Spec.ExternalInstances {
+		t := target{name: ext.Name, url: ext.URL, endpoint: ext.URL}
+		creds, err := r.secretKeys(ctx, hap.Namespace, ext.CredentialsSecret, "username", "password")
+		if err != nil {
+			t.unusable = err.Error()
+			out = append(out, t)
+			continue
+		}
+		httpClient := r.HTTP
+		if ext.CASecret != "" {
+			ca, err := r.secretKeys(ctx, hap.Namespace, ext.CASecret, "ca.crt")
+			if err != nil {
+				t.unusable = err.Error()
+				out = append(out, t)
+				continue
+			}
+			if httpClient, err = r.verifyingClient([]byte(ca[0])); err != nil {
+				t.unusable = fmt.Sprintf("Secret %s/%s: %v", hap.Namespace, ext.CASecret, err)
+				out = append(out, t)
+				continue
+			}
+		}
+		t.client = dpclient.New(ext.URL, creds[0], creds[1], httpClient)
+		out = append(out, t)
+	}
+	return out
+}
+
+// secretKeys reads the given keys of a Secret, all required.
+func (r *HAProxyReconciler) secretKeys(ctx context.Context, namespace, name string, keys ...string) ([]string, error) {
+	var s corev1.Secret
+	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &s); err != nil {
+		return nil, fmt.Errorf("Secret %s/%s: %w", namespace, name, err)
+	}
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		if len(s.Data[k]) == 0 {
+			return nil, fmt.Errorf("Secret %s/%s has no %s", namespace, name, k)
+		}
+		out[i] = string(s.Data[k])
+	}
+	return out, nil
+}
+
+// verifyingClient is an HTTP client that trusts only the CA in caPEM; one
+// per CA, so connections are reused across reconciles.
+func (r *HAProxyReconciler) verifyingClient(caPEM []byte) (*http.Client, error) {
+	key := sha256.Sum256(caPEM)
+	if c, ok := r.caClients.Load(key); ok {
+		return c.(*http.Client), nil
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("ca.crt holds no PEM certificate")
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	c := &http.Client{Timeout: r.HTTP.Timeout, Transport: tr}
+	if c.Timeout == 0 {
+		c.Timeout = 30 * time.Second
+	}
+	actual, _ := r.caClients.LoadOrStore(key, c)
+	return actual.(*http.Client), nil
+}
+
+// externalSecretRefs are the Secrets hap's external instances need, as
+// references a change of which calls for a reconcile.
+func externalSecretRefs(hap *v1alpha1.HAProxy) []string {
+	var refs []string
+	for _, ext := range hap.Spec.ExternalInstances {
+		refs = append(refs, "Secret/"+hap.Namespace+"/"+ext.CredentialsSecret)
+		if ext.CASecret != "" {
+			refs = append(refs, "Secret/"+hap.Namespace+"/"+ext.CASecret)
+		}
+	}
+	return refs
+}
