@@ -33,12 +33,12 @@ const testGlobals = `global
     presetenv TCPM_RUN_DIR /var/run/haproxy-tcp
     crt-base "${TCPM_CERT_DIR}"
     stats socket "${TCPM_RUN_DIR}/haproxy.sock" mode 600 level admin expose-fd listeners
-    hard-stop-after 30s
+    hard-stop-after 2m
 defaults
     mode tcp
     timeout connect 5s
-    timeout client 30s
-    timeout server 30s
+    timeout client 2m
+    timeout server 2m
 `
 
 func relayConfig(port int, backend *dataplanetest.Backend, extraFrontends int) []byte {
@@ -312,7 +312,7 @@ backend be
 // inside the reload delay share one reload, reported by the reloads
 // endpoint, and the last one is what runs.
 func TestQueuedReloadsCoalesce(t *testing.T) {
-	inst := dataplanetest.Start(t, "127.0.0.1", func(o *dataplane.Options) { o.ReloadDelay = 2 * time.Second })
+	inst := dataplanetest.Start(t, "127.0.0.1", func(o *dataplane.Options) { o.ReloadDelay = 4 * time.Second })
 	backend := dataplanetest.StartBackend(t, "app", "127.0.0.1")
 	port := dataplanetest.FreePort(t, "127.0.0.1")
 	ctx := context.Background()

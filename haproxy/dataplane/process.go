@@ -221,8 +221,8 @@ type procState struct {
 	workers, old []worker
 }
 
-// state reads "show proc".
-func (m *master) state() (procState, error) {
+// stateOnce reads "show proc" once.
+func (m *master) stateOnce() (procState, error) {
 	if !m.running() {
 		return procState{}, errMasterExited
 	}
@@ -231,6 +231,28 @@ func (m *master) state() (procState, error) {
 		return procState{}, err
 	}
 	return parseShowProc(out)
+}
+
+// masterReexecWait bounds how long the master CLI may be away while the
+// master re-executes itself: HAProxy 2.6 does so after every successful
+// load (to drop the configuration's memory, "wait mode") and on reload.
+const masterReexecWait = 5 * time.Second
+
+// state reads "show proc", waiting out the moments the master CLI is
+// closed because the master re-executes itself.
+func (m *master) state() (procState, error) {
+	deadline := time.Now().Add(masterReexecWait)
+	for {
+		st, err := m.stateOnce()
+		if err == nil || errors.Is(err, errMasterExited) {
+			return st, err
+		}
+		var opErr *net.OpError
+		if !errors.As(err, &opErr) || opErr.Op != "dial" || time.Now().After(deadline) {
+			return procState{}, err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func parseShowProc(out string) (procState, error) {
@@ -339,7 +361,7 @@ func (m *master) reload() error {
 	deadline := time.Now().Add(reloadTimeout)
 	for {
 		_, exited := m.current()
-		st, err := m.state()
+		st, err := m.stateOnce()
 		if err == nil && st.reloads > before.reloads {
 			if len(st.workers) > 0 && st.workers[0].PID != before.workers[0].PID && st.failed == 0 {
 				return nil
@@ -349,6 +371,14 @@ func (m *master) reload() error {
 					Reason: fmt.Sprintf("haproxy could not start the new worker (failed reloads: %d); the previous worker keeps serving", st.failed),
 					Lines:  capture.wait(time.Second),
 				}
+			}
+		}
+		if capture.finished() {
+			// The master printed "Loading failure!" after its alerts;
+			// its CLI may take a while longer to come back.
+			return &ReloadError{
+				Reason: "haproxy could not start the new worker; the previous worker keeps serving",
+				Lines:  capture.lines(),
 			}
 		}
 		if time.Now().After(deadline) {

@@ -226,11 +226,6 @@ func writeTemp(dir, prefix string, data []byte) (string, error) {
 		os.Remove(f.Name())
 		return "", err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return "", err
-	}
 	if err := f.Close(); err != nil {
 		os.Remove(f.Name())
 		return "", err

@@ -24,7 +24,6 @@ import (
 	"github.com/haproxytech/client-native/v5/models"
 	"github.com/haproxytech/client-native/v5/runtime"
 	rtoptions "github.com/haproxytech/client-native/v5/runtime/options"
-	"github.com/haproxytech/client-native/v5/storage"
 )
 
 // Options configure one dataplane.
@@ -58,7 +57,6 @@ type Server struct {
 	opt     Options
 	cfgPath string
 	master  *master
-	certs   storage.Storage
 
 	mu sync.Mutex // serialises configuration changes, reloads and restarts
 	// good is the configuration HAProxy runs: what a failed reload or a
@@ -109,14 +107,9 @@ func New(opt Options) (*Server, error) {
 			return nil, fmt.Errorf("prepare %s: %w", d, err)
 		}
 	}
-	certs, err := storage.New(opt.CertDir, storage.SSLType)
-	if err != nil {
-		return nil, fmt.Errorf("certificate storage in %s: %w", opt.CertDir, err)
-	}
 	s := &Server{
 		opt:     opt,
 		cfgPath: filepath.Join(opt.Dir, "haproxy.cfg"),
-		certs:   certs,
 		kick:    make(chan struct{}, 1),
 	}
 	s.master = &master{
