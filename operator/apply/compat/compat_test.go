@@ -147,7 +147,9 @@ func TestStructuralChangeReloadsOnce(t *testing.T) {
 	}
 	serves(t, second, "app")
 	serves(t, first, "app")
-	if n := tg.reloadCount(t) - before; n != 1 {
+	n := tg.reloadCount(t) - before
+	t.Logf("reloads: %d", n)
+	if n != 1 {
 		t.Errorf("a new port reloaded HAProxy %d times, want 1", n)
 	}
 }
@@ -183,7 +185,9 @@ func TestWeightChangeNeedsNoReload(t *testing.T) {
 		t.Errorf("weight change after a restart: %+v, want runtime actions and no reload", out)
 	}
 	serves(t, weights(100, 0), "stable")
-	if n := tg.reloadCount(t) - before; n != 0 {
+	n := tg.reloadCount(t) - before
+	t.Logf("reloads: %d", n)
+	if n != 0 {
 		t.Errorf("weight changes reloaded HAProxy %d times, want 0", n)
 	}
 }
@@ -224,7 +228,9 @@ func TestEndpointChangeNeedsNoReload(t *testing.T) {
 		}
 		serves(t, l, names...)
 	}
-	if n := tg.reloadCount(t) - before; n != 0 {
+	n := tg.reloadCount(t) - before
+	t.Logf("reloads: %d", n)
+	if n != 0 {
 		t.Errorf("endpoint changes reloaded HAProxy %d times, want 0", n)
 	}
 }
@@ -255,7 +261,9 @@ func TestNoOpApplySendsNothing(t *testing.T) {
 			t.Errorf("%s: sent %d requests other than GET: %v", c.name, n, sent)
 		}
 	}
-	if n := tg.reloadCount(t) - before; n != 0 {
+	n := tg.reloadCount(t) - before
+	t.Logf("reloads: %d", n)
+	if n != 0 {
 		t.Errorf("no-op applies reloaded HAProxy %d times, want 0", n)
 	}
 	serves(t, l, "app")
