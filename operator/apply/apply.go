@@ -270,7 +270,10 @@ func (st *instanceState) apply(ctx context.Context, inst Instance, desired Desir
 		if errors.Is(err, client.ErrVersionConflict) && attempt < maxConflictRetries {
 			// Someone else changed it: read again and decide again.
 			forced := plan.kind == pushReload && certs.needsReload(st.runtimeCertSwap)
-			if plan, err = st.planByMeaning(ctx, inst, want); err != nil {
+			if version, err = inst.Version(ctx); err != nil {
+				return out, fmt.Errorf("read configuration version: %w", err)
+			}
+			if plan, err = st.planByMeaning(ctx, inst, version, want); err != nil {
 				return out, err
 			}
 			if forced {
@@ -320,7 +323,7 @@ func (st *instanceState) apply(ctx context.Context, inst Instance, desired Desir
 // it left, else from the stored text.
 func (st *instanceState) planConfig(ctx context.Context, inst Instance, version int64, want target) (configPlan, error) {
 	if !st.known || version != st.version {
-		return st.planByMeaning(ctx, inst, want)
+		return st.planByMeaning(ctx, inst, version, want)
 	}
 	plan := configPlan{kind: pushReload, version: version}
 	switch {
@@ -333,15 +336,18 @@ func (st *instanceState) planConfig(ctx context.Context, inst Instance, version 
 		}
 	case !want.hasModel || !st.hasModel:
 		// Nothing to decide from but the text.
-		return st.planByMeaning(ctx, inst, want)
+		return st.planByMeaning(ctx, inst, version, want)
 	}
 	return plan, nil
 }
 
 // planByMeaning reads the stored configuration and compares it with the
-// desired one as client-native's parser reads both.
-func (st *instanceState) planByMeaning(ctx context.Context, inst Instance, want target) (configPlan, error) {
-	stored, version, err := inst.RawConfiguration(ctx)
+// desired one as client-native's parser reads both. The push goes against
+// version, read from the version endpoint before the text: after a failed
+// reload the official API serves the rolled-back file, whose _version is
+// older than the version it checks pushes against.
+func (st *instanceState) planByMeaning(ctx context.Context, inst Instance, version int64, want target) (configPlan, error) {
+	stored, _, err := inst.RawConfiguration(ctx)
 	if err != nil {
 		return configPlan{}, fmt.Errorf("read stored configuration: %w", err)
 	}

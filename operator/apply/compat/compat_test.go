@@ -47,7 +47,7 @@ func (l listener) addr() string { return net.JoinHostPort("127.0.0.1", strconv.I
 
 // desired renders the model of listeners and certificates as the
 // operator would.
-func desired(t testing.TB, certs []model.Certificate, ls ...listener) apply.Desired {
+func (tg *target) desired(t testing.TB, certs []model.Certificate, ls ...listener) apply.Desired {
 	t.Helper()
 	cfg := model.Config{Name: "compat/haproxy", HardStopAfter: 5 * time.Second, Certificates: certs}
 	for _, l := range ls {
@@ -71,6 +71,11 @@ func desired(t testing.TB, certs []model.Certificate, ls ...listener) apply.Desi
 	text, err := render.Config(cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if tg.runDir != "" {
+		// The official API finds HAProxy's runtime socket in the stats
+		// socket line and does not expand environment variables there.
+		text = []byte(strings.ReplaceAll(string(text), `"${TCPM_RUN_DIR}/haproxy.sock"`, tg.runDir+"/haproxy.sock"))
 	}
 	return apply.Desired{Config: text, Model: cfg, Certificates: certs}
 }
@@ -119,7 +124,7 @@ func TestFirstApplyRelaysTraffic(t *testing.T) {
 	tg := startTarget(t)
 	app := dataplanetest.StartBackend(t, "app", "127.0.0.1")
 	l := listener{port: freePort(t), upstreams: []upstream{{app, 100}}}
-	out := mustApply(t, apply.NewApplier(), tg, desired(t, nil, l))
+	out := mustApply(t, apply.NewApplier(), tg, tg.desired(t, nil, l))
 	if !out.Changed {
 		t.Errorf("first apply: %+v, want a change", out)
 	}
@@ -131,18 +136,20 @@ func TestStructuralChangeReloadsOnce(t *testing.T) {
 	a := apply.NewApplier()
 	app := dataplanetest.StartBackend(t, "app", "127.0.0.1")
 	first := listener{port: freePort(t), upstreams: []upstream{{app, 100}}}
-	mustApply(t, a, tg, desired(t, nil, first))
+	mustApply(t, a, tg, tg.desired(t, nil, first))
 	serves(t, first, "app")
 	before := tg.reloadCount(t)
 
 	second := listener{port: freePort(t), upstreams: []upstream{{app, 100}}}
-	out := mustApply(t, a, tg, desired(t, nil, first, second))
+	out := mustApply(t, a, tg, tg.desired(t, nil, first, second))
 	if !out.Changed || !out.Reloaded {
 		t.Errorf("new port: %+v, want a change with a reload", out)
 	}
 	serves(t, second, "app")
 	serves(t, first, "app")
-	if n := tg.reloadCount(t) - before; n != 1 {
+	n := tg.reloadCount(t) - before
+	t.Logf("reloads: %d", n)
+	if n != 1 {
 		t.Errorf("a new port reloaded HAProxy %d times, want 1", n)
 	}
 }
@@ -156,16 +163,16 @@ func TestWeightChangeNeedsNoReload(t *testing.T) {
 	weights := func(s, c int32) listener {
 		return listener{port: port, upstreams: []upstream{{stable, s}, {canary, c}}}
 	}
-	mustApply(t, a, tg, desired(t, nil, weights(100, 0)))
+	mustApply(t, a, tg, tg.desired(t, nil, weights(100, 0)))
 	serves(t, weights(100, 0), "stable")
 	before := tg.reloadCount(t)
 
-	out := mustApply(t, a, tg, desired(t, nil, weights(0, 100)))
+	out := mustApply(t, a, tg, tg.desired(t, nil, weights(0, 100)))
 	if out.Reloaded || len(out.Actions) == 0 {
 		t.Errorf("weight change: %+v, want runtime actions and no reload", out)
 	}
 	serves(t, weights(0, 100), "canary")
-	out = mustApply(t, a, tg, desired(t, nil, weights(50, 50)))
+	out = mustApply(t, a, tg, tg.desired(t, nil, weights(50, 50)))
 	if out.Reloaded || len(out.Actions) == 0 {
 		t.Errorf("weight change: %+v, want runtime actions and no reload", out)
 	}
@@ -173,12 +180,14 @@ func TestWeightChangeNeedsNoReload(t *testing.T) {
 
 	// An operator that restarted remembers nothing: it reads what the API
 	// stored and still finds the change runtime-only.
-	out = mustApply(t, apply.NewApplier(), tg, desired(t, nil, weights(100, 0)))
+	out = mustApply(t, apply.NewApplier(), tg, tg.desired(t, nil, weights(100, 0)))
 	if out.Reloaded || len(out.Actions) == 0 {
 		t.Errorf("weight change after a restart: %+v, want runtime actions and no reload", out)
 	}
 	serves(t, weights(100, 0), "stable")
-	if n := tg.reloadCount(t) - before; n != 0 {
+	n := tg.reloadCount(t) - before
+	t.Logf("reloads: %d", n)
+	if n != 0 {
 		t.Errorf("weight changes reloaded HAProxy %d times, want 0", n)
 	}
 }
@@ -198,7 +207,7 @@ func TestEndpointChangeNeedsNoReload(t *testing.T) {
 		}
 		return l
 	}
-	mustApply(t, a, tg, desired(t, nil, endpoints(pods[0])))
+	mustApply(t, a, tg, tg.desired(t, nil, endpoints(pods[0])))
 	serves(t, endpoints(pods[0]), "pod-0")
 	before := tg.reloadCount(t)
 
@@ -209,7 +218,7 @@ func TestEndpointChangeNeedsNoReload(t *testing.T) {
 	}
 	for _, step := range steps {
 		l := endpoints(step...)
-		out := mustApply(t, a, tg, desired(t, nil, l))
+		out := mustApply(t, a, tg, tg.desired(t, nil, l))
 		if out.Reloaded || len(out.Actions) == 0 {
 			t.Errorf("endpoints %d: %+v, want runtime actions and no reload", len(step), out)
 		}
@@ -219,7 +228,9 @@ func TestEndpointChangeNeedsNoReload(t *testing.T) {
 		}
 		serves(t, l, names...)
 	}
-	if n := tg.reloadCount(t) - before; n != 0 {
+	n := tg.reloadCount(t) - before
+	t.Logf("reloads: %d", n)
+	if n != 0 {
 		t.Errorf("endpoint changes reloaded HAProxy %d times, want 0", n)
 	}
 }
@@ -229,7 +240,7 @@ func TestNoOpApplySendsNothing(t *testing.T) {
 	a := apply.NewApplier()
 	app := dataplanetest.StartBackend(t, "app", "127.0.0.1")
 	l := listener{port: freePort(t), upstreams: []upstream{{app, 100}}}
-	d := desired(t, nil, l)
+	d := tg.desired(t, nil, l)
 	mustApply(t, a, tg, d)
 	serves(t, l, "app")
 	before := tg.reloadCount(t)
@@ -250,7 +261,9 @@ func TestNoOpApplySendsNothing(t *testing.T) {
 			t.Errorf("%s: sent %d requests other than GET: %v", c.name, n, sent)
 		}
 	}
-	if n := tg.reloadCount(t) - before; n != 0 {
+	n := tg.reloadCount(t) - before
+	t.Logf("reloads: %d", n)
+	if n != 0 {
 		t.Errorf("no-op applies reloaded HAProxy %d times, want 0", n)
 	}
 	serves(t, l, "app")
@@ -333,7 +346,7 @@ func TestCertificateCreateRotateDelete(t *testing.T) {
 	}
 
 	// Create.
-	out := mustApply(t, a, tg, desired(t, cert("first.example.com"), plain, secure))
+	out := mustApply(t, a, tg, tg.desired(t, cert("first.example.com"), plain, secure))
 	if len(out.Certificates) != 1 {
 		t.Errorf("create: %+v, want one certificate stored", out)
 	}
@@ -341,7 +354,7 @@ func TestCertificateCreateRotateDelete(t *testing.T) {
 
 	// Rotate: same file, new content.
 	rotated := cert("second.example.com")
-	out = mustApply(t, a, tg, desired(t, rotated, plain, secure))
+	out = mustApply(t, a, tg, tg.desired(t, rotated, plain, secure))
 	if len(out.Certificates) != 1 {
 		t.Errorf("rotate: %+v, want one certificate replaced", out)
 	}
@@ -350,7 +363,7 @@ func TestCertificateCreateRotateDelete(t *testing.T) {
 
 	// Unchanged: nothing sent.
 	tg.sent.reset()
-	out = mustApply(t, a, tg, desired(t, rotated, plain, secure))
+	out = mustApply(t, a, tg, tg.desired(t, rotated, plain, secure))
 	if out.Changed {
 		t.Errorf("unchanged certificate: %+v, want nothing done", out)
 	}
@@ -359,7 +372,7 @@ func TestCertificateCreateRotateDelete(t *testing.T) {
 	}
 
 	// Delete: the listener goes, and its file with it.
-	mustApply(t, a, tg, desired(t, nil, plain))
+	mustApply(t, a, tg, tg.desired(t, nil, plain))
 	if storedCertificates(t, tg)[file] {
 		t.Errorf("%s still stored after its listener went", file)
 	}
@@ -371,11 +384,11 @@ func TestRefusedConfigurationKeepsTheOldOneServing(t *testing.T) {
 	a := apply.NewApplier()
 	app := dataplanetest.StartBackend(t, "app", "127.0.0.1")
 	good := listener{port: freePort(t), upstreams: []upstream{{app, 100}}}
-	mustApply(t, a, tg, desired(t, nil, good))
+	mustApply(t, a, tg, tg.desired(t, nil, good))
 	serves(t, good, "app")
 
 	t.Run("refused by the check", func(t *testing.T) {
-		bad := desired(t, nil, good, listener{port: freePort(t), upstreams: []upstream{{app, 100}}})
+		bad := tg.desired(t, nil, good, listener{port: freePort(t), upstreams: []upstream{{app, 100}}})
 		bad.Config = append(bad.Config, []byte("    no-such-keyword here\n")...)
 		_, err := applyOnce(a, tg, bad)
 		var refused *apply.RefusedError
@@ -395,7 +408,7 @@ func TestRefusedConfigurationKeepsTheOldOneServing(t *testing.T) {
 		}
 		defer held.Close()
 		taken := listener{port: held.Addr().(*net.TCPAddr).Port, upstreams: []upstream{{app, 100}}}
-		_, err = applyOnce(a, tg, desired(t, nil, good, taken))
+		_, err = applyOnce(a, tg, tg.desired(t, nil, good, taken))
 		var refused *apply.RefusedError
 		if !errors.As(err, &refused) || refused.Stage != apply.StageReload {
 			t.Fatalf("apply of a configuration that cannot bind: %v, want a *RefusedError at reload", err)
@@ -407,7 +420,7 @@ func TestRefusedConfigurationKeepsTheOldOneServing(t *testing.T) {
 	// The applier recovers: the good configuration applies again.
 	other := dataplanetest.StartBackend(t, "other", "127.0.0.1")
 	next := listener{port: good.port, upstreams: []upstream{{other, 100}}}
-	mustApply(t, a, tg, desired(t, nil, next))
+	mustApply(t, a, tg, tg.desired(t, nil, next))
 	serves(t, next, "other")
 }
 
@@ -438,7 +451,7 @@ func TestConcurrentChangeIsRetried(t *testing.T) {
 	blue := dataplanetest.StartBackend(t, "blue", "127.0.0.1")
 	green := dataplanetest.StartBackend(t, "green", "127.0.0.1")
 	l := listener{port: freePort(t), upstreams: []upstream{{blue, 100}}}
-	mustApply(t, a, tg, desired(t, nil, l))
+	mustApply(t, a, tg, tg.desired(t, nil, l))
 	serves(t, l, "blue")
 
 	tg.sent.reset()
@@ -446,7 +459,7 @@ func TestConcurrentChangeIsRetried(t *testing.T) {
 	inst := &racing{Client: tg.client(), side: tg.sideClient()}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if _, err := a.Apply(ctx, tg.endpoint, inst, desired(t, nil, next)); err != nil {
+	if _, err := a.Apply(ctx, tg.endpoint, inst, tg.desired(t, nil, next)); err != nil {
 		t.Fatalf("apply against a concurrent change: %v", err)
 	}
 	if inst.err != nil {

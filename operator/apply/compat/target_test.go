@@ -1,15 +1,13 @@
 package compat_test
 
 import (
-	"bufio"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/haproxy/client"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/haproxy/dataplane/dataplanetest"
@@ -23,6 +21,9 @@ type target struct {
 	reloads func() (int, error)
 	// sent counts the requests the applier's client sent.
 	sent *counter
+	// runDir, when set, is written literally for HAProxy's runtime
+	// directory in the stats socket line (see desired).
+	runDir string
 }
 
 // client is a Data Plane API client whose requests are counted.
@@ -59,6 +60,7 @@ func startTarget(t testing.TB) *target {
 			t.Fatal("DATAPLANEAPI_URL needs DATAPLANEAPI_MASTER_SOCKET to count reloads")
 		}
 		tg.reloads = func() (int, error) { return masterReloads(sock) }
+		tg.runDir = os.Getenv("DATAPLANEAPI_RUN_DIR")
 	case os.Getenv("DATAPLANEAPI_BIN") != "":
 		startOfficial(t, tg, os.Getenv("DATAPLANEAPI_BIN"))
 	default:
@@ -73,28 +75,17 @@ func startTarget(t testing.TB) *target {
 // masterReloads reads the master's reload count from show proc on the
 // HAProxy master CLI.
 func masterReloads(socket string) (int, error) {
-	c, err := net.DialTimeout("unix", socket, 2*time.Second)
+	out, err := masterCommand(socket, "show proc")
 	if err != nil {
 		return 0, err
 	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := c.Write([]byte("show proc\n")); err != nil {
-		return 0, err
-	}
-	var out strings.Builder
-	sc := bufio.NewScanner(c)
-	for sc.Scan() {
-		line := sc.Text()
-		out.WriteString(line + "\n")
+	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
 		if len(f) >= 3 && f[1] == "master" {
-			var n int
-			_, err := fmt.Sscanf(f[2], "%d", &n)
-			return n, err
+			return strconv.Atoi(f[2])
 		}
 	}
-	return 0, fmt.Errorf("no master in show proc: %q", out.String())
+	return 0, fmt.Errorf("no master in show proc: %q", out)
 }
 
 // counter is a RoundTripper that counts requests by method and answers
