@@ -79,11 +79,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		if found != nil {
+			logger.Info("Connecting to the configured cluster", "server", found.config.Host, "from", found.from)
 			if err := checkCluster(ctx, found); err != nil {
 				return err
 			}
 			cfg = found.config
-			logger.Info("Using the configured cluster", "server", cfg.Host, "from", found.from)
 		} else {
 			logger.Info("No cluster configured (no --kubeconfig, no file named by $KUBECONFIG, not in a Pod, no ~/.kube/config): starting a local cluster")
 		}
