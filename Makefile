@@ -18,9 +18,13 @@ help: ## List the targets
 build: ## Build bin/haproxy-tcp-operator
 	$(GO) build -o $(BIN)/haproxy-tcp-operator ./operator/cmd/haproxy-tcp-operator
 
+# RUN_ARGS adds flags, e.g. RUN_ARGS=--local for a local cluster even when
+# a kubeconfig names one.
+RUN_ARGS ?=
+
 .PHONY: run
-run: test-deps build ## Run the operator: against the current kubeconfig, or a local cluster with the samples
-	$(BIN)/haproxy-tcp-operator run --k8s-assets $(K8S_BIN) --haproxy /usr/sbin/haproxy
+run: test-deps build ## Run the operator: against the configured cluster, or a local one with the samples when none is configured
+	$(BIN)/haproxy-tcp-operator run --k8s-assets $(K8S_BIN) --haproxy /usr/sbin/haproxy --zap-encoder=console $(RUN_ARGS)
 
 .PHONY: generate
 generate: ## Generate deep copies of the API types

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -11,18 +10,19 @@ import (
 )
 
 func init() {
-	Commands["convert"] = Command{Summary: "turn Ambassador/Emissary TCPMapping, TLSContext and Module YAML into this project's resources", Run: Convert}
+	Commands["convert"] = Command{Summary: convertSummary, Run: Convert}
 }
+
+const convertSummary = "turn Ambassador/Emissary TCPMapping, TLSContext and Module YAML into this project's resources"
 
 // Convert reads Ambassador YAML from files (or stdin) and prints the
 // equivalent resources; what it could not carry over goes to stderr.
 func Convert(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("convert", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("convert", stderr)
 	var files stringList
 	fs.Var(&files, "f", "Ambassador YAML file, - for stdin (repeatable; default stdin)")
 	ns := fs.String("namespace", "default", "namespace for resources that name none (the Ambassador namespace)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, convertSummary, stdout); err != nil {
 		return err
 	}
 	files = append(files, fs.Args()...)

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +14,8 @@ import (
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/translate"
 )
 
+const renderSummary = "print the haproxy.cfg for resources in YAML files"
+
 type stringList []string
 
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
@@ -23,13 +24,12 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 // Render prints the haproxy.cfg of each HAProxy in the files named by -f,
 // and the verdict on every rejected object on stderr.
 func Render(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("render", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("render", stderr)
 	var files stringList
 	fs.Var(&files, "f", "YAML file or directory of TCPMapping, TLSContext, HAProxy, Secret, Service and EndpointSlice resources (repeatable)")
 	only := fs.String("haproxy", "", "render only this HAProxy (namespace/name)")
 	certDir := fs.String("cert-dir", "", "also write the certificate files the configuration loads into this directory")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, renderSummary, stdout); err != nil {
 		return err
 	}
 	files = append(files, fs.Args()...)

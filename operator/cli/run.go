@@ -8,7 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
-	"strconv"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -17,59 +17,78 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/controller"
-	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/localcluster"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/snapshot"
 )
 
+const runSummary = "run the operator; with no cluster configured, in a local one"
+
 func init() {
-	Commands["run"] = Command{Summary: "run the operator (default); with no cluster reachable, in a local one", Run: Run}
+	Commands["run"] = Command{Summary: runSummary, Run: Run}
 	DefaultCommand = "run"
 }
 
 // DefaultInstanceImage is the HAProxy instance image this release runs.
 var DefaultInstanceImage = "haproxy-tcp-operator/haproxy:v0.1.0"
 
-// Run starts the operator against the current kubeconfig, or against a
-// local control plane it starts when no cluster answers.
+// clusterCheckTimeout bounds the first request to a configured cluster,
+// so a cluster that is down fails the command in seconds.
+const clusterCheckTimeout = 5 * time.Second
+
+// Run starts the operator against the configured cluster (--kubeconfig,
+// $KUBECONFIG, the in-cluster service account or ~/.kube/config), or
+// against a local control plane it starts when none is configured or
+// --local asks for one. A configured cluster that does not answer is an
+// error: the operator never falls back to a local cluster silently.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (default: in-cluster, $KUBECONFIG or ~/.kube/config)")
-	metricsAddr := fs.String("metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 disables)")
+	fs := newFlagSet("run", stderr)
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, the in-cluster service account, ~/.kube/config)")
+	metricsAddr := fs.String("metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 disables; with a local cluster 127.0.0.1:8080, or a free port when taken)")
 	probeAddr := fs.String("health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	leaderElect := fs.Bool("leader-elect", false, "elect a leader, so only one replica reconciles")
 	leaderNS := fs.String("leader-election-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the leader election Lease (default: $POD_NAMESPACE)")
 	image := fs.String("instance-image", DefaultInstanceImage, "default HAProxy instance image")
-	local := fs.Bool("local", false, "start a local cluster even when one is reachable")
+	local := fs.Bool("local", false, "start a local cluster on loopback with the samples, even when a cluster is configured")
 	assets := fs.String("k8s-assets", "bin/k8s", "folder with kube-apiserver, etcd and kubectl for the local cluster")
 	haproxyBin := fs.String("haproxy", "haproxy", "haproxy binary for local instances")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, runSummary, stdout); err != nil {
 		return err
 	}
-	logger := zap.New(zap.WriteTo(stderr))
-	ctrl.SetLogger(logger)
+	if fs.NArg() > 0 {
+		commandHelp(stderr, fs, runSummary)
+		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	logger := ctrl.LoggerFrom(ctx)
+	if set["local"] && set["kubeconfig"] {
+		return usageError{errors.New("--local and --kubeconfig exclude each other")}
+	}
 
 	var cfg *rest.Config
 	if !*local {
-		if *kubeconfig != "" {
-			os.Setenv("KUBECONFIG", *kubeconfig)
+		found, err := findCluster(*kubeconfig)
+		if err != nil {
+			return err
 		}
-		c, err := config.GetConfig()
-		if err == nil && reachable(c) {
-			cfg = c
+		if found != nil {
+			logger.Info("Connecting to the configured cluster", "server", found.config.Host, "from", found.from)
+			if err := checkCluster(ctx, found); err != nil {
+				return err
+			}
+			cfg = found.config
 		} else {
-			logger.Info("No cluster reachable; starting a local one", "reason", fmt.Sprint(err))
+			logger.Info("No cluster configured (no --kubeconfig, no file named by $KUBECONFIG, not in a Pod, no ~/.kube/config): starting a local cluster")
 		}
+	} else {
+		logger.Info("Starting a local cluster (--local)")
 	}
 	var lc *localCluster
 	if cfg == nil {
@@ -80,7 +99,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		defer lc.stop()
 		cfg = lc.cp.Config
-		*metricsAddr, *probeAddr = "127.0.0.1:0", "127.0.0.1:0"
+		if !set["metrics-bind-address"] {
+			*metricsAddr = localAddress("127.0.0.1:8080")
+		}
+		if !set["health-probe-bind-address"] {
+			*probeAddr = "127.0.0.1:0"
+		}
 		if *leaderNS == "" {
 			*leaderNS = "default"
 		}
@@ -123,136 +147,115 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
+	metricsURL := metricsURL(*metricsAddr)
 	if lc != nil {
-		go lc.announce(ctx, mgr.GetClient(), stdout)
+		go lc.announce(ctx, mgr.GetClient(), metricsURL, stdout)
 	}
-	logger.Info("Starting the operator")
+	logger.Info("Starting the operator", "version", Version(), "server", cfg.Host, "metrics", metricsURL)
 	return mgr.Start(ctx)
 }
 
-// reachable asks the API server for its version, briefly.
-func reachable(cfg *rest.Config) bool {
-	c := rest.CopyConfig(cfg)
-	c.Timeout = 3 * time.Second
-	dc, err := discovery.NewDiscoveryClientForConfig(c)
-	if err != nil {
-		return false
-	}
-	_, err = dc.ServerVersion()
-	return err == nil
+// cluster is a cluster this process is configured for.
+type cluster struct {
+	config *rest.Config
+	// from says where the configuration came from, for messages.
+	from string
 }
 
-type localCluster struct {
-	cp       *localcluster.ControlPlane
-	host     *localcluster.TestHost
-	cancel   context.CancelFunc
-	done     chan struct{}
-	backends []*localcluster.Backend
-}
-
-// startLocal starts a control plane, plays kubelet, and creates the
-// samples with demo backends behind their Services.
-func startLocal(ctx context.Context, assets, haproxyBin string, stdout io.Writer) (*localCluster, error) {
-	cp, err := localcluster.StartControlPlane(assets)
-	if err != nil {
-		return nil, fmt.Errorf("%w (make test builds bin/k8s)", err)
+// findCluster returns the cluster this process is configured for, in
+// controller-runtime's order: --kubeconfig; the in-cluster service account
+// when $KUBECONFIG is unset; the files $KUBECONFIG names, or
+// ~/.kube/config. It returns nil when none is configured: no flag, no
+// existing kubeconfig file, not in a Pod. A configuration that exists but
+// cannot be loaded is an error, not "none".
+func findCluster(kubeconfig string) (*cluster, error) {
+	if kubeconfig != "" {
+		return loadKubeconfig(&clientcmd.ClientConfigLoadingRules{ExplicitPath: kubeconfig}, "--kubeconfig "+kubeconfig)
 	}
-	lc := &localCluster{cp: cp, done: make(chan struct{})}
-	c, err := client.New(cp.Config, client.Options{Scheme: snapshot.Scheme()})
-	if err != nil {
-		lc.stop()
-		return nil, err
-	}
-	self, err := os.Executable()
-	if err != nil {
-		lc.stop()
-		return nil, err
-	}
-	dir, err := os.MkdirTemp("", "tcpm-pods-")
-	if err != nil {
-		lc.stop()
-		return nil, err
-	}
-	kctx, cancel := context.WithCancel(context.Background())
-	lc.cancel = cancel
-	k := &localcluster.Kubelet{
-		Client: c, Binary: self, HAProxy: haproxyBin, Dir: dir,
-		FirstIP: net.ParseIP("127.0.0.10"), Log: ctrl.Log.WithName("local-kubelet"),
-	}
-	go func() { k.Run(kctx); os.RemoveAll(dir); close(lc.done) }()
-
-	if err := localcluster.ApplySamples(ctx, c); err != nil {
-		lc.stop()
-		return nil, err
-	}
-	lc.host, err = localcluster.NewTestHost()
-	if err != nil {
-		lc.stop()
-		return nil, fmt.Errorf("the demo backends need a test host (run as root): %w", err)
-	}
-	type demo struct{ service, port, tlsName string }
-	for _, d := range []demo{{"qotm", "tcp", ""}, {"qotm", "tls", "qotm"}, {"qotm1", "tls", "qotm1"}, {"qotm2", "tls", "qotm2"}} {
-		b, err := localcluster.StartBackend(d.service, lc.host, d.tlsName)
+	if os.Getenv(clientcmd.RecommendedConfigPathEnvVar) == "" && os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
+		cfg, err := rest.InClusterConfig()
 		if err != nil {
-			lc.stop()
-			return nil, err
+			return nil, fmt.Errorf("in a Pod (KUBERNETES_SERVICE_HOST is set), but the in-cluster configuration is unusable: %w", err)
 		}
-		lc.backends = append(lc.backends, b)
-		if err := localcluster.PublishEndpoints(ctx, c, "default", d.service, d.port, b); err != nil {
-			lc.stop()
-			return nil, err
+		return &cluster{config: cfg, from: "the in-cluster service account"}, nil
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	var files []string
+	for _, f := range rules.GetLoadingPrecedence() {
+		if _, err := os.Stat(f); err == nil {
+			files = append(files, f)
 		}
 	}
-	fmt.Fprintf(stdout, "Local cluster: kubectl --kubeconfig %s get tcpmappings,haproxies -A\n", cp.Kubeconfig)
-	return lc, nil
+	if len(files) == 0 {
+		return nil, nil
+	}
+	return loadKubeconfig(rules, "kubeconfig "+strings.Join(files, string(os.PathListSeparator)))
 }
 
-// announce prints where the stats page and the sample ports are once the
-// sample HAProxy is programmed.
-func (lc *localCluster) announce(ctx context.Context, c client.Client, stdout io.Writer) {
-	for ctx.Err() == nil {
-		var hap v1alpha1.HAProxy
-		var pods corev1.PodList
-		if c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "haproxy"}, &hap) == nil &&
-			hap.Status.ProgrammedReplicas > 0 &&
-			c.List(ctx, &pods, client.InNamespace("default"), client.MatchingLabels{controller.LabelHAProxy: "haproxy"}) == nil {
-			for _, p := range pods.Items {
-				if p.Status.PodIP == "" {
-					continue
-				}
-				ip := p.Status.PodIP
-				fmt.Fprintf(stdout, "HAProxy %s is programmed:\n", p.Name)
-				fmt.Fprintf(stdout, "  stats page  http://%s/stats   metrics http://%s/metrics\n",
-					net.JoinHostPort(ip, "8404"), net.JoinHostPort(ip, "8404"))
-				var mappings v1alpha1.TCPMappingList
-				if c.List(ctx, &mappings, client.InNamespace("default")) == nil {
-					for _, m := range mappings.Items {
-						fmt.Fprintf(stdout, "  %-22s %s  (service %s)\n", m.Name, net.JoinHostPort(ip, strconv.Itoa(int(m.Spec.Port))), m.Spec.Service)
-					}
-				}
-			}
-			fmt.Fprintln(stdout, "Press Ctrl-C to stop.")
-			return
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(200 * time.Millisecond):
-		}
+func loadKubeconfig(rules *clientcmd.ClientConfigLoadingRules, from string) (*cluster, error) {
+	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{})
+	cfg, err := cc.ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", from, err)
 	}
+	if raw, err := cc.RawConfig(); err == nil && raw.CurrentContext != "" {
+		from += ", context " + raw.CurrentContext
+	}
+	// As controller-runtime's config loader: no client-side rate limit
+	// unless the kubeconfig sets one.
+	if cfg.QPS == 0 {
+		cfg.QPS = -1
+	}
+	return &cluster{config: cfg, from: from}, nil
 }
 
-func (lc *localCluster) stop() {
-	if lc.cancel != nil {
-		lc.cancel()
-		<-lc.done
+// checkCluster asks the API server for its version within
+// clusterCheckTimeout, so a configured cluster that is down or unreachable
+// fails at once with its address instead of after minutes of retries.
+func checkCluster(ctx context.Context, c *cluster) error {
+	cfg := rest.CopyConfig(c.config)
+	cfg.Timeout = clusterCheckTimeout
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("cluster %s (%s): %w", c.config.Host, c.from, err)
 	}
-	for _, b := range lc.backends {
-		_ = b.Close()
+	ctx, cancel := context.WithTimeout(ctx, clusterCheckTimeout)
+	defer cancel()
+	if err := dc.RESTClient().Get().AbsPath("/version").Do(ctx).Error(); err != nil {
+		return fmt.Errorf("cluster %s (%s) does not answer: %w; start a local cluster instead with --local", c.config.Host, c.from, err)
 	}
-	if lc.host != nil {
-		_ = lc.host.Close()
+	return nil
+}
+
+// localAddress returns addr when it can be bound, or a free port on the
+// same host: a local cluster must not fail because something else holds
+// the usual port.
+func localAddress(addr string) string {
+	if l, err := net.Listen("tcp", addr); err == nil {
+		l.Close()
+		return addr
 	}
-	if err := lc.cp.Stop(); err != nil && !errors.Is(err, context.Canceled) {
-		fmt.Fprintln(os.Stderr, "stop local cluster:", err)
+	host, _, _ := net.SplitHostPort(addr)
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return addr
 	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// metricsURL is where the metrics endpoint bound to addr answers, or ""
+// when metrics are off.
+func metricsURL(addr string) string {
+	if addr == "0" || addr == "" {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/metrics"
 }
