@@ -243,7 +243,9 @@ func mtlsGreeting(address, sni string, cert *tls.Certificate) (string, error) {
 	_ = conn.SetDeadline(time.Now().Add(3 * time.Second))
 	cfg := &tls.Config{ServerName: sni, InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12}
 	if cert != nil {
-		cfg.Certificates = []tls.Certificate{*cert}
+		// Present it whatever CAs the server asks for: a client with a
+		// certificate of another CA must be refused, not skipped.
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
 	}
 	tc := tls.Client(conn, cfg)
 	if err := tc.Handshake(); err != nil {
