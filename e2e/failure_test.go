@@ -338,6 +338,20 @@ func TestCanaryWeightEditsInEitherOrderDropNothing(t *testing.T) {
 	if p := condition(t, ns, "canary", v1alpha1.ConditionProgrammed, metav1.ConditionTrue); !strings.Contains(p.Message, "generation") {
 		t.Errorf("mid-edit, Programmed should say which generation serves: %q", p.Message)
 	}
+	// The generation in effect is kept in status, not only in memory: a
+	// restarted operator keeps serving 60/40.
+	stopOperatorProcess()
+	if err := runOperator(); err != nil {
+		t.Fatal(err)
+	}
+	create(t, mapping(ns, "nudge", v1alpha1.TCPMappingSpec{Port: 3651, Service: "stable"}))
+	condition(t, ns, "nudge", v1alpha1.ConditionProgrammed, metav1.ConditionTrue)
+	if c := condition(t, ns, "canary", v1alpha1.ConditionAccepted, metav1.ConditionFalse); c.Reason != v1alpha1.ReasonPreviousGenerationInEffect {
+		t.Errorf("after a restart, mid-edit, the canary says %s: %q", c.Reason, c.Message)
+	}
+	if s := split(addr(ip, 3650), 400); s["canary"] < 200 || s["canary"] > 280 || s["failed"] > 0 {
+		t.Errorf("after a restart, mid-edit, the split is %v; want 60/40 still", s)
+	}
 	updateMapping(t, ns, "stable", func(m *v1alpha1.TCPMapping) { m.Spec.Weight = ptr.To(int32(30)) })
 	condition(t, ns, "canary", v1alpha1.ConditionAccepted, metav1.ConditionTrue)
 	condition(t, ns, "stable", v1alpha1.ConditionAccepted, metav1.ConditionTrue)
