@@ -9,14 +9,26 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
 )
 
-func get(url string) (string, error) {
+func get(url string) (string, error) { return getAs(url, "", "") }
+
+// getAs GETs url with Basic credentials when user is set.
+func getAs(url, user, password string) (string, error) {
 	c := &http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	if user != "" {
+		req.SetBasicAuth(user, password)
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		return "", err
 	}
@@ -29,7 +41,8 @@ func get(url string) (string, error) {
 }
 
 // TestStatsPageAndMetricsShowEachMapping reads an instance's stats page
-// (CSV) and /metrics, and the operator's /metrics.
+// (CSV; 401 without the generated credentials) and /metrics, and the
+// operator's /metrics.
 func TestStatsPageAndMetricsShowEachMapping(t *testing.T) {
 	ns := newNamespace(t, nil)
 	ip := newHAProxy(t, ns, 1)[0]
@@ -40,9 +53,31 @@ func TestStatsPageAndMetricsShowEachMapping(t *testing.T) {
 	}
 	routesTo(t, addr(ip, 3301), "", "stable")
 
-	body, err := get("http://" + addr(ip, 8404) + "/stats;csv")
-	if err != nil {
+	// The stats page asks for the credentials the operator generated.
+	if _, err := get("http://" + addr(ip, 8404) + "/stats;csv"); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("the stats page without credentials: %v, want 401", err)
+	}
+	var creds corev1.Secret
+	if err := cluster.client.Get(ctxFor(t), client.ObjectKey{Namespace: ns, Name: "haproxy-edge-stats"}, &creds); err != nil {
 		t.Fatal(err)
+	}
+	var body string
+	eventually(t, 10*time.Second, "the stats page with the generated credentials", func() error {
+		var err error
+		body, err = getAs("http://"+addr(ip, 8404)+"/stats;csv", string(creds.Data["username"]), string(creds.Data["password"]))
+		return err
+	})
+	var svc corev1.Service
+	if err := cluster.client.Get(ctxFor(t), client.ObjectKey{Namespace: ns, Name: "haproxy-edge"}, &svc); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range svc.Spec.Ports {
+		if p.Port == 8404 {
+			t.Errorf("the mappings' Service exposes the stats port: %+v", svc.Spec.Ports)
+		}
+	}
+	if err := cluster.client.Get(ctxFor(t), client.ObjectKey{Namespace: ns, Name: "haproxy-edge-stats"}, &svc); err != nil || svc.Spec.Type != corev1.ServiceTypeClusterIP {
+		t.Errorf("the stats Service: %v %+v", err, svc.Spec)
 	}
 	rows, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(body, "# "))).ReadAll()
 	if err != nil {

@@ -121,6 +121,8 @@ type TimeoutsSpec struct {
 }
 
 // StatsSpec configures the stats page of every instance.
+//
+// +kubebuilder:validation:XValidation:rule="!(has(self.public) && self.public && has(self.authSecret) && self.authSecret != '')",message="a public stats page takes no authSecret"
 type StatsSpec struct {
 	// Enabled serves the stats page and the Prometheus exporter (/metrics).
 	// +optional
@@ -143,10 +145,26 @@ type StatsSpec struct {
 	Path string `json:"path,omitempty"`
 
 	// AuthSecret names a Secret in the HAProxy's namespace with keys
-	// username and password; when set, the stats page asks for them.
+	// username and password that the stats page asks for. Not set: the
+	// operator generates credentials in the Secret haproxy-<name>-stats,
+	// unless public is true.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	AuthSecret string `json:"authSecret,omitempty"`
+
+	// Public serves the stats page without credentials. It shows every
+	// mapping's ports, backends and servers: opt in only where the
+	// network already restricts who reaches it.
+	// +optional
+	Public bool `json:"public,omitempty"`
+
+	// ServiceType is the type of the Service haproxy-<name>-stats that
+	// exposes the stats page and /metrics; it is never exposed through the
+	// mappings' Service.
+	// +optional
+	// +kubebuilder:default=ClusterIP
+	// +kubebuilder:validation:Enum=ClusterIP;NodePort;LoadBalancer
+	ServiceType corev1.ServiceType `json:"serviceType,omitempty"`
 }
 
 // DataPlaneAPISpec configures access to the instances' Data Plane API.

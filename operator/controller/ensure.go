@@ -127,6 +127,7 @@ func (r *HAProxyReconciler) ensureOwned(ctx context.Context, hap *v1alpha1.HAPro
 		}{
 			{&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: ownedName(hap), Namespace: hap.Namespace}}, r.APIReader},
 			{&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: ownedName(hap), Namespace: hap.Namespace}}, r.Client},
+			{&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: statsServiceName(hap), Namespace: hap.Namespace}}, r.Client},
 			{&policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: ownedName(hap), Namespace: hap.Namespace}}, r.APIReader},
 		} {
 			if err := r.deleteOwned(ctx, hap, o.reader, o.obj); err != nil {
@@ -172,6 +173,26 @@ func (r *HAProxyReconciler) ensureOwned(ctx context.Context, hap *v1alpha1.HAPro
 		return err
 	}
 
+	statsWant := desiredStatsService(hap, res)
+	stats := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: statsServiceName(hap), Namespace: hap.Namespace}}
+	if statsWant == nil {
+		if err := r.deleteOwned(ctx, hap, r.Client, stats); err != nil {
+			return err
+		}
+	} else if err := r.createOrUpdateOwned(ctx, hap, "Service", stats, func() error {
+		stats.Labels, stats.OwnerReferences = statsWant.Labels, statsWant.OwnerReferences
+		stats.Spec.Type, stats.Spec.Selector = statsWant.Spec.Type, statsWant.Spec.Selector
+		nodePort := int32(0)
+		if len(stats.Spec.Ports) == 1 && stats.Spec.Ports[0].Port == statsWant.Spec.Ports[0].Port {
+			nodePort = stats.Spec.Ports[0].NodePort
+		}
+		stats.Spec.Ports = statsWant.Spec.Ports
+		stats.Spec.Ports[0].NodePort = nodePort
+		return nil
+	}); err != nil {
+		return err
+	}
+
 	pdbWant := desiredPDB(hap)
 	pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: ownedName(hap), Namespace: hap.Namespace}}
 	if pdbWant == nil {
@@ -181,6 +202,35 @@ func (r *HAProxyReconciler) ensureOwned(ctx context.Context, hap *v1alpha1.HAPro
 		pdb.Labels, pdb.OwnerReferences, pdb.Spec = pdbWant.Labels, pdbWant.OwnerReferences, pdbWant.Spec
 		return nil
 	})
+}
+
+// ensureStatsSecret creates the generated stats page credentials when the
+// HAProxy needs them, and returns the Secret's name; "" when it does not.
+func (r *HAProxyReconciler) ensureStatsSecret(ctx context.Context, hap *v1alpha1.HAProxy) (string, error) {
+	if !generatedStatsAuth(hap) {
+		return "", nil
+	}
+	name := statsSecretName(hap)
+	var s corev1.Secret
+	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: hap.Namespace, Name: name}, &s)
+	if apierrors.IsNotFound(err) {
+		created, err := generatedSecret(hap, name, "admin")
+		if err != nil {
+			return "", err
+		}
+		if err := r.Client.Create(ctx, created); err != nil && !apierrors.IsAlreadyExists(err) {
+			return "", fmt.Errorf("create Secret %s/%s: %w", hap.Namespace, name, err)
+		}
+		if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: hap.Namespace, Name: name}, &s); err != nil {
+			return "", fmt.Errorf("get Secret %s/%s: %w", hap.Namespace, name, err)
+		}
+	} else if err != nil {
+		return "", fmt.Errorf("get Secret %s/%s: %w", hap.Namespace, name, err)
+	}
+	if !owns(hap, &s) {
+		return "", &nameConflictError{kind: "Secret", key: hap.Namespace + "/" + name}
+	}
+	return name, nil
 }
 
 // reportNameConflict sets Ready=False, reason NameConflict, on the HAProxy.
@@ -214,7 +264,9 @@ func (r *HAProxyReconciler) cleanup(ctx context.Context, hap *v1alpha1.HAProxy) 
 	}{
 		{&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name.Name, Namespace: name.Namespace}}, r.APIReader},
 		{&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name.Name, Namespace: name.Namespace}}, r.Client},
+		{&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: statsServiceName(hap), Namespace: name.Namespace}}, r.Client},
 		{&policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: name.Name, Namespace: name.Namespace}}, r.APIReader},
+		{&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: statsSecretName(hap), Namespace: name.Namespace}}, r.APIReader},
 	}
 	if hap.Spec.DataPlaneAPI.CredentialsSecret == "" {
 		owned = append(owned, struct {

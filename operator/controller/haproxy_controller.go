@@ -260,9 +260,21 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		}
 		creds = c
 	}
+	statsSecret, err := r.ensureStatsSecret(ctx, &hap)
+	if conflict := (*nameConflictError)(nil); errors.As(err, &conflict) {
+		return reconcile.Result{RequeueAfter: time.Minute}, r.reportNameConflict(ctx, &hap, conflict)
+	}
+	if err != nil {
+		return reconcile.Result{}, err
+	}
 	snap, err := snapshot.Gather(ctx, r.Client, &hap)
 	if err != nil {
 		return reconcile.Result{}, err
+	}
+	if statsSecret != "" {
+		// The stats page asks for the generated credentials as if the
+		// user had named their Secret.
+		snap.HAProxy.Spec.Stats.AuthSecret = statsSecret
 	}
 	if err := snapshot.AddSecrets(ctx, r.APIReader, &snap, translate.SecretNames(snap)); err != nil {
 		return reconcile.Result{}, err

@@ -75,16 +75,35 @@ func dataPlanePort(hap *v1alpha1.HAProxy) int32 {
 }
 
 func newCredentials(hap *v1alpha1.HAProxy) (*corev1.Secret, error) {
+	return generatedSecret(hap, credentialsName(hap), "operator")
+}
+
+// statsSecretName is the Secret of the generated stats page credentials.
+func statsSecretName(hap *v1alpha1.HAProxy) string { return ownedName(hap) + "-stats" }
+
+// statsService is the Service of the stats page and /metrics.
+func statsServiceName(hap *v1alpha1.HAProxy) string { return ownedName(hap) + "-stats" }
+
+// generatedStatsAuth reports whether the operator generates the stats
+// page's credentials: the page is served, neither public nor given a
+// Secret by the user.
+func generatedStatsAuth(hap *v1alpha1.HAProxy) bool {
+	st := hap.Spec.Stats
+	return (st.Enabled == nil || *st.Enabled) && !st.Public && st.AuthSecret == ""
+}
+
+// generatedSecret is a Secret the HAProxy owns with a username and a
+// random password.
+func generatedSecret(hap *v1alpha1.HAProxy, name, user string) (*corev1.Secret, error) {
 	b := make([]byte, 24)
 	if _, err := rand.Read(b); err != nil {
-		return nil, fmt.Errorf("generate Data Plane API password: %w", err)
+		return nil, fmt.Errorf("generate the password of Secret %s: %w", name, err)
 	}
-	s := &corev1.Secret{
-		ObjectMeta: objectMeta(hap, credentialsName(hap)),
+	return &corev1.Secret{
+		ObjectMeta: objectMeta(hap, name),
 		Type:       corev1.SecretTypeOpaque,
-		Data:       map[string][]byte{"username": []byte("operator"), "password": []byte(hex.EncodeToString(b))},
-	}
-	return s, nil
+		Data:       map[string][]byte{"username": []byte(user), "password": []byte(hex.EncodeToString(b))},
+	}, nil
 }
 
 // desiredDeployment runs the instances: the dataplane starts HAProxy in
@@ -195,9 +214,6 @@ func desiredService(hap *v1alpha1.HAProxy, res translate.Result) *corev1.Service
 			ports[fe.Bind.Port] = fmt.Sprintf("tcp-%d", fe.Bind.Port)
 		}
 	}
-	if st := res.Config.Stats; st != nil {
-		ports[st.Port] = "stats"
-	}
 	if len(ports) == 0 {
 		return nil
 	}
@@ -220,6 +236,30 @@ func desiredService(hap *v1alpha1.HAProxy, res translate.Result) *corev1.Service
 		svc.Spec.Ports = append(svc.Spec.Ports, corev1.ServicePort{
 			Name: ports[p], Port: p, TargetPort: intstr.FromInt32(p), Protocol: corev1.ProtocolTCP,
 		})
+	}
+	return svc
+}
+
+// desiredStatsService exposes the stats page and /metrics on a Service of
+// their own, so the mappings' Service type (a LoadBalancer, say) never
+// publishes them; nil when the stats page is off.
+func desiredStatsService(hap *v1alpha1.HAProxy, res translate.Result) *corev1.Service {
+	st := res.Config.Stats
+	if st == nil {
+		return nil
+	}
+	svc := &corev1.Service{
+		ObjectMeta: objectMeta(hap, statsServiceName(hap)),
+		Spec: corev1.ServiceSpec{
+			Type:     hap.Spec.Stats.ServiceType,
+			Selector: selectorLabels(hap),
+			Ports: []corev1.ServicePort{{
+				Name: "stats", Port: st.Port, TargetPort: intstr.FromInt32(st.Port), Protocol: corev1.ProtocolTCP,
+			}},
+		},
+	}
+	if svc.Spec.Type == "" {
+		svc.Spec.Type = corev1.ServiceTypeClusterIP
 	}
 	return svc
 }
