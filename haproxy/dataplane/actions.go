@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/haproxytech/client-native/v5/models"
 )
 
 // action is one entry of X-Runtime-Actions: a client-native runtime method
@@ -168,16 +170,33 @@ func (s *Server) runAction(a action) error {
 	return fmt.Errorf("unknown action")
 }
 
+// getRuntimeServers lists a backend's servers as HAProxy runs them: an
+// array (empty for a backend without servers), or 404 with the error
+// model for a backend HAProxy does not have.
 func (s *Server) getRuntimeServers(w http.ResponseWriter, r *http.Request) {
 	backend := r.URL.Query().Get("backend")
 	if backend == "" {
-		writeError(w, http.StatusBadRequest, "backend is required")
+		writeError(w, http.StatusBadRequest, "query parameter backend: required")
 		return
 	}
 	servers, err := s.rt.GetServersState(backend)
 	if err != nil {
-		writeError(w, http.StatusNotFound, err.Error())
+		writeError(w, http.StatusInternalServerError, fmt.Sprintf("read the servers of %s: %v", backend, err))
 		return
+	}
+	if len(servers) == 0 {
+		// client-native reports an unknown backend as no servers; ask
+		// HAProxy which it is.
+		out, err := s.rt.ExecuteRaw("show servers state " + backend)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, fmt.Sprintf("read the servers of %s: %v", backend, err))
+			return
+		}
+		if strings.Contains(strings.Join(out, "\n"), "Can't find backend") {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("backend %s not found", backend))
+			return
+		}
+		servers = models.RuntimeServers{}
 	}
 	writeJSON(w, http.StatusOK, servers)
 }

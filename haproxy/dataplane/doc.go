@@ -2,10 +2,53 @@
 // instance and serves the part of the HAProxy Data Plane API v2 the operator
 // uses: raw configuration with versions, validation and hitless reloads,
 // runtime server changes, reload status and certificate storage. It owns
-// the HAProxy master process of its instance. It is built on client-native:
-// the configuration package reads the stored configuration and its
-// version, the runtime package runs runtime actions and certificate swaps,
-// the storage package keeps certificate files. A posted configuration is
-// stored byte for byte (with client-native's # _version line), so the
-// operator can compare what runs with what it rendered.
+// and supervises the HAProxy master process of its instance. It is built
+// on client-native v5: the configuration package reads the stored
+// configuration and its version, the runtime package runs runtime actions
+// and certificate swaps, the storage package checks certificate files.
+//
+// # What a request changes
+//
+// A request it refuses changes nothing. POST configuration/raw checks the
+// version, validates a temporary copy with haproxy -c, runs the
+// X-Runtime-Actions (skip_reload only; when one fails the applied ones are
+// undone where HAProxy reports their previous value), stores file and
+// version (write and rename), then reloads. A reload succeeds when the
+// master's "show proc" lists a new current worker (the master binds the
+// listeners before it forks the worker); it fails when HAProxy prints
+// "Loading failure" or its failed-reload counter rises, and then the
+// previous file and version are put back while the previous worker keeps
+// serving. The answer of a forced reload, or the reload record
+// (GET reloads/{id}, status failed), carries HAProxy's ALERT lines.
+//
+// # Supervision
+//
+// HAProxy runs in its own process group with a parent-death signal, so it
+// dies with the dataplane; a pidfile in Dir lets the next dataplane kill a
+// master a previous one left. A master that dies is restarted with the
+// stored configuration within a second. /healthz (liveness) and /readyz
+// (readiness) need no credentials and answer only a word.
+//
+// # Conformance to the specification
+//
+// Every answer conforms to the Data Plane API v2 specification shipped in
+// client-native v5 (specification/); the tests validate each one with an
+// OpenAPI validator. Errors, 404 and 405 included, use the error model;
+// configuration answers carry Configuration-Version. Where the
+// specification leaves room, the dataplane is stricter:
+//   - X-Runtime-Actions accepts only the named client-native actions
+//     (SetServerWeight, SetServerAddr, SetServerState, SetServerCheckPort,
+//     SetFrontendMaxConn, EnableAgentCheck, DisableAgentCheck,
+//     SetServerAgentAddr, SetServerAgentSend) with their exact argument
+//     counts, only with skip_reload=true; anything else is a 400 and
+//     nothing runs. A failed action is a 400 and nothing is stored.
+//   - A boolean query parameter that is not a boolean is a 400.
+//   - A forced reload HAProxy cannot complete is a 500 (the previous
+//     configuration stays stored and running).
+//   - Certificate storage keeps names as given (client-native's storage
+//     would rewrite "a.ca.pem" to "a_ca.pem"); *.ca.pem holds only
+//     certificates, *.crl.pem only CRLs, other files a certificate and its
+//     key. DELETE of a file the stored configuration names is a 400.
+//   - skip_version=true stores without a version check and keeps the
+//     version number.
 package dataplane

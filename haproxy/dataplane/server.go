@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -222,6 +223,17 @@ func (s *Server) MasterPID() int {
 		return 0
 	}
 	return cmd.Process.Pid
+}
+
+// Routes lists the Data Plane API endpoints the dataplane serves, as
+// "METHOD /path" with {name} path parameters, sorted.
+func Routes() []string {
+	var out []string
+	for pattern := range (&Server{}).endpoints() {
+		out = append(out, pattern)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // endpoints are the API's routes, method and path as http.ServeMux reads

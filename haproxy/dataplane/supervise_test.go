@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -28,12 +29,34 @@ import (
 // child process (see TestMain), so a test can kill -9 a whole dataplane.
 const childEnv = "TCPM_DATAPLANE_TEST_CHILD"
 
+// TestMain runs the tests with every answer of the dataplanes they start
+// validated against the Data Plane API specification (see specCheck); a
+// mismatch, or an endpoint no test exercised, fails the run.
 func TestMain(m *testing.M) {
 	if spec := os.Getenv(childEnv); spec != "" {
 		runChild(spec)
 		return
 	}
-	os.Exit(m.Run())
+	check, err := newSpecCheck()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "load the Data Plane API specification:", err)
+		os.Exit(1)
+	}
+	spec = check
+	dataplanetest.Transport = check
+	testHTTP.Transport = check
+	code := m.Run()
+	fullRun := flag.Lookup("test.run").Value.String() == ""
+	if problems := check.report(fullRun); len(problems) > 0 {
+		fmt.Fprintf(os.Stderr, "%d answers do not conform to the Data Plane API specification:\n", len(problems))
+		for _, p := range problems {
+			fmt.Fprintln(os.Stderr, "  "+strings.ReplaceAll(p, "\n", "\n    "))
+		}
+		if code == 0 {
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // runChild runs a dataplane with the JSON options in spec, prints its
@@ -130,7 +153,7 @@ func TestKilledMasterIsRestartedWithTheStoredConfiguration(t *testing.T) {
 		t.Errorf("version after the restart %d, want %d", v, version)
 	}
 	for _, probe := range []string{"/healthz", "/readyz"} {
-		resp, err := http.Get(inst.URL + probe) // no credentials
+		resp, err := testHTTP.Get(inst.URL + probe) // no credentials
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -196,7 +219,7 @@ func TestRestartedDataplaneNeverLeavesASecondHAProxy(t *testing.T) {
 
 	// Dataplane A serves "old", then dies with kill -9.
 	a, aAddr, aMaster := startChild(t, opt)
-	push(t, client.New("http://"+aAddr, dataplanetest.User, dataplanetest.Password, nil), relayConfig(port, old, 0))
+	push(t, client.New("http://"+aAddr, dataplanetest.User, dataplanetest.Password, dataplanetest.HTTPClient()), relayConfig(port, old, 0))
 	if got, err := dataplanetest.Greeting(addr); err != nil || got != "old" {
 		t.Fatalf("through A: %q, %v", got, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,6 +37,16 @@ type Instance struct {
 	Dir, RunDir string
 	// URL is the API's base URL (http://host:port).
 	URL string
+}
+
+// Transport carries the HTTP requests of the clients Start returns; nil
+// is http.DefaultTransport. A test package may wrap it, e.g. to check
+// every answer against the API specification.
+var Transport http.RoundTripper
+
+// HTTPClient is an HTTP client over Transport.
+func HTTPClient() *http.Client {
+	return &http.Client{Timeout: 60 * time.Second, Transport: Transport}
 }
 
 // HAProxyBinary finds Debian's haproxy (or $HAPROXY_BIN); make test
@@ -97,7 +108,7 @@ func Start(t testing.TB, bindAddr string, options ...func(*dataplane.Options)) *
 	})
 	return &Instance{
 		Server:  srv,
-		Client:  client.New("http://"+srv.Addr(), User, Password, nil),
+		Client:  client.New("http://"+srv.Addr(), User, Password, HTTPClient()),
 		CertDir: opt.CertDir,
 		Dir:     opt.Dir,
 		RunDir:  opt.RunDir,
