@@ -313,3 +313,12 @@ func TestCertificates(t *testing.T) {
 		})
 	}
 }
+
+func TestRefusalLinesFromTheOfficialAPI(t *testing.T) {
+	r := &recorder{version: 1, certs: map[string][]byte{}, refuse: &client.APIError{Status: 400, Message: `validation error: exit status 1: err transactionId=x; msg="config parsing [haproxy.cfg:42] unknown keyword 'bogus' in 'backend' section"; msg="config Fatal errors found in configuration."`}}
+	err := apply.Validate(context.Background(), r, []byte("x"))
+	var refused *apply.RefusedError
+	if !errors.As(err, &refused) || len(refused.Lines) != 3 || refused.Lines[1] != "config parsing [haproxy.cfg:42] unknown keyword 'bogus' in 'backend' section" {
+		t.Errorf("got %#v", err)
+	}
+}
