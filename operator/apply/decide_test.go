@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math/big"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -311,5 +312,37 @@ func TestCertificates(t *testing.T) {
 				t.Error("a file the operator does not own was deleted")
 			}
 		})
+	}
+}
+
+func TestRefusalLinesFromTheOfficialAPI(t *testing.T) {
+	r := &recorder{version: 1, certs: map[string][]byte{}, refuse: &client.APIError{Status: 400, Message: `validation error: exit status 1: err transactionId=x; msg="config parsing [haproxy.cfg:42] unknown keyword 'bogus' in 'backend' section"; msg="config Fatal errors found in configuration."`}}
+	err := apply.Validate(context.Background(), r, []byte("x"))
+	var refused *apply.RefusedError
+	if !errors.As(err, &refused) || len(refused.Lines) != 3 || refused.Lines[1] != "config parsing [haproxy.cfg:42] unknown keyword 'bogus' in 'backend' section" {
+		t.Errorf("got %#v", err)
+	}
+}
+
+func TestAFrozenInstanceIsATimeoutNotARefusal(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	c := client.New(srv.URL, "u", "p", nil)
+	c.RequestTimeout = 100 * time.Millisecond
+	start := time.Now()
+	_, err := apply.NewApplier().Apply(context.Background(), srv.URL, c, want(t, relay(100)))
+	var refused *apply.RefusedError
+	if !errors.Is(err, context.DeadlineExceeded) || errors.As(err, &refused) {
+		t.Errorf("got %v; want a deadline exceeded that is no refusal", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("a frozen instance held the apply %s", d)
 	}
 }

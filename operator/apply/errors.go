@@ -66,8 +66,10 @@ func refusal(err error) *RefusedError {
 // ALERT lines when there are any, else every non-empty line.
 func messageLines(msg string) []string {
 	var all, alerts []string
+	// The official API joins HAProxy's lines as `; msg="..."`.
+	msg = strings.ReplaceAll(msg, `; msg="`, "\n")
 	for _, l := range strings.Split(msg, "\n") {
-		l = strings.TrimSpace(l)
+		l = strings.TrimSuffix(strings.TrimSpace(l), `"`)
 		if l == "" {
 			continue
 		}
