@@ -2,6 +2,7 @@ package translate
 
 import (
 	"fmt"
+	"regexp"
 	"time"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
@@ -194,6 +195,11 @@ func (t *translation) globalConfig() model.Config {
 	if st.Path == "" {
 		st.Path = DefaultStatsPath
 	}
+	if !statsPath.MatchString(st.Path) || st.Path == "/metrics" {
+		t.result.HAProxy = fail(ReasonInvalidSpec,
+			fmt.Sprintf("HAProxy %s: spec.stats.path %q must start with / and hold only letters, digits and ._~/- (not /metrics); using %s", cfg.Name, st.Path, DefaultStatsPath))
+		st.Path = DefaultStatsPath
+	}
 	if spec.Stats.AuthSecret != "" {
 		t.reference(RefSecret, key(t.hap.Namespace, spec.Stats.AuthSecret))
 		s := t.idx.secrets[key(t.hap.Namespace, spec.Stats.AuthSecret)]
@@ -214,6 +220,9 @@ func (t *translation) globalConfig() model.Config {
 	cfg.Stats = st
 	return cfg
 }
+
+// statsPath is the CRD's rule for spec.stats.path.
+var statsPath = regexp.MustCompile(`^/[A-Za-z0-9._~/-]{0,127}$`)
 
 // safeCredential keeps credentials from carrying anything HAProxy's
 // configuration syntax would interpret.

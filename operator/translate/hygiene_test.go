@@ -46,3 +46,39 @@ func TestTheHandshakeBoundAndOldWorkerLimitComeFromTheHAProxy(t *testing.T) {
 		})
 	}
 }
+
+// TestValuesFromFilesThatSkippedTheAPIServerNeverReachTheConfiguration
+// covers inputs of the render command that CRD validation would refuse.
+func TestValuesFromFilesThatSkippedTheAPIServerNeverReachTheConfiguration(t *testing.T) {
+	t.Run("an EndpointSlice address that is no IP never becomes a server", func(t *testing.T) {
+		s := cluster(t)
+		for i := range s.EndpointSlices {
+			if s.EndpointSlices[i].Name == "qotm-abcde" {
+				s.EndpointSlices[i] = *s.EndpointSlices[i].DeepCopy()
+				s.EndpointSlices[i].Endpoints[0].Addresses = []string{"10.0.0.11 backup\n    server x"}
+			}
+		}
+		s.TCPMappings = []v1alpha1.TCPMapping{mapping("relay", 0, 1, v1alpha1.TCPMappingSpec{Port: 2222, Service: "qotm"})}
+		res := translate.Translate(s)
+		be := backend(res, "tcpm-be-2222")
+		if be == nil {
+			t.Fatal("no backend")
+		}
+		for _, sv := range be.Servers {
+			if sv.Address != "" && sv.Address != "10.0.0.12" {
+				t.Errorf("server address %q", sv.Address)
+			}
+		}
+	})
+	t.Run("a stats path with a newline keeps the default path and says why", func(t *testing.T) {
+		s := cluster(t)
+		s.HAProxy.Spec.Stats.Path = "/stats\n    stats admin if TRUE"
+		res := translate.Translate(s)
+		if res.Config.Stats == nil || res.Config.Stats.Path != translate.DefaultStatsPath {
+			t.Errorf("stats %+v, want the default path", res.Config.Stats)
+		}
+		if res.HAProxy.Status || res.HAProxy.Reason != translate.ReasonInvalidSpec {
+			t.Errorf("HAProxy condition %+v, want InvalidSpec", res.HAProxy)
+		}
+	})
+}

@@ -188,7 +188,13 @@ func (idx *index) readyEndpoints(svc *corev1.Service, port *corev1.ServicePort) 
 			if len(ep.Addresses) == 0 {
 				continue
 			}
-			e := endpoint{IP: ep.Addresses[0], Port: *target}
+			// EndpointSlices from files never met the API server's
+			// validation: only an IP address may reach a server line.
+			ip, err := netip.ParseAddr(ep.Addresses[0])
+			if err != nil || ip.Zone() != "" {
+				continue
+			}
+			e := endpoint{IP: ip.String(), Port: *target}
 			if !seen[e] {
 				seen[e] = true
 				out = append(out, e)

@@ -1,0 +1,387 @@
+package render_test
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/internal/golden"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/model"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/render"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/snapshot"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/translate"
+)
+
+// fuzzInput is one TCPMapping and the TLSContext it names, every string
+// field chosen by the fuzzer. The TLSContext is named by the mapping's tls
+// field and its Secrets by its secret and caSecret fields, so the fuzzed
+// object resolves and its TLS settings reach the bind line.
+type fuzzInput struct {
+	namespace, name, service, host, tls, address string
+	alpn, cipher, curve, secret, caSecret        string
+}
+
+// fuzzPort is the fuzzed mapping's port, one no baseline mapping uses, so
+// no baseline section has a reason to change.
+const fuzzPort = 9999
+
+// fuzzSeeds are the seed corpus: valid objects of each kind (so the
+// checks see real fuzzed sections), and the characters that would break
+// out of a token, a line or a section if they reached haproxy.cfg.
+var fuzzSeeds = []fuzzInput{
+	{"default", "fz", "qotm", "", "", "", "h2", "ECDHE-ECDSA-AES128-GCM-SHA256", "X25519", "some-context-cert", ""},
+	{"team", "fz", "https://upstream.example.com:8443", "a.example.com", "", "", "", "", "", "", ""},
+	{"team", "fz", "10.1.2.3:7000", "*.example.org", "site", "127.0.0.1", "http/1.1", "TLS_AES_128_GCM_SHA256", "P-256", "cert", "ca.other"},
+	{"team", "fz", "[2001:db8::1]:80", "", "site.other", "::1", "h2", "AES128-SHA", "X448", "cert.third", ""},
+	{"team", "fz\nglobal", "qotm.default", "", "", "", "", "", "", "", ""},
+	{"team", "fz", "qotm\n    bind :1", "", "", "", "", "", "", "", ""},
+	{"team", "fz", "qotm.default", "a.example.com }\n    use_backend x if { always_true", "", "", "", "", "", "", ""},
+	{"team", "fz", "qotm.default", "a.example.com #", "", "", "", "", "", "", ""},
+	{"team", "fz", "qotm.default", "", "site", "127.0.0.1 ssl crt /etc/passwd", "", "", "", "cert", ""},
+	{"team", "fz", "qotm.default", "", "site", "", "h2 crt x.pem", "", "", "cert", ""},
+	{"team", "fz", "qotm.default", "", "site", "", "h2,http/1.1", "", "", "cert", ""},
+	{"team", "fz", "qotm.default", "", "site", "", "", "AES128:ALL", "", "cert", ""},
+	{"team", "fz", "qotm.default", "", "site", "", "", "'quoted'", "\"X25519\"", "cert", ""},
+	{"team", "fz", "qotm.default", "", "site", "", "", "${TCPM_CERT_DIR}", "%[src]", "cert", ""},
+	{"team", "fz", "qotm.default", "", "site", "", "", "{", "}", "cert", ""},
+	{"team", "fz", "qotm.default", "", "site", "", "", "\\", "X25519 ", "cert", ""},
+	{"team", "fz", "qotm.default", "", "site", "", "", "", "", "cert\n", "ca #"},
+	{"team", "f z", "qotm.default", "", "", "", "", "", "", "", ""},
+	{"te#am", "fz", "qotm.default", "", "", "", "", "", "", "", ""},
+	{"team", "fz", "http://qotm:80 weight 256", "", "", "", "", "", "", "", ""},
+	{"team", "fz", "%[env(HOME)]", "${HOME}", "", "", "", "", "", "", ""},
+	{"team", "fz", "upstream.example.com", "", "", "fe80::1%eth0", "", "", "", "", ""},
+	{"", "", "", "", "", "", "", "", "", "", ""},
+}
+
+// FuzzTranslateRender puts fuzzed strings into every string field of a
+// TCPMapping and of the TLSContext it names, translates and renders, and
+// checks that rendering never fails, that every section of the baseline
+// (global, defaults, the other mappings' frontends and backends) is
+// unchanged line for line, that every new section is a frontend or backend
+// carrying only the fuzzed objects and holding only the directives such a
+// section has, and that every value taken from them is a single token
+// HAProxy's parser gives no meaning to: no input adds a directive or
+// breaks another mapping's lines.
+//
+// go test runs the seed corpus every time; CI also runs
+//
+//	go test ./operator/render/ -run '^$' -fuzz=FuzzTranslateRender -fuzztime=30s
+//
+// and a failing input it finds lands in testdata/fuzz/FuzzTranslateRender,
+// which go test then replays always.
+func FuzzTranslateRender(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add(s.namespace, s.name, s.service, s.host, s.tls, s.address, s.alpn, s.cipher, s.curve, s.secret, s.caSecret)
+	}
+	base := fuzzBaseline(f)
+	baseText, err := render.Config(translate.Translate(base).Config)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, namespace, name, service, host, tls, address, alpn, cipher, curve, secret, caSecret string) {
+		in := fuzzInput{namespace, name, service, host, tls, address, alpn, cipher, curve, secret, caSecret}
+		s, ok := withFuzzedObjects(base, in)
+		if !ok {
+			t.Skip("the fuzzed object collides with a baseline object")
+		}
+		checkFuzzed(t, s, in, baseText)
+	})
+}
+
+// TestFuzzSeedsLoadInHAProxy renders every seed whose object is accepted
+// and has Debian's haproxy check the result, and makes sure the valid
+// seeds are accepted, so the fuzz checks are not vacuous.
+func TestFuzzSeedsLoadInHAProxy(t *testing.T) {
+	base := fuzzBaseline(t)
+	for i, in := range fuzzSeeds {
+		s, ok := withFuzzedObjects(base, in)
+		if !ok {
+			continue
+		}
+		res := translate.Translate(s)
+		m := fuzzResult(res, in)
+		if i < 4 && (m == nil || !m.Programmable()) {
+			t.Errorf("seed %d (%+v) is valid but not programmable: %+v", i, in, m)
+		}
+		if m == nil || !m.Programmable() {
+			continue
+		}
+		text, err := render.Config(res.Config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		golden.CheckHAProxyConfig(t, text, certificates(res.Config))
+	}
+}
+
+// fuzzBaseline is the seed's mixed port (passthrough, two certificates, a
+// wildcard, a default) that the fuzzed object must leave untouched.
+func fuzzBaseline(tb testing.TB) snapshot.Snapshot {
+	tb.Helper()
+	objs, err := snapshot.ReadPaths([]string{
+		golden.TranslateTestdata + "/common",
+		golden.TranslateTestdata + "/passthrough-and-termination.in.yaml",
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return objs.ForEachHAProxy()[0]
+}
+
+// withFuzzedObjects adds the fuzzed mapping, its TLSContext and their
+// Secrets to base; false when one of them would replace a baseline object.
+func withFuzzedObjects(base snapshot.Snapshot, in fuzzInput) (snapshot.Snapshot, bool) {
+	s := base
+	newer := metav1.NewTime(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	m := v1alpha1.TCPMapping{
+		ObjectMeta: metav1.ObjectMeta{Namespace: in.namespace, Name: in.name, CreationTimestamp: newer},
+		Spec: v1alpha1.TCPMappingSpec{
+			Port: fuzzPort, Service: in.service, Host: in.host, TLS: in.tls, Address: in.address,
+		},
+	}
+	for _, b := range base.TCPMappings {
+		if b.Namespace == m.Namespace && b.Name == m.Name {
+			return s, false
+		}
+	}
+	s.TCPMappings = append(slices.Clip(base.TCPMappings), m)
+	if in.tls == "" {
+		return s, true
+	}
+	ctxNS, ctxName := splitRef(in.tls, in.namespace)
+	ctx := v1alpha1.TLSContext{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ctxNS, Name: ctxName, CreationTimestamp: newer},
+		Spec: v1alpha1.TLSContextSpec{
+			Secret: in.secret, CASecret: in.caSecret,
+			ALPNProtocols: nonEmpty(in.alpn), CipherSuites: nonEmpty(in.cipher), ECDHCurves: nonEmpty(in.curve),
+		},
+	}
+	for _, b := range base.TLSContexts {
+		if b.Namespace == ctxNS && b.Name == ctxName {
+			return s, false
+		}
+	}
+	s.TLSContexts = append(slices.Clip(base.TLSContexts), ctx)
+	secrets := slices.Clip(base.Secrets)
+	for _, ref := range []struct{ ref, like string }{{in.secret, "some-context-cert"}, {in.caSecret, "client-ca"}} {
+		if ref.ref == "" {
+			continue
+		}
+		ns, name := splitRef(ref.ref, ctxNS)
+		var like corev1.Secret
+		for _, b := range base.Secrets {
+			if b.Namespace == ns && b.Name == name {
+				return s, false
+			}
+			if b.Namespace == "default" && b.Name == ref.like {
+				like = b
+			}
+		}
+		sec := *like.DeepCopy()
+		sec.Namespace, sec.Name = ns, name
+		secrets = append(secrets, sec)
+	}
+	s.Secrets = secrets
+	return s, true
+}
+
+func nonEmpty(v string) []string {
+	if v == "" {
+		return nil
+	}
+	return []string{v}
+}
+
+// splitRef is the API's name[.namespace] rule.
+func splitRef(ref, namespace string) (string, string) {
+	if n, ns, found := strings.Cut(ref, "."); found {
+		return ns, n
+	}
+	return namespace, ref
+}
+
+func fuzzResult(res translate.Result, in fuzzInput) *translate.MappingResult {
+	for i, m := range res.Mappings {
+		if m.Namespace == in.namespace && m.Name == in.name {
+			return &res.Mappings[i]
+		}
+	}
+	return nil
+}
+
+// section is one section of a rendered configuration.
+type section struct {
+	header string
+	lines  []string
+}
+
+func sections(text []byte) []section {
+	var out []section
+	for _, line := range strings.Split(string(text), "\n") {
+		switch {
+		case line == "" || strings.HasPrefix(line, "#"):
+		case !strings.HasPrefix(line, " "):
+			out = append(out, section{header: line})
+		case len(out) > 0:
+			out[len(out)-1].lines = append(out[len(out)-1].lines, line)
+		}
+	}
+	return out
+}
+
+// Directives a section created for the fuzzed object may hold.
+var (
+	frontendLine = regexp.MustCompile(`^    (bind|tcp-request|use_backend|default_backend) `)
+	backendLine  = regexp.MustCompile(`^    (balance roundrobin|timeout (server|tunnel) [0-9]+d?|# [a-z0-9.-]+/[a-z0-9.-]+: [0-9.]+% of connections|server [^ ]+ [^ ]+ weight [0-9]+( .*)?)$`)
+	// safeToken is what any value taken from an object may look like in
+	// haproxy.cfg: nothing HAProxy's parser gives a meaning to (spaces,
+	// #, quotes, backslashes, $ and % expansions, braces, commas).
+	safeToken = regexp.MustCompile(`^[A-Za-z0-9._:/*@\[\]+-]+$`)
+	// listToken is an element of a list render joins with , or :.
+	listToken = regexp.MustCompile(`^[A-Za-z0-9._/*@+-]+$`)
+)
+
+func checkFuzzed(t *testing.T, s snapshot.Snapshot, in fuzzInput, baseText []byte) {
+	res := translate.Translate(s)
+	text, err := render.Config(res.Config)
+	if err != nil {
+		t.Fatalf("render failed: %v", err)
+	}
+	own := []string{translate.RefTCPMapping + "/" + in.namespace + "/" + in.name}
+	if in.tls != "" {
+		ns, name := splitRef(in.tls, in.namespace)
+		own = append(own, translate.RefTLSContext+"/"+ns+"/"+name)
+	}
+
+	got := map[string][]string{}
+	for _, sec := range sections(text) {
+		if _, dup := got[sec.header]; dup {
+			t.Errorf("section %q appears twice", sec.header)
+		}
+		got[sec.header] = sec.lines
+	}
+	// Every baseline section is there, line for line.
+	baseline := map[string]bool{}
+	for _, sec := range sections(baseText) {
+		baseline[sec.header] = true
+		if !slices.Equal(got[sec.header], sec.lines) {
+			t.Errorf("section %q changed:\nbefore: %q\nafter:  %q", sec.header, sec.lines, got[sec.header])
+		}
+	}
+	// Every new section belongs to the fuzzed objects and holds only the
+	// directives such a section has.
+	for header, lines := range got {
+		if baseline[header] {
+			continue
+		}
+		fields := strings.Split(header, " ")
+		if len(fields) != 2 || !safeToken.MatchString(fields[1]) {
+			t.Errorf("new section header %q is not a keyword and a name", header)
+			continue
+		}
+		switch fields[0] {
+		case "resolvers":
+			if fields[1] != translate.DNSResolvers {
+				t.Errorf("new resolvers section %q", header)
+			}
+			continue
+		case "frontend", "backend":
+		default:
+			t.Errorf("new section %q is neither a frontend nor a backend", header)
+			continue
+		}
+		sources := res.Config.SourcesOf(fields[1])
+		if len(sources) == 0 {
+			t.Errorf("new section %q names no source", header)
+		}
+		for _, src := range sources {
+			if !slices.Contains(own, src) {
+				t.Errorf("new section %q carries %s, not only the fuzzed objects %v", header, src, own)
+			}
+		}
+		binds := 0
+		for _, l := range lines {
+			switch {
+			case fields[0] == "frontend" && frontendLine.MatchString(l):
+				if strings.HasPrefix(l, "    bind ") {
+					binds++
+				}
+			case fields[0] == "backend" && backendLine.MatchString(l):
+			default:
+				t.Errorf("section %q has the line %q", header, l)
+			}
+		}
+		if fields[0] == "frontend" && binds != 1 {
+			t.Errorf("frontend %q has %d bind lines", header, binds)
+		}
+	}
+	checkModelValues(t, res.Config, own)
+}
+
+// checkModelValues checks every value of the fuzzed objects' sections that
+// render writes into a line: each must be a single safe token, so it can
+// neither end its line nor add an option or directive.
+func checkModelValues(t *testing.T, cfg model.Config, own []string) {
+	mine := func(sources []string) bool {
+		for _, s := range sources {
+			if slices.Contains(own, s) {
+				return true
+			}
+		}
+		return false
+	}
+	check := func(where string, values ...string) {
+		for _, v := range values {
+			if v != "" && !safeToken.MatchString(v) {
+				t.Errorf("%s: value %q reaches haproxy.cfg", where, v)
+			}
+		}
+	}
+	checkList := func(where string, values ...string) {
+		for _, v := range values {
+			if !listToken.MatchString(v) {
+				t.Errorf("%s: list element %q reaches haproxy.cfg", where, v)
+			}
+		}
+	}
+	for _, fe := range cfg.Frontends {
+		if !mine(fe.Sources) {
+			continue
+		}
+		check(fe.Name, fe.Name, fe.Bind.Address, fe.Bind.Socket, fe.DefaultBackend)
+		for _, r := range fe.Routes {
+			check(fe.Name, r.Host, r.Backend)
+		}
+		if tl := fe.Bind.TLS; tl != nil {
+			check(fe.Name, tl.Certificate, tl.CAFile, tl.CRLFile, tl.Verify, tl.MinVersion, tl.MaxVersion)
+			checkList(fe.Name, tl.ALPN...)
+			checkList(fe.Name, tl.Ciphers...)
+			checkList(fe.Name, tl.CipherSuites...)
+			checkList(fe.Name, tl.Curves...)
+		}
+	}
+	for _, be := range cfg.Backends {
+		if !mine(be.Sources) {
+			continue
+		}
+		check(be.Name, be.Name)
+		for _, m := range be.Members {
+			check(be.Name, m.Mapping)
+		}
+		for _, sv := range be.Servers {
+			check(be.Name, sv.Name, sv.Address, sv.Socket, sv.SNI)
+		}
+	}
+	for _, c := range cfg.Certificates {
+		if mine(c.Sources) {
+			check("certificate", c.File)
+		}
+	}
+}
