@@ -22,9 +22,12 @@ build: ## Build bin/haproxy-tcp-operator
 # a kubeconfig names one.
 RUN_ARGS ?=
 
+# The development build: the operator plus the local cluster, which the
+# shipped binary leaves out (it links envtest and test helpers).
 .PHONY: run
-run: test-deps build ## Run the operator: against the configured cluster, or a local one with the samples when none is configured
-	$(BIN)/haproxy-tcp-operator run --k8s-assets $(K8S_BIN) --haproxy /usr/sbin/haproxy --zap-encoder=console $(RUN_ARGS)
+run: test-deps ## Run the operator: against the configured cluster, or a local one with the samples when none is configured
+	$(GO) build -o $(BIN)/haproxy-tcp-operator-dev ./operator/cmd/haproxy-tcp-operator-dev
+	$(BIN)/haproxy-tcp-operator-dev run --k8s-assets $(K8S_BIN) --haproxy /usr/sbin/haproxy $(RUN_ARGS)
 
 .PHONY: generate
 generate: ## Generate deep copies of the API types

@@ -298,3 +298,34 @@ func TestCLILoggingFlags(t *testing.T) {
 		t.Errorf("--zap-log-level=error still logs info lines:\n%s", r.stderr)
 	}
 }
+
+// TestCLIRunWithoutCluster: the shipped binary, with no cluster
+// configured, says so at once and names the development build, which
+// offers the local cluster (--local) that make run starts.
+func TestCLIRunWithoutCluster(t *testing.T) {
+	env := []string{"KUBECONFIG=" + filepath.Join(t.TempDir(), "missing"), "KUBERNETES_SERVICE_HOST=", "HOME=" + t.TempDir()}
+	r := runCLI(t, bed.binary, env, "run")
+	if r.code != 1 || r.took > 15*time.Second {
+		t.Errorf("exit %d after %s, want 1 within 15s:\n%s", r.code, r.took, r.stderr)
+	}
+	for _, want := range []string{"no cluster configured", "haproxy-tcp-operator-dev"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if help := runCLI(t, bed.binary, nil, "run", "--help"); strings.Contains(help.stdout, "-local") {
+		t.Errorf("the shipped binary offers --local:\n%s", help.stdout)
+	}
+
+	dev := filepath.Join(t.TempDir(), "haproxy-tcp-operator-dev")
+	cmd := exec.Command("go", "build", "-o", dev, "../operator/cmd/haproxy-tcp-operator-dev")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build the development binary: %v\n%s", err, out)
+	}
+	help := runCLI(t, dev, nil, "run", "--help")
+	for _, want := range []string{"Usage: haproxy-tcp-operator-dev run", "-local", "-k8s-assets", "-zap-log-level"} {
+		if help.code != 0 || !strings.Contains(help.stdout, want) {
+			t.Errorf("haproxy-tcp-operator-dev run --help: exit %d, lacks %q:\n%s", help.code, want, help.stdout)
+		}
+	}
+}

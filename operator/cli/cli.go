@@ -18,8 +18,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 )
 
-// Program is the binary's name in usage and messages.
-const Program = "haproxy-tcp-operator"
+// Program is the binary's name in usage and messages; the development
+// build sets its own.
+var Program = "haproxy-tcp-operator"
 
 // Command is one subcommand.
 type Command struct {
@@ -36,6 +37,10 @@ var Commands = map[string]Command{
 
 // DefaultCommand runs when the first argument names no subcommand.
 var DefaultCommand = "render"
+
+// devLogging makes console-encoded logs without error stack traces the
+// default, for the development build (see EnableLocalCluster).
+var devLogging bool
 
 // version is the release this binary is, set at link time:
 //
@@ -183,6 +188,16 @@ func splitLoggingFlags(fs *flag.FlagSet, args []string) (logArgs, rest []string)
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var logOpts zap.Options
 	logFlags := loggingFlags(&logOpts)
+	if devLogging {
+		// For a person at a terminal: readable lines, and no stack
+		// traces for errors the message already explains. Flags given
+		// on the command line are parsed after, and win.
+		for _, f := range [][2]string{{"zap-encoder", "console"}, {"zap-stacktrace-level", "panic"}} {
+			if err := logFlags.Set(f[0], f[1]); err != nil {
+				panic(fmt.Sprintf("default %s=%s: %v", f[0], f[1], err))
+			}
+		}
+	}
 	logArgs, args := splitLoggingFlags(logFlags, args)
 	if err := logFlags.Parse(logArgs); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", Program, err)

@@ -179,3 +179,25 @@ func TestMetricsURL(t *testing.T) {
 		}
 	}
 }
+
+// TestRunWithoutClusterInTheShippedBinary: with no cluster configured and
+// no local cluster linked in, run says what to do instead of starting
+// anything.
+func TestRunWithoutClusterInTheShippedBinary(t *testing.T) {
+	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "missing"))
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	var stdout, stderr bytes.Buffer
+	if code := Main(context.Background(), []string{"run"}, &stdout, &stderr); code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	for _, want := range []string{"no cluster configured", "--kubeconfig", "haproxy-tcp-operator-dev"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+		}
+	}
+	var help bytes.Buffer
+	Main(context.Background(), []string{"run", "--help"}, &help, &bytes.Buffer{})
+	if strings.Contains(help.String(), "-local") {
+		t.Errorf("the shipped binary offers --local:\n%s", help.String())
+	}
+}

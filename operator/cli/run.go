@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -28,11 +29,52 @@ import (
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/snapshot"
 )
 
-const runSummary = "run the operator; with no cluster configured, in a local one"
+const (
+	runSummary      = "run the operator against the configured cluster"
+	runLocalSummary = "run the operator; with no cluster configured, in a local one"
+)
 
 func init() {
 	Commands["run"] = Command{Summary: runSummary, Run: Run}
 	DefaultCommand = "run"
+}
+
+// LocalCluster is a Kubernetes cluster on this machine that run starts
+// for itself.
+type LocalCluster interface {
+	// Config reaches its API server as an administrator.
+	Config() *rest.Config
+	// Announce prints where to reach what runs in it, and the operator's
+	// metrics, once it serves; it returns then, or when ctx ends.
+	Announce(ctx context.Context, metricsURL string)
+	// Stop ends everything the cluster started.
+	Stop() error
+}
+
+// LocalClusterOptions are the run flags a local cluster takes.
+type LocalClusterOptions struct {
+	// Assets is the folder with kube-apiserver, etcd and kubectl.
+	Assets string
+	// HAProxy is the haproxy binary the instances run.
+	HAProxy string
+	Stdout  io.Writer
+	Log     logr.Logger
+}
+
+// startLocalCluster is nil in the shipped binary, which so links neither
+// envtest nor the kubelet stand-in; EnableLocalCluster sets it.
+var startLocalCluster func(context.Context, LocalClusterOptions) (LocalCluster, error)
+
+// EnableLocalCluster makes run start a local cluster with start when no
+// cluster is configured or --local asks for one, and makes console logs
+// without error stack traces the default. The development build
+// (haproxy-tcp-operator-dev, which make run uses) calls it before Main.
+func EnableLocalCluster(start func(context.Context, LocalClusterOptions) (LocalCluster, error)) {
+	startLocalCluster = start
+	devLogging = true
+	c := Commands["run"]
+	c.Summary = runLocalSummary
+	Commands["run"] = c
 }
 
 // DefaultInstanceImage is the HAProxy instance image this release runs.
@@ -55,14 +97,19 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	leaderElect := fs.Bool("leader-elect", false, "elect a leader, so only one replica reconciles")
 	leaderNS := fs.String("leader-election-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the leader election Lease (default: $POD_NAMESPACE)")
 	image := fs.String("instance-image", DefaultInstanceImage, "default HAProxy instance image")
-	local := fs.Bool("local", false, "start a local cluster on loopback with the samples, even when a cluster is configured")
-	assets := fs.String("k8s-assets", "bin/k8s", "folder with kube-apiserver, etcd and kubectl for the local cluster")
-	haproxyBin := fs.String("haproxy", "haproxy", "haproxy binary for local instances")
-	if err := parseFlags(fs, args, runSummary, stdout); err != nil {
+	local := new(bool)
+	var localOpts LocalClusterOptions
+	if startLocalCluster != nil {
+		local = fs.Bool("local", false, "start a local cluster on loopback with the samples, even when a cluster is configured")
+		fs.StringVar(&localOpts.Assets, "k8s-assets", "bin/k8s", "folder with kube-apiserver, etcd and kubectl for the local cluster")
+		fs.StringVar(&localOpts.HAProxy, "haproxy", "haproxy", "haproxy binary for local instances")
+	}
+	summary := Commands["run"].Summary
+	if err := parseFlags(fs, args, summary, stdout); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		commandHelp(stderr, fs, runSummary)
+		commandHelp(stderr, fs, summary)
 		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
 	set := map[string]bool{}
@@ -84,21 +131,29 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				return err
 			}
 			cfg = found.config
+		} else if startLocalCluster == nil {
+			return errors.New("no cluster configured: give --kubeconfig, set $KUBECONFIG, write ~/.kube/config or run in a Pod " +
+				"(the development build haproxy-tcp-operator-dev, which make run builds, starts a local cluster instead)")
 		} else {
 			logger.Info("No cluster configured (no --kubeconfig, no file named by $KUBECONFIG, not in a Pod, no ~/.kube/config): starting a local cluster")
 		}
 	} else {
 		logger.Info("Starting a local cluster (--local)")
 	}
-	var lc *localCluster
+	var lc LocalCluster
 	if cfg == nil {
+		localOpts.Stdout, localOpts.Log = stdout, logger
 		var err error
-		lc, err = startLocal(ctx, *assets, *haproxyBin, stdout)
+		lc, err = startLocalCluster(ctx, localOpts)
 		if err != nil {
-			return err
+			return fmt.Errorf("start a local cluster: %w", err)
 		}
-		defer lc.stop()
-		cfg = lc.cp.Config
+		defer func() {
+			if err := lc.Stop(); err != nil {
+				logger.Error(err, "Stop the local cluster")
+			}
+		}()
+		cfg = lc.Config()
 		if !set["metrics-bind-address"] {
 			*metricsAddr = localAddress("127.0.0.1:8080")
 		}
@@ -149,7 +204,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	metricsURL := metricsURL(*metricsAddr)
 	if lc != nil {
-		go lc.announce(ctx, mgr.GetClient(), metricsURL, stdout)
+		go lc.Announce(ctx, metricsURL)
 	}
 	logger.Info("Starting the operator", "version", Version(), "server", cfg.Host, "metrics", metricsURL)
 	return mgr.Start(ctx)

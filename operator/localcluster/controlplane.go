@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -50,6 +51,9 @@ func StartControlPlane(assets string) (*ControlPlane, error) {
 		CRDDirectoryPaths:     []string{crdDir},
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: assets,
+		// envtest's 20 s default is short for a first start on a busy
+		// machine, and each retry logs an error.
+		ControlPlaneStartTimeout: time.Minute,
 	}
 	cfg, err := env.Start()
 	if err != nil {
