@@ -5,6 +5,7 @@ GO ?= go
 BIN := $(CURDIR)/bin
 K8S_BIN := $(BIN)/k8s
 KUBE_VERSION := v1.37.2
+FUZZTIME ?= 30s
 
 .DEFAULT_GOAL := help
 
@@ -48,6 +49,9 @@ docs: ## Generate the API reference docs/api.md from the CRDs
 test: test-deps ## Run every test (unit, golden, API server and HAProxy)
 	$(GO) vet ./...
 	$(GO) test ./... -count=1
+	# A bounded fuzzing run: no field of a mapping may add a directive or
+	# touch another mapping's lines.
+	$(GO) test ./operator/render/ -run '^$$' -fuzz '^FuzzTranslateRender$$' -fuzztime $(FUZZTIME)
 
 .PHONY: testdata
 testdata: test-deps ## Rewrite the golden files from the current output

@@ -64,7 +64,7 @@ type HAProxySpec struct {
 	// connection slot without having been routed yet.
 	// +optional
 	// +kubebuilder:default={}
-	Timeouts TimeoutsSpec `json:"timeouts,omitempty"`
+	Timeouts *TimeoutsSpec `json:"timeouts,omitempty"`
 
 	// MaxReloadsPerWorker bounds how many reloads an old HAProxy worker
 	// survives while it finishes its connections: once a worker has lived

@@ -165,7 +165,11 @@ func (in *HAProxySpec) DeepCopyInto(out *HAProxySpec) {
 		*out = new(v1.Duration)
 		**out = **in
 	}
-	in.Timeouts.DeepCopyInto(&out.Timeouts)
+	if in.Timeouts != nil {
+		in, out := &in.Timeouts, &out.Timeouts
+		*out = new(TimeoutsSpec)
+		(*in).DeepCopyInto(*out)
+	}
 	if in.MaxReloadsPerWorker != nil {
 		in, out := &in.MaxReloadsPerWorker, &out.MaxReloadsPerWorker
 		*out = new(int32)

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/model"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/snapshot"
@@ -176,7 +178,7 @@ func (t *translation) globalConfig() model.Config {
 	}
 	// Out-of-range values (possible in YAML given to the render command)
 	// keep the default rather than an unbounded or invalid timeout.
-	if h := spec.Timeouts.Handshake; h != nil && h.Duration >= time.Millisecond && h.Duration <= maxTimeoutMs*time.Millisecond {
+	if h := handshake(spec.Timeouts); h != nil && h.Duration >= time.Millisecond && h.Duration <= maxTimeoutMs*time.Millisecond {
 		cfg.HandshakeTimeout = h.Duration
 	}
 	if n := spec.MaxReloadsPerWorker; n != nil && *n >= 1 {
@@ -236,4 +238,12 @@ func safeCredential(b []byte, user bool) bool {
 		}
 	}
 	return true
+}
+
+// handshake is the handshake bound the spec sets, if any.
+func handshake(t *v1alpha1.TimeoutsSpec) *metav1.Duration {
+	if t == nil {
+		return nil
+	}
+	return t.Handshake
 }

@@ -22,14 +22,14 @@ func TestTheHandshakeBoundAndOldWorkerLimitComeFromTheHAProxy(t *testing.T) {
 		},
 		"set fields are used as given": {
 			spec: v1alpha1.HAProxySpec{
-				Timeouts:            v1alpha1.TimeoutsSpec{Handshake: &metav1.Duration{Duration: 2 * time.Second}},
+				Timeouts:            &v1alpha1.TimeoutsSpec{Handshake: &metav1.Duration{Duration: 2 * time.Second}},
 				MaxReloadsPerWorker: ptr.To[int32](3),
 			},
 			handshake: 2 * time.Second, reloads: 3,
 		},
 		"a zero handshake keeps the default rather than no bound": {
 			spec: v1alpha1.HAProxySpec{
-				Timeouts:            v1alpha1.TimeoutsSpec{Handshake: &metav1.Duration{}},
+				Timeouts:            &v1alpha1.TimeoutsSpec{Handshake: &metav1.Duration{}},
 				MaxReloadsPerWorker: ptr.To[int32](0),
 			},
 			handshake: 5 * time.Second, reloads: 5,
