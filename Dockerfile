@@ -4,7 +4,8 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/haproxy-tcp-operator ./operator/cmd/haproxy-tcp-operator
+ARG VERSION=dev
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/cli.version=${VERSION}" -o /out/haproxy-tcp-operator ./operator/cmd/haproxy-tcp-operator
 
 FROM debian:bookworm-slim AS certs
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates && rm -rf /var/lib/apt/lists/*

@@ -17,7 +17,7 @@ help: ## List the targets
 
 .PHONY: build
 build: ## Build bin/haproxy-tcp-operator
-	$(GO) build -o $(BIN)/haproxy-tcp-operator ./operator/cmd/haproxy-tcp-operator
+	$(GO) build -ldflags "-X github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/cli.version=$(IMAGE_TAG)" -o $(BIN)/haproxy-tcp-operator ./operator/cmd/haproxy-tcp-operator
 
 # RUN_ARGS adds flags, e.g. RUN_ARGS=--local for a local cluster even when
 # a kubeconfig names one.
@@ -86,7 +86,7 @@ $(K8S_BIN)/kubectl:
 
 .PHONY: clean
 clean: ## Remove build output (keeps the built kube-apiserver)
-	rm -f $(BIN)/haproxy-tcp-operator
+	rm -f $(BIN)/haproxy-tcp-operator $(BIN)/haproxy-tcp-operator-dev
 
 .PHONY: bench
 bench: test-deps ## Run the benchmarks: apply latency against real haproxy, and kubectl apply to traffic
@@ -103,6 +103,6 @@ IMAGE_TAG ?= v0.1.0
 
 .PHONY: docker-build
 docker-build: ## Build the operator and HAProxy instance images (needs a Docker engine)
-	docker build -t haproxy-tcp-operator/operator:$(IMAGE_TAG) -f Dockerfile .
+	docker build --build-arg VERSION=$(IMAGE_TAG) -t haproxy-tcp-operator/operator:$(IMAGE_TAG) -f Dockerfile .
 	docker build -t haproxy-tcp-operator/haproxy:$(IMAGE_TAG) -f haproxy.Dockerfile .
 	docker build -t haproxy-tcp-operator/bundle:$(IMAGE_TAG) -f deploy/bundle/bundle.Dockerfile deploy/bundle

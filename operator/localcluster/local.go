@@ -125,8 +125,9 @@ func (l *Local) Announce(ctx context.Context, metricsURL string) {
 				}
 				ip := p.Status.PodIP
 				fmt.Fprintf(stdout, "HAProxy %s is programmed:\n", p.Name)
-				fmt.Fprintf(stdout, "  stats page  http://%s/stats   metrics http://%s/metrics\n",
-					net.JoinHostPort(ip, "8404"), net.JoinHostPort(ip, "8404"))
+				fmt.Fprintf(stdout, "  stats page  http://%s/stats (user admin; password: kubectl get secret -n %s haproxy-%s-stats -o jsonpath='{.data.password}' | base64 -d)\n",
+					net.JoinHostPort(ip, "8404"), hap.Namespace, hap.Name)
+				fmt.Fprintf(stdout, "  metrics     http://%s/metrics\n", net.JoinHostPort(ip, "8404"))
 				var mappings v1alpha1.TCPMappingList
 				if c.List(ctx, &mappings, client.InNamespace("default")) == nil {
 					for _, m := range mappings.Items {
