@@ -22,6 +22,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -495,5 +496,49 @@ func TestFrozenInstanceDelaysNoOtherHAProxy(t *testing.T) {
 			return fmt.Errorf("%+v", c)
 		}
 		return nil
+	})
+}
+
+// TestCertificateTroubleIsReportedOnItsTLSContext: a chain with a garbage
+// block is refused before HAProxy sees it, on its own TLSContext only; a
+// certificate that expires within the warning window is served with a
+// warning condition and event.
+func TestCertificateTroubleIsReportedOnItsTLSContext(t *testing.T) {
+	ns := newNamespace(t, nil)
+	ip := newHAProxy(t, ns, 1)[0]
+	serviceWithBackend(t, ns, "app")
+
+	garbage := certData(t, "garbage.example")
+	garbage["tls.crt"] = append(garbage["tls.crt"], []byte("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n")...)
+	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "garbage-cert", Namespace: ns}, Type: corev1.SecretTypeTLS, Data: garbage})
+	ca := newTestCA(t, "short-lived")
+	certPEM, keyPEM := ca.serverCert(t, "127.0.0.1")
+	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "soon-cert", Namespace: ns}, Type: corev1.SecretTypeTLS,
+		Data: map[string][]byte{"tls.crt": certPEM, "tls.key": keyPEM}})
+	create(t, tlsContext(ns, "garbage", "garbage-cert"), tlsContext(ns, "soon", "soon-cert"),
+		mapping(ns, "garbage", v1alpha1.TCPMappingSpec{Port: 3680, TLS: "garbage", Service: "app"}),
+		mapping(ns, "soon", v1alpha1.TCPMappingSpec{Port: 3681, TLS: "soon", Service: "app"}))
+
+	if c := contextCondition(t, ns, "garbage", v1alpha1.ConditionResolvedRefs, metav1.ConditionFalse); c.Reason != v1alpha1.ReasonInvalidCertificate {
+		t.Errorf("a chain with a garbage block: %s %q", c.Reason, c.Message)
+	}
+	condition(t, ns, "garbage", v1alpha1.ConditionResolvedRefs, metav1.ConditionFalse)
+	condition(t, ns, "soon", v1alpha1.ConditionProgrammed, metav1.ConditionTrue)
+	routesTo(t, addr(ip, 3681), "soon.example", "app")
+	c := contextCondition(t, ns, "soon", v1alpha1.ConditionCertificateExpiring, metav1.ConditionTrue)
+	if c.Reason != v1alpha1.ReasonCertificateExpiring {
+		t.Errorf("a certificate valid for a day: %s %q", c.Reason, c.Message)
+	}
+	eventually(t, 30*time.Second, "a warning event on the expiring TLSContext", func() error {
+		var events eventsv1.EventList
+		if err := cluster.client.List(ctxFor(t), &events, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		for _, e := range events.Items {
+			if e.Regarding.Name == "soon" && e.Reason == v1alpha1.ReasonCertificateExpiring && e.Type == corev1.EventTypeWarning {
+				return nil
+			}
+		}
+		return fmt.Errorf("%d events, none about the expiring certificate", len(events.Items))
 	})
 }
