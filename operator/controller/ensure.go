@@ -236,21 +236,19 @@ func (r *HAProxyReconciler) ensureStatsSecret(ctx context.Context, hap *v1alpha1
 // reportNameConflict sets Ready=False, reason NameConflict, on the HAProxy.
 func (r *HAProxyReconciler) reportNameConflict(ctx context.Context, hap *v1alpha1.HAProxy, conflict *nameConflictError) error {
 	log.FromContext(ctx).Info("Not touching an object the HAProxy does not own", "object", conflict.key, "kind", conflict.kind)
-	_, err := updateStatus(ctx, r, hap.DeepCopy(), func() *v1alpha1.HAProxy { return &v1alpha1.HAProxy{ObjectMeta: hap.ObjectMeta} },
-		func(o *v1alpha1.HAProxy) bool {
-			st := *o.Status.DeepCopy()
-			st.ObservedGeneration = o.Generation
-			meta.SetStatusCondition(&st.Conditions, metav1.Condition{
-				Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: ReasonNameConflict,
-				Message: conflict.Error(), ObservedGeneration: o.Generation,
-			})
-			if equality.Semantic.DeepEqual(o.Status, st) {
-				return false
-			}
-			o.Status = st
-			return true
+	return updateStatus(ctx, r, hap.DeepCopy(), func(o *v1alpha1.HAProxy) bool {
+		st := *o.Status.DeepCopy()
+		st.ObservedGeneration = o.Generation
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{
+			Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: ReasonNameConflict,
+			Message: conflict.Error(), ObservedGeneration: o.Generation,
 		})
-	return err
+		if equality.Semantic.DeepEqual(o.Status, st) {
+			return false
+		}
+		o.Status = st
+		return true
+	})
 }
 
 // cleanup deletes what the HAProxy owned, and nothing else, then lets it

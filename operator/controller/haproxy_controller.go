@@ -69,7 +69,7 @@ type HAProxyReconciler struct {
 	// caClients are HTTP clients trusting one CA each, for external
 	// instances.
 	caClients sync.Map // [sha256.Size]byte -> *http.Client
-	excluded exclusions
+	excluded  exclusions
 }
 
 // SetupWithManager registers the controller and what it watches.

@@ -9,7 +9,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
@@ -55,32 +54,52 @@ func parallel(jobs []func() error) error {
 
 // updateStatus writes the status want computes from the object, only when
 // it changed; on a conflict it reads the object again from the API server
-// (the cache may lag behind the operator's own writes). It reports
-// whether it wrote.
-func updateStatus[T client.Object](ctx context.Context, r *HAProxyReconciler, obj T, fresh func() T, want func(T) bool) (bool, error) {
-	wrote := false
+// (the cache may lag behind the operator's own writes).
+func updateStatus[T client.Object](ctx context.Context, r *HAProxyReconciler, obj T, want func(T) bool) error {
 	first := true
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		if !first {
-			obj = fresh()
 			if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
-				return client.IgnoreNotFound(err)
+				return err
 			}
 		}
 		first = false
 		if !want(obj) {
 			return nil
 		}
-		if err := r.Client.Status().Update(ctx, obj); err != nil {
-			return err
-		}
-		wrote = true
-		return nil
+		return r.Client.Status().Update(ctx, obj)
 	})
-	if apierrors.IsNotFound(err) {
-		return false, nil
+	return client.IgnoreNotFound(err)
+}
+
+// writeMapping sets the status compute gives a TCPMapping, when it
+// differs from the one it has.
+func (r *HAProxyReconciler) writeMapping(ctx context.Context, obj *v1alpha1.TCPMapping, compute func(*v1alpha1.TCPMapping) v1alpha1.TCPMappingStatus) error {
+	err := updateStatus(ctx, r, obj.DeepCopy(), func(o *v1alpha1.TCPMapping) bool {
+		want := compute(o)
+		changed := !equality.Semantic.DeepEqual(o.Status, want)
+		o.Status = want
+		return changed
+	})
+	if err != nil {
+		return fmt.Errorf("status of TCPMapping %s: %w", klogRef(obj), err)
 	}
-	return wrote, err
+	return nil
+}
+
+// writeContext sets the status compute gives a TLSContext, when it
+// differs from the one it has.
+func (r *HAProxyReconciler) writeContext(ctx context.Context, obj *v1alpha1.TLSContext, compute func(*v1alpha1.TLSContext) v1alpha1.TLSContextStatus) error {
+	err := updateStatus(ctx, r, obj.DeepCopy(), func(o *v1alpha1.TLSContext) bool {
+		want := compute(o)
+		changed := !equality.Semantic.DeepEqual(o.Status, want)
+		o.Status = want
+		return changed
+	})
+	if err != nil {
+		return fmt.Errorf("status of TLSContext %s: %w", klogRef(obj), err)
+	}
+	return nil
 }
 
 // writeStatuses writes, concurrently and only where something changed, the
@@ -93,137 +112,78 @@ func (r *HAProxyReconciler) writeStatuses(ctx context.Context, hap *v1alpha1.HAP
 	if hap.Spec.CertificateExpiryWarning != nil {
 		warn = hap.Spec.CertificateExpiryWarning.Duration
 	}
-	mappings := map[string]*v1alpha1.TCPMapping{}
-	for i := range snap.TCPMappings {
-		m := &snap.TCPMappings[i]
-		mappings[m.Namespace+"/"+m.Name] = m
-	}
-	contexts := map[string]*v1alpha1.TLSContext{}
-	for i := range snap.TLSContexts {
-		c := &snap.TLSContexts[i]
-		contexts[c.Namespace+"/"+c.Name] = c
-	}
-
 	var jobs []func() error
-	served := map[string]bool{}
+
+	served := map[string]translate.MappingResult{}
 	for _, m := range res.Mappings {
-		key := m.Namespace + "/" + m.Name
-		served[key] = true
-		obj := mappings[key]
-		if obj == nil {
-			continue
-		}
-		jobs = append(jobs, func() error {
-			var before *metav1.Condition
-			_, err := updateStatus(ctx, r, obj.DeepCopy(), func() *v1alpha1.TCPMapping {
-				return &v1alpha1.TCPMapping{ObjectMeta: metav1.ObjectMeta{Namespace: m.Namespace, Name: m.Name}}
-			},
-				func(o *v1alpha1.TCPMapping) bool {
-					before = rejection(o.Status.Parents, hapKey)
-					want := mappingStatus(o, hapKey, m, instances)
-					if equality.Semantic.DeepEqual(o.Status, want) {
-						return false
-					}
-					o.Status = want
-					return true
-				})
-			if err != nil {
-				return fmt.Errorf("status of TCPMapping %s: %w", key, err)
-			}
-			if after := rejectionOf(m); after != nil && (before == nil || before.Reason != after.Reason || before.Message != after.Message) {
-				r.Recorder.Eventf(obj, hap, corev1.EventTypeWarning, after.Reason, "Translate", "%s", after.Message)
-			}
-			return nil
-		})
+		served[m.Namespace+"/"+m.Name] = m
 	}
-	for key, obj := range mappings {
-		if served[key] || !hasParent(obj.Status.Parents, hapKey) {
-			continue
+	for i := range snap.TCPMappings {
+		obj := &snap.TCPMappings[i]
+		m, isServed := served[obj.Namespace+"/"+obj.Name]
+		switch {
+		case isServed:
+			jobs = append(jobs, func() error {
+				before := rejection(obj.Status.Parents, hapKey)
+				if err := r.writeMapping(ctx, obj, func(o *v1alpha1.TCPMapping) v1alpha1.TCPMappingStatus {
+					before = rejection(o.Status.Parents, hapKey)
+					return mappingStatus(o, hapKey, m, instances)
+				}); err != nil {
+					return err
+				}
+				if after := rejectionOf(m); after != nil && (before == nil || before.Reason != after.Reason || before.Message != after.Message) {
+					r.Recorder.Eventf(obj, hap, corev1.EventTypeWarning, after.Reason, "Translate", "%s", after.Message)
+				}
+				return nil
+			})
+		case hasParent(obj.Status.Parents, hapKey):
+			jobs = append(jobs, func() error {
+				return r.writeMapping(ctx, obj, func(o *v1alpha1.TCPMapping) v1alpha1.TCPMappingStatus { return mappingStatusWithout(o, hapKey) })
+			})
 		}
-		jobs = append(jobs, func() error {
-			_, err := updateStatus(ctx, r, obj.DeepCopy(), func() *v1alpha1.TCPMapping { return &v1alpha1.TCPMapping{ObjectMeta: obj.ObjectMeta} },
-				func(o *v1alpha1.TCPMapping) bool {
-					want := mappingStatusWithout(o, hapKey)
-					if equality.Semantic.DeepEqual(o.Status, want) {
-						return false
-					}
-					o.Status = want
-					return true
-				})
-			if err != nil {
-				return fmt.Errorf("status of TCPMapping %s: %w", key, err)
-			}
-			return nil
-		})
 	}
 
-	servedContexts := map[string]bool{}
+	servedContexts := map[string]translate.TLSContextResult{}
 	for _, c := range res.TLSContexts {
-		key := c.Namespace + "/" + c.Name
-		servedContexts[key] = true
-		obj := contexts[key]
-		if obj == nil {
-			continue
-		}
-		if c.NotAfter != nil {
-			metrics.CertificateExpiry.WithLabelValues(hapKey, c.Namespace, c.Name).Set(float64(c.NotAfter.Unix()))
-		}
-		jobs = append(jobs, func() error {
-			var before *metav1.Condition
-			_, err := updateStatus(ctx, r, obj.DeepCopy(), func() *v1alpha1.TLSContext {
-				return &v1alpha1.TLSContext{ObjectMeta: metav1.ObjectMeta{Namespace: c.Namespace, Name: c.Name}}
-			},
-				func(o *v1alpha1.TLSContext) bool {
-					before = meta.FindStatusCondition(o.Status.Conditions, v1alpha1.ConditionCertificateExpiring)
-					want := contextStatus(o, hapKey, c, warn, now)
-					if equality.Semantic.DeepEqual(o.Status, want) {
-						return false
-					}
-					o.Status = want
-					return true
-				})
-			if err != nil {
-				return fmt.Errorf("status of TLSContext %s: %w", key, err)
-			}
-			after := expiryCondition(c.NotAfter, warn, now, obj.Generation)
-			if after != nil && after.Status == metav1.ConditionTrue && (before == nil || before.Reason != after.Reason) {
-				r.Recorder.Eventf(obj, hap, corev1.EventTypeWarning, after.Reason, "Translate", "%s", after.Message)
-			}
-			return nil
-		})
+		servedContexts[c.Namespace+"/"+c.Name] = c
 	}
-	for key, obj := range contexts {
-		if servedContexts[key] || !hasParent(obj.Status.Parents, hapKey) {
-			continue
-		}
-		metrics.CertificateExpiry.DeleteLabelValues(hapKey, obj.Namespace, obj.Name)
-		jobs = append(jobs, func() error {
-			_, err := updateStatus(ctx, r, obj.DeepCopy(), func() *v1alpha1.TLSContext { return &v1alpha1.TLSContext{ObjectMeta: obj.ObjectMeta} },
-				func(o *v1alpha1.TLSContext) bool {
-					want := contextStatusWithout(o, hapKey)
-					if equality.Semantic.DeepEqual(o.Status, want) {
-						return false
-					}
-					o.Status = want
-					return true
-				})
-			if err != nil {
-				return fmt.Errorf("status of TLSContext %s: %w", key, err)
+	for i := range snap.TLSContexts {
+		obj := &snap.TLSContexts[i]
+		c, isServed := servedContexts[obj.Namespace+"/"+obj.Name]
+		switch {
+		case isServed:
+			if c.NotAfter != nil {
+				metrics.CertificateExpiry.WithLabelValues(hapKey, c.Namespace, c.Name).Set(float64(c.NotAfter.Unix()))
 			}
-			return nil
-		})
+			jobs = append(jobs, func() error {
+				before := meta.FindStatusCondition(obj.Status.Conditions, v1alpha1.ConditionCertificateExpiring)
+				if err := r.writeContext(ctx, obj, func(o *v1alpha1.TLSContext) v1alpha1.TLSContextStatus {
+					before = meta.FindStatusCondition(o.Status.Conditions, v1alpha1.ConditionCertificateExpiring)
+					return contextStatus(o, hapKey, c, warn, now)
+				}); err != nil {
+					return err
+				}
+				after := expiryCondition(c.NotAfter, warn, now, obj.Generation)
+				if after != nil && after.Status == metav1.ConditionTrue && (before == nil || before.Reason != after.Reason) {
+					r.Recorder.Eventf(obj, hap, corev1.EventTypeWarning, after.Reason, "Translate", "%s", after.Message)
+				}
+				return nil
+			})
+		case hasParent(obj.Status.Parents, hapKey):
+			metrics.CertificateExpiry.DeleteLabelValues(hapKey, obj.Namespace, obj.Name)
+			jobs = append(jobs, func() error {
+				return r.writeContext(ctx, obj, func(o *v1alpha1.TLSContext) v1alpha1.TLSContextStatus { return contextStatusWithout(o, hapKey) })
+			})
+		}
 	}
 
 	jobs = append(jobs, func() error {
-		_, err := updateStatus(ctx, r, hap.DeepCopy(), func() *v1alpha1.HAProxy { return &v1alpha1.HAProxy{ObjectMeta: hap.ObjectMeta} },
-			func(o *v1alpha1.HAProxy) bool {
-				want := haproxyStatus(o.Status, o, res, hash, pods, ready, instances)
-				if equality.Semantic.DeepEqual(o.Status, want) {
-					return false
-				}
-				o.Status = want
-				return true
-			})
+		err := updateStatus(ctx, r, hap.DeepCopy(), func(o *v1alpha1.HAProxy) bool {
+			want := haproxyStatus(o.Status, o, res, hash, pods, ready, instances)
+			changed := !equality.Semantic.DeepEqual(o.Status, want)
+			o.Status = want
+			return changed
+		})
 		if err != nil {
 			return fmt.Errorf("status of HAProxy %s: %w", hapKey, err)
 		}
@@ -281,37 +241,20 @@ func (r *HAProxyReconciler) releaseObjects(ctx context.Context, hap *v1alpha1.HA
 	}
 	var jobs []func() error
 	for i := range mappings.Items {
-		obj := &mappings.Items[i]
-		if !hasParent(obj.Status.Parents, hapKey) {
-			continue
+		if obj := &mappings.Items[i]; hasParent(obj.Status.Parents, hapKey) {
+			jobs = append(jobs, func() error {
+				return r.writeMapping(ctx, obj, func(o *v1alpha1.TCPMapping) v1alpha1.TCPMappingStatus { return mappingStatusWithout(o, hapKey) })
+			})
 		}
-		jobs = append(jobs, func() error {
-			_, err := updateStatus(ctx, r, obj, func() *v1alpha1.TCPMapping { return &v1alpha1.TCPMapping{ObjectMeta: obj.ObjectMeta} },
-				func(o *v1alpha1.TCPMapping) bool {
-					want := mappingStatusWithout(o, hapKey)
-					changed := !equality.Semantic.DeepEqual(o.Status, want)
-					o.Status = want
-					return changed
-				})
-			return err
-		})
 	}
 	for i := range contexts.Items {
 		obj := &contexts.Items[i]
 		metrics.CertificateExpiry.DeleteLabelValues(hapKey, obj.Namespace, obj.Name)
-		if !hasParent(obj.Status.Parents, hapKey) {
-			continue
+		if hasParent(obj.Status.Parents, hapKey) {
+			jobs = append(jobs, func() error {
+				return r.writeContext(ctx, obj, func(o *v1alpha1.TLSContext) v1alpha1.TLSContextStatus { return contextStatusWithout(o, hapKey) })
+			})
 		}
-		jobs = append(jobs, func() error {
-			_, err := updateStatus(ctx, r, obj, func() *v1alpha1.TLSContext { return &v1alpha1.TLSContext{ObjectMeta: obj.ObjectMeta} },
-				func(o *v1alpha1.TLSContext) bool {
-					want := contextStatusWithout(o, hapKey)
-					changed := !equality.Semantic.DeepEqual(o.Status, want)
-					o.Status = want
-					return changed
-				})
-			return err
-		})
 	}
 	return parallel(jobs)
 }
