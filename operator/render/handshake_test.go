@@ -58,7 +58,7 @@ func TestASilentClientIsClosedWithinTheHandshakeBound(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "edge", Namespace: "default"},
 		Spec: v1alpha1.HAProxySpec{
 			Stats:    v1alpha1.StatsSpec{Enabled: ptr.To(false)},
-			Timeouts: v1alpha1.TimeoutsSpec{Handshake: &metav1.Duration{Duration: bound}},
+			Timeouts: &v1alpha1.TimeoutsSpec{Handshake: &metav1.Duration{Duration: bound}},
 		},
 	}}
 	s := objs.ForEachHAProxy()[0]
