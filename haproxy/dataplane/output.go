@@ -21,9 +21,13 @@ type outputTap struct {
 
 // lineCapture holds the lines written while it is active.
 type lineCapture struct {
-	mu   sync.Mutex
-	all  []string
-	done chan struct{}
+	mu  sync.Mutex
+	all []string
+	// paused and resumed count the old worker's "Paused frontend" and
+	// "Resumed frontend" lines: during a reload the old worker pauses its
+	// listeners and, when the new worker cannot start, resumes them.
+	paused, resumed int
+	done            chan struct{}
 }
 
 func newOutputTap(dst io.Writer) *outputTap { return &outputTap{dst: dst} }
@@ -70,6 +74,12 @@ func (c *lineCapture) add(line string) {
 	if line == "" {
 		return
 	}
+	switch {
+	case strings.Contains(line, "Paused frontend"):
+		c.paused++
+	case strings.Contains(line, "Resumed frontend"):
+		c.resumed++
+	}
 	if strings.Contains(line, "Loading failure") && !c.finished() {
 		close(c.done)
 	}
@@ -111,4 +121,20 @@ func (c *lineCapture) wait(d time.Duration) []string {
 	case <-time.After(d):
 	}
 	return c.lines()
+}
+
+// waitResumed waits up to d until the old worker has resumed every
+// listener it paused, so a failed reload is answered only once the old
+// listeners accept connections again.
+func (c *lineCapture) waitResumed(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		c.mu.Lock()
+		done := c.resumed >= c.paused
+		c.mu.Unlock()
+		if done {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

@@ -317,6 +317,26 @@ func (m *master) reloadCount() (int, error) {
 	return st.reloads, err
 }
 
+// failedReload waits until the failure has settled, so the answer comes
+// when the previous worker serves again: the master answers once more
+// (it re-executes itself after a failed load) and the old worker has
+// resumed the listeners it paused. Then it reports HAProxy's lines.
+func (m *master) failedReload(before procState, capture *lineCapture, reason string) error {
+	lines := capture.wait(time.Second)
+	deadline := time.Now().Add(masterReexecWait)
+	for time.Now().Before(deadline) {
+		if st, err := m.stateOnce(); err == nil && st.reloads > before.reloads {
+			break
+		}
+		if !m.running() {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	capture.waitResumed(2 * time.Second)
+	return &ReloadError{Reason: reason, Lines: lines}
+}
+
 // ReloadError is a reload HAProxy could not complete: the new worker did
 // not start. Lines are HAProxy's own messages emitted during the reload.
 type ReloadError struct {
@@ -367,19 +387,12 @@ func (m *master) reload() error {
 				return nil
 			}
 			if st.failed > 0 {
-				return &ReloadError{
-					Reason: fmt.Sprintf("haproxy could not start the new worker (failed reloads: %d); the previous worker keeps serving", st.failed),
-					Lines:  capture.wait(time.Second),
-				}
+				return m.failedReload(before, capture, fmt.Sprintf("haproxy could not start the new worker (failed reloads: %d); the previous worker keeps serving", st.failed))
 			}
 		}
 		if capture.finished() {
-			// The master printed "Loading failure!" after its alerts;
-			// its CLI may take a while longer to come back.
-			return &ReloadError{
-				Reason: "haproxy could not start the new worker; the previous worker keeps serving",
-				Lines:  capture.lines(),
-			}
+			// The master printed "Loading failure!" after its alerts.
+			return m.failedReload(before, capture, "haproxy could not start the new worker; the previous worker keeps serving")
 		}
 		if time.Now().After(deadline) {
 			return &ReloadError{Reason: fmt.Sprintf("no new worker within %s of the reload", reloadTimeout), Lines: capture.lines()}

@@ -90,7 +90,7 @@ func (s *Server) reloadLoop(ctx context.Context) {
 		case <-time.After(s.opt.ReloadDelay):
 		}
 		s.mu.Lock()
-		if rl := s.pending; rl != nil {
+		if rl := s.pending; rl != nil && !s.stopping.Load() {
 			_ = s.doReload(rl) // recorded in rl
 		}
 		s.mu.Unlock()

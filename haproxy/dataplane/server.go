@@ -79,6 +79,7 @@ type Server struct {
 
 	listener net.Listener
 	http     *http.Server
+	cancel   context.CancelFunc
 }
 
 const initialConfig = `global
@@ -185,6 +186,7 @@ func (s *Server) Start(ctx context.Context) error {
 	s.listener = ln
 	s.http = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	s.beat.Store(time.Now().UnixNano())
+	ctx, s.cancel = context.WithCancel(ctx)
 	go s.reloadLoop(ctx)
 	go s.supervise(ctx)
 	go func() {
@@ -204,6 +206,9 @@ func (s *Server) Start(ctx context.Context) error {
 // Stop ends the API and HAProxy.
 func (s *Server) Stop(ctx context.Context) {
 	s.stopping.Store(true)
+	if s.cancel != nil {
+		s.cancel() // the reload loop and the supervisor
+	}
 	if s.http != nil {
 		_ = s.http.Shutdown(ctx)
 	}
