@@ -55,8 +55,8 @@ func TestMainExitCodes(t *testing.T) {
 		{args: []string{"render", "--help"}, code: 0, stdout: "-zap-log-level"},
 		{args: []string{"convert", "-h"}, code: 0, stdout: "-namespace"},
 		{args: []string{"run", "-h"}, code: 0, stdout: "-kubeconfig"},
-		// dataplane prints its own flags on stderr; Main adds the logging ones.
-		{args: []string{"dataplane", "--help"}, code: 0, stderr: "-zap-log-level"},
+		{args: []string{"dataplane", "--help"}, code: 0, stdout: "-zap-log-level"},
+		{args: []string{"dataplane", "--bogus"}, code: 2, stderr: "flag provided but not defined: -bogus", noStdout: true},
 		{args: []string{"--version"}, code: 0, stdout: "haproxy-tcp-operator dev"},
 		{args: []string{"render", "--bogus"}, code: 2, stderr: "flag provided but not defined: -bogus", noStdout: true},
 		{args: []string{"run", "--bogus"}, code: 2, stderr: "Usage: haproxy-tcp-operator run", noStdout: true},

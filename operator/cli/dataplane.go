@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"github.com/go-logr/logr/funcr"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/haproxy/dataplane"
 )
@@ -43,9 +41,8 @@ func readCredentials(file string) (string, string, error) {
 
 // Dataplane runs HAProxy in master-worker mode and the Data Plane API
 // server until interrupted.
-func Dataplane(ctx context.Context, args []string, _, stderr io.Writer) error {
-	fs := flag.NewFlagSet("dataplane", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func Dataplane(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("dataplane", stderr)
 	listen := fs.String("listen", ":5555", "address of the Data Plane API")
 	haproxyBin := fs.String("haproxy", "haproxy", "haproxy binary")
 	dir := fs.String("config-dir", "/var/lib/haproxy-tcp", "directory of haproxy.cfg")
@@ -56,18 +53,19 @@ func Dataplane(ctx context.Context, args []string, _, stderr io.Writer) error {
 	tlsCert := fs.String("tls-cert", "", "serve the API over TLS with this certificate")
 	tlsKey := fs.String("tls-key", "", "and this key")
 	reloadDelay := fs.Duration("reload-delay", 5*time.Second, "coalesce queued reloads within this delay")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, Commands["dataplane"].Summary, stdout); err != nil {
 		return err
 	}
 	user, pass, err := readCredentials(*credentials)
 	if err != nil {
 		return err
 	}
-	log := funcr.New(func(prefix, args string) { fmt.Fprintln(stderr, prefix, args) }, funcr.Options{})
+	// The logger the --zap-* flags configured.
+	log := logr.FromContextOrDiscard(ctx)
 	srv, err := dataplane.New(dataplane.Options{
 		Listen: *listen, HAProxy: *haproxyBin, Dir: *dir, RunDir: *runDir, CertDir: *certDir,
 		BindAddr: *bindAddr, User: user, Password: pass, TLSCert: *tlsCert, TLSKey: *tlsKey,
-		ReloadDelay: *reloadDelay, HAProxyLog: stderr, Logger: logr.Logger(log),
+		ReloadDelay: *reloadDelay, HAProxyLog: stderr, Logger: log,
 	})
 	if err != nil {
 		return err
