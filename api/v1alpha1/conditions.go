@@ -48,6 +48,10 @@ const (
 	// ReasonPreviousGenerationInEffect: the newest generation is rejected
 	// and the last accepted one keeps serving.
 	ReasonPreviousGenerationInEffect = "PreviousGenerationInEffect"
+	// ReasonInvalidSpec: a field holds what the API server would have
+	// refused (input that did not go through it, e.g. the render
+	// command's YAML); the message names the field.
+	ReasonInvalidSpec = "InvalidSpec"
 	// ReasonNotSelected: no HAProxy selects the object.
 	ReasonNotSelected = "NotSelected"
 	// ReasonInstanceUnreachable: an instance did not answer in time.

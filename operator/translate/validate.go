@@ -8,10 +8,9 @@ import (
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
 )
 
-// ReasonInvalidSpec rejects an object with a field the API server would
-// have refused: the render command reads YAML that never went through it,
-// and a value reaching haproxy.cfg unchecked could add directives.
-const ReasonInvalidSpec = "InvalidSpec"
+// ReasonInvalidSpec is the API's reason for a field the API server would
+// have refused (input that bypassed it, e.g. the render command's YAML).
+const ReasonInvalidSpec = v1alpha1.ReasonInvalidSpec
 
 // The API server's rules for the same fields (see api/v1alpha1 markers).
 var (
