@@ -101,6 +101,12 @@ func TestHelmAndKustomizeServerSideDryRun(t *testing.T) {
 			}
 		})
 	}
+	// The check can fail: the API server refuses what it would refuse on
+	// install.
+	invalid := helmTemplate(t, map[string]any{"replicas": -1})
+	if out, err := runKubectl(t, kubeconfig, stream(t, invalid), "apply", "--server-side", "--dry-run=server", "--field-manager=manifests-test", "-f", "-"); err == nil || !strings.Contains(out, "spec.replicas") {
+		t.Errorf("a Deployment with replicas -1 passes the dry run (%v):\n%s", err, out)
+	}
 	// The dry run stored nothing: the CRDs are still unknown.
 	if out, err := runKubectl(t, kubeconfig, "", "get", "crd", "tcpmappings.haproxy-operator.io"); err == nil {
 		t.Errorf("a dry run stored a CRD:\n%s", out)
