@@ -58,7 +58,7 @@ testdata: test-deps ## Rewrite the golden files from the current output
 	$(GO) test ./operator/... -count=1 -update
 
 .PHONY: verify
-verify: generate manifests bundle docs testdata ## Regenerate everything; fail if git sees a change
+verify: generate manifests bundle docs helm testdata ## Regenerate everything; fail if git sees a change
 	git diff --exit-code -- api deploy docs operator
 
 .PHONY: test-deps
@@ -98,6 +98,15 @@ bench: test-deps ## Run the benchmarks: apply latency against real haproxy, and 
 .PHONY: bundle
 bundle: ## Generate the OLM bundle in deploy/bundle from deploy/
 	$(GO) run ./deploy/bundlegen/cmd deploy deploy/bundle
+
+HELM_CHART := deploy/helm/haproxy-tcp-operator
+
+.PHONY: helm
+helm: ## Copy the CRDs and RBAC rules from deploy/ into the Helm chart deploy/helm
+	rm -f $(HELM_CHART)/crds/*.yaml
+	cp deploy/crd/haproxy-operator.io_*.yaml $(HELM_CHART)/crds/
+	mkdir -p $(HELM_CHART)/files/rbac
+	cp deploy/rbac/role.yaml deploy/rbac/leader_election_role.yaml $(HELM_CHART)/files/rbac/
 
 IMAGE_TAG ?= v0.1.0
 
