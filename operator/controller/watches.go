@@ -16,8 +16,6 @@ import (
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/translate"
 )
 
-// This file maps watched objects to the HAProxies they concern.
-
 func (r *HAProxyReconciler) haproxies(ctx context.Context) []v1alpha1.HAProxy {
 	var list v1alpha1.HAProxyList
 	if err := r.Client.List(ctx, &list); err != nil {
@@ -128,4 +126,3 @@ func (r *HAProxyReconciler) forget(key types.NamespacedName) {
 	delete(r.deps, key)
 	r.mu.Unlock()
 }
-
