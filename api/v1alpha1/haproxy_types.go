@@ -122,7 +122,7 @@ type TimeoutsSpec struct {
 
 // StatsSpec configures the stats page of every instance.
 //
-// +kubebuilder:validation:XValidation:rule="!(has(self.public) && self.public && has(self.authSecret) && self.authSecret != ”)",message="a public stats page takes no authSecret"
+// +kubebuilder:validation:XValidation:rule="!(has(self.public) && self.public && has(self.authSecret) && size(self.authSecret) > 0)",message="a public stats page takes no authSecret"
 type StatsSpec struct {
 	// Enabled serves the stats page and the Prometheus exporter (/metrics).
 	// +optional
