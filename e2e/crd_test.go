@@ -79,10 +79,29 @@ func TestBadInputIsRefusedNamingTheField(t *testing.T) {
 	tlsContext := func(spec string) string {
 		return "apiVersion: haproxy-operator.io/v1alpha1\nkind: TLSContext\nmetadata:\n  name: bad\n  namespace: default\nspec:\n" + spec
 	}
+	haproxy := func(spec string) string {
+		return "apiVersion: haproxy-operator.io/v1alpha1\nkind: HAProxy\nmetadata:\n  name: bad\n  namespace: default\nspec:\n" + spec
+	}
 	tests := map[string]struct {
 		yaml string
 		want []string
 	}{
+		"a public stats page with credentials": {
+			haproxy("  stats:\n    public: true\n    authSecret: creds\n"),
+			[]string{"spec.stats", "a public stats page takes no authSecret"},
+		},
+		"an external instance over plain HTTP": {
+			haproxy("  externalInstances:\n  - name: vm-1\n    url: http://192.0.2.10:5555\n    credentialsSecret: creds\n"),
+			[]string{"spec.externalInstances[0].url", "https://"},
+		},
+		"a handshake bound that is no duration": {
+			haproxy("  timeouts:\n    handshake: soon\n"),
+			[]string{"spec.timeouts.handshake"},
+		},
+		"a cipher list smuggled into one name": {
+			tlsContext("  secret: cert\n  cipherSuites: [\"AES128-SHA:ALL\"]\n"),
+			[]string{"spec.cipherSuites[0]"},
+		},
 		"port 0": {
 			mapping("  port: 0\n  service: qotm\n"),
 			[]string{"spec.port", "greater than or equal to 1"},

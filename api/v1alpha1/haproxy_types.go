@@ -58,6 +58,8 @@ type HAProxySpec struct {
 	// may keep running on the old HAProxy worker.
 	// +optional
 	// +kubebuilder:default="15m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
 	HardStopAfter *metav1.Duration `json:"hardStopAfter,omitempty"`
 
 	// Timeouts bound the phases of a connection in which a client holds a
@@ -82,6 +84,8 @@ type HAProxySpec struct {
 	// event.
 	// +optional
 	// +kubebuilder:default="336h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
 	CertificateExpiryWarning *metav1.Duration `json:"certificateExpiryWarning,omitempty"`
 
 	// DataPlaneAPI configures the credentials the operator uses to reach
@@ -117,6 +121,8 @@ type TimeoutsSpec struct {
 	// the mappings' idleTimeoutMs.
 	// +optional
 	// +kubebuilder:default="5s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
 	Handshake *metav1.Duration `json:"handshake,omitempty"`
 }
 
