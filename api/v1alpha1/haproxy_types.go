@@ -152,7 +152,7 @@ type TimeoutsSpec struct {
 
 // StatsSpec configures the stats page of every instance.
 //
-// +kubebuilder:validation:XValidation:rule="!(has(self.public) && self.public && has(self.authSecret) && self.authSecret != ”)",message="a public stats page takes no authSecret"
+// +kubebuilder:validation:XValidation:rule="!(has(self.public) && self.public && has(self.authSecret) && self.authSecret != '')",message="a public stats page takes no authSecret"
 type StatsSpec struct {
 	// Enabled serves the stats page and the Prometheus exporter (/metrics).
 	// +optional
