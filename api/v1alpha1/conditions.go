@@ -52,6 +52,9 @@ const (
 	// refused (input that did not go through it, e.g. the render
 	// command's YAML); the message names the field.
 	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonNotAllowedByListeners: the HAProxy's spec.listeners open the
+	// mapping's port to no entry that allows its namespace.
+	ReasonNotAllowedByListeners = "NotAllowedByListeners"
 	// ReasonNotSelected: no HAProxy selects the object.
 	ReasonNotSelected = "NotSelected"
 	// ReasonInstanceUnreachable: an instance did not answer in time.

@@ -109,6 +109,36 @@ type HAProxySpec struct {
 	// Resources are the compute resources of the HAProxy container.
 	// +optional
 	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// Listeners restrict which namespaces may use which ports, like the
+	// Gateway API's allowedRoutes: a mapping is accepted only on a port
+	// of an entry whose namespaces include its own. Not set: every port
+	// is open to every served namespace.
+	// +optional
+	// +kubebuilder:validation:MaxItems=64
+	Listeners []ListenerSpec `json:"listeners,omitempty"`
+}
+
+// ListenerSpec opens a port or a range of ports to some namespaces.
+type ListenerSpec struct {
+	// Ports is one port "N" or an inclusive range "N-M", each between 1
+	// and 65535.
+	// +kubebuilder:validation:MaxLength=11
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[0-9]{1,5}(-[0-9]{1,5})?$') && int(self.find('^[0-9]+')) >= 1 && int(self.find('[0-9]+$')) <= 65535 && int(self.find('^[0-9]+')) <= int(self.find('[0-9]+$'))",message="ports must be a port N or a range N-M with 1 <= N <= M <= 65535"
+	Ports string `json:"ports"`
+
+	// Namespaces selects the namespaces whose mappings may use these
+	// ports. Not set: every namespace the HAProxy serves.
+	// +optional
+	Namespaces *ListenerNamespaces `json:"namespaces,omitempty"`
+}
+
+// ListenerNamespaces selects namespaces by their labels.
+type ListenerNamespaces struct {
+	// Selector selects namespaces by label; an empty selector selects
+	// every namespace.
+	// +optional
+	Selector *metav1.LabelSelector `json:"selector,omitempty"`
 }
 
 // TimeoutsSpec bounds the phases of a connection before it is routed.

@@ -36,6 +36,12 @@ type listener struct {
 	address string
 	port    int32
 	groups  []*group // in order of their oldest member
+	// holder is the namespace of the oldest mapping accepted on the
+	// listener ("" while there is none): the listener is that
+	// namespace's, and no other namespace may join it.
+	holder string
+	// holderKey is that mapping, named only to its own namespace.
+	holderKey string
 }
 
 // where names the listener in messages.
@@ -69,6 +75,10 @@ func (t *translation) build(candidates []*candidate) {
 			byKey[c.listener] = l
 			listeners = append(listeners, l)
 		}
+		if conflict := ownerConflict(l, c, listeners); conflict != "" {
+			c.reject(v1alpha1.ReasonConflict, conflict)
+			continue
+		}
 		if conflict := listenerConflict(l, c); conflict != "" {
 			c.reject(v1alpha1.ReasonConflict, conflict)
 			continue
@@ -81,6 +91,9 @@ func (t *translation) build(candidates []*candidate) {
 			}
 		}
 		g.members = append(g.members, c)
+		if l.holder == "" {
+			l.holder, l.holderKey = c.m.Namespace, c.key
+		}
 	}
 
 	for _, l := range listeners {
@@ -118,6 +131,29 @@ func describe(c *candidate) string {
 	default:
 		return "terminates TLS"
 	}
+}
+
+// ownerConflict: a listener belongs to the namespace of its oldest
+// accepted mapping, and a listener on all addresses overlaps every
+// specific address on its port, so the newer of two overlapping ones
+// yields. A message about another namespace names only that namespace:
+// its mappings, hosts and services are not this tenant's business.
+func ownerConflict(l *listener, c *candidate, all []*listener) string {
+	ns := c.m.Namespace
+	if l.holder != "" && l.holder != ns {
+		return fmt.Sprintf("%s is held by namespace %s", l.where(), l.holder)
+	}
+	for _, o := range all {
+		if o == l || o.port != l.port || o.holder == "" || (o.address != "" && l.address != "") {
+			continue
+		}
+		if o.holder != ns {
+			return fmt.Sprintf("port %d is held by namespace %s", l.port, o.holder)
+		}
+		return fmt.Sprintf("%s overlaps %s, used by TCPMapping %s, which is older; all addresses and a specific address cannot share a port",
+			l.where(), o.where(), o.holderKey)
+	}
+	return ""
 }
 
 // listenerConflict: a cleartext mapping owns its port; TLS mappings

@@ -52,8 +52,8 @@ func (t *translation) evaluate(m *v1alpha1.TCPMapping, spec *v1alpha1.TCPMapping
 		m:        m,
 		spec:     spec,
 		key:      key(m.Namespace, m.Name),
-		address:  spec.Address,
-		listener: model.ListenerKey(spec.Address, spec.Port),
+		address:  normAddress(spec.Address),
+		listener: model.ListenerKey(normAddress(spec.Address), spec.Port),
 		host:     spec.Host,
 		result: &MappingResult{
 			Namespace:  m.Namespace,
@@ -87,6 +87,8 @@ func (t *translation) evaluate(m *v1alpha1.TCPMapping, spec *v1alpha1.TCPMapping
 		c.reject(ex.Reason, ex.Message)
 	} else if reserved := t.reservedPort(spec.Port); reserved != "" {
 		c.reject(v1alpha1.ReasonConflict, fmt.Sprintf("port %d is %s", spec.Port, reserved))
+	} else if denied := t.listenerDenied(m.Namespace, spec.Port); denied != "" {
+		c.reject(v1alpha1.ReasonNotAllowedByListeners, denied)
 	} else if !c.ipv4 && !c.ipv6 {
 		c.reject(v1alpha1.ReasonInvalidIPFamilies,
 			fmt.Sprintf("enableIPv4 and enableIPv6 are both false (defaults from HAProxy %s/%s): the service could not be resolved", t.hap.Namespace, t.hap.Name))
@@ -186,6 +188,11 @@ func (t *translation) globalConfig() model.Config {
 	}
 	if err := selectorError(t.hap); err != nil {
 		t.result.HAProxy = fail("InvalidSelector", fmt.Sprintf("HAProxy %s: %v", cfg.Name, err))
+	}
+	listeners, err := parseListeners(spec.Listeners)
+	t.listeners = listeners
+	if err != nil && t.result.HAProxy.Status {
+		t.result.HAProxy = fail(ReasonInvalidSpec, fmt.Sprintf("HAProxy %s: %v; that entry allows no port", cfg.Name, err))
 	}
 	if !boolOr(spec.Stats.Enabled, true) {
 		return cfg

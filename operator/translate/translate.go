@@ -114,7 +114,9 @@ type translation struct {
 
 	contexts map[string]*contextInfo
 	refs     map[string]bool
-	result   Result
+	// listeners is the parsed spec.listeners of the HAProxy.
+	listeners []portRange
+	result    Result
 }
 
 func (t *translation) reference(kind, namespacedName string) {
