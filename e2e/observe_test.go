@@ -1,17 +1,27 @@
 package e2e
 
 import (
+	"context"
+	"crypto/tls"
 	"encoding/csv"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
 )
@@ -42,7 +52,8 @@ func getAs(url, user, password string) (string, error) {
 
 // TestStatsPageAndMetricsShowEachMapping reads an instance's stats page
 // (CSV; 401 without the generated credentials) and /metrics, and the
-// operator's /metrics.
+// operator's /metrics (HTTPS; 401 without a token, 403 without the
+// metrics-reader role).
 func TestStatsPageAndMetricsShowEachMapping(t *testing.T) {
 	ns := newNamespace(t, nil)
 	ip := newHAProxy(t, ns, 1)[0]
@@ -120,10 +131,7 @@ func TestStatsPageAndMetricsShowEachMapping(t *testing.T) {
 		}
 	}
 
-	operator, err := get("http://" + bed.metricsAddr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
+	operator := scrapeOperatorMetrics(t, ns)
 	hap := ns + "/edge"
 	for _, series := range []string{
 		`controller_runtime_reconcile_total{controller="haproxy",result="success"}`,
@@ -137,4 +145,126 @@ func TestStatsPageAndMetricsShowEachMapping(t *testing.T) {
 			t.Errorf("operator /metrics lacks %s", series)
 		}
 	}
+}
+
+// metricsReaderRole is the ClusterRole the servicemonitor component ships
+// for scrapers of the operator's metrics.
+const metricsReaderRole = "../deploy/components/servicemonitor/metrics_reader_role.yaml"
+
+// scrapeOperatorMetrics reads the operator's /metrics as a scraper must:
+// over HTTPS with the token of a ServiceAccount bound to the shipped
+// metrics-reader ClusterRole. On the way it checks that the endpoint
+// refuses a request without a token (401), with the token of a
+// ServiceAccount that lacks the role (403) and with a token the API server
+// does not accept.
+func scrapeOperatorMetrics(t *testing.T, ns string) string {
+	t.Helper()
+	ctx := ctxFor(t)
+	raw, err := os.ReadFile(metricsReaderRole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var role rbacv1.ClusterRole
+	if err := yaml.UnmarshalStrict(raw, &role); err != nil {
+		t.Fatalf("%s: %v", metricsReaderRole, err)
+	}
+	if err := cluster.client.Create(ctx, &role); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("create the ClusterRole %s: %v", role.Name, err)
+	}
+	cs, err := kubernetes.NewForConfig(cluster.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := func(name string) string {
+		t.Helper()
+		create(t, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}})
+		tr, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name, &authenticationv1.TokenRequest{
+			Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](600)},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatalf("request a token for ServiceAccount %s/%s: %v", ns, name, err)
+		}
+		return tr.Status.Token
+	}
+	scraper, stranger := token("metrics-scraper"), token("stranger")
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "metrics-scraper-" + ns},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: "metrics-scraper"}},
+	}
+	if err := cluster.client.Create(ctx, binding); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cluster.client.Delete(context.Background(), binding) })
+	// The operator caches an authorizer's "no" for a while: ask it only
+	// once the API server's RBAC says yes.
+	eventually(t, 30*time.Second, "the API server lets the scraper get /metrics", func() error {
+		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User:                  "system:serviceaccount:" + ns + ":metrics-scraper",
+			Groups:                []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"},
+			NonResourceAttributes: &authorizationv1.NonResourceAttributes{Path: "/metrics", Verb: "get"},
+		}}
+		if err := cluster.client.Create(ctx, sar); err != nil {
+			return err
+		}
+		if !sar.Status.Allowed {
+			return fmt.Errorf("not allowed: %s", sar.Status.Reason)
+		}
+		return nil
+	})
+
+	url := "https://" + bed.metricsAddr + "/metrics"
+	for _, c := range []struct {
+		what, token string
+		want        int
+	}{
+		{"no token", "", http.StatusUnauthorized},
+		{"the token of a ServiceAccount without the metrics-reader role", stranger, http.StatusForbidden},
+	} {
+		if code, _, err := getBearer(url, c.token); err != nil || code != c.want {
+			t.Errorf("operator /metrics with %s: %d %v, want %d", c.what, code, err, c.want)
+		}
+	}
+	// The API server rejects a made-up token with an error, which
+	// controller-runtime's filter answers with 500: refused all the same.
+	if code, _, err := getBearer(url, "not-a-token"); err != nil || code == http.StatusOK {
+		t.Errorf("operator /metrics with a token the API server does not know: %d %v, want a refusal", code, err)
+	}
+	var body string
+	eventually(t, 30*time.Second, "the operator's /metrics with the scraper's token", func() error {
+		code, b, err := getBearer(url, scraper)
+		if err != nil {
+			return err
+		}
+		if code != http.StatusOK {
+			return fmt.Errorf("%s: %d %s", url, code, strings.TrimSpace(b))
+		}
+		body = b
+		return nil
+	})
+	return body
+}
+
+// getBearer GETs url over TLS with the bearer token, when set, and returns
+// the status code and body. The operator's serving certificate is
+// self-signed, as it is in a Pod without --metrics-cert-dir; a scraper
+// skips verification the same way.
+func getBearer(url, token string) (int, string, error) {
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // self-signed by design, see above
+	}}
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
 }

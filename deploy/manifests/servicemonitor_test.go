@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -97,14 +99,70 @@ func TestServiceMonitorSelectsTheMetricsService(t *testing.T) {
 		} else if !slices.Contains(containerPorts, target) {
 			t.Errorf("Service port %q targets %q, not a named port of the operator container %v", port, target, containerPorts)
 		}
-		// The operator serves its metrics in plain HTTP on the port named
-		// metrics.
-		if ep["scheme"] != "http" {
-			t.Errorf("endpoints[%d].scheme %v, want http: the metrics endpoint serves plain HTTP", i, ep["scheme"])
+		// The operator serves its metrics over HTTPS (a self-signed
+		// certificate by default) to clients the API server authenticates
+		// by bearer token.
+		if ep["scheme"] != "https" {
+			t.Errorf("endpoints[%d].scheme %v, want https: the metrics endpoint serves HTTPS", i, ep["scheme"])
+		}
+		if ep["bearerTokenFile"] != "/var/run/secrets/kubernetes.io/serviceaccount/token" {
+			t.Errorf("endpoints[%d].bearerTokenFile %v, want Prometheus's ServiceAccount token: the endpoint refuses requests without one", i, ep["bearerTokenFile"])
+		}
+		if skip, _, _ := unstructured.NestedBool(ep, "tlsConfig", "insecureSkipVerify"); !skip {
+			t.Errorf("endpoints[%d].tlsConfig.insecureSkipVerify is not true: the operator's certificate is self-signed by default", i)
 		}
 		if ep["path"] != "/metrics" {
 			t.Errorf("endpoints[%d].path %v, want /metrics", i, ep["path"])
 		}
 	}
 
+	// A scraper's ServiceAccount needs get on /metrics; the component
+	// ships the ClusterRole granting exactly that.
+	var reader *unstructured.Unstructured
+	for _, o := range objs {
+		if o.GetKind() == "ClusterRole" && o.GetName() == "haproxy-tcp-operator-metrics-reader" {
+			reader = o
+		}
+	}
+	if reader == nil {
+		t.Fatal("no ClusterRole haproxy-tcp-operator-metrics-reader rendered")
+	}
+	var role rbacv1.ClusterRole
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(reader.Object, &role); err != nil {
+		t.Fatal(err)
+	}
+	want := []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}}
+	if d := cmp.Diff(want, role.Rules); d != "" {
+		t.Errorf("the metrics-reader ClusterRole's rules (-want +got):\n%s", d)
+	}
+}
+
+// TestOperatorMayCheckMetricsClients: the metrics endpoint asks the API
+// server who a token belongs to and whether it may get /metrics, so the
+// operator's ClusterRole must allow creating both reviews.
+func TestOperatorMayCheckMetricsClients(t *testing.T) {
+	var role *unstructured.Unstructured
+	for _, o := range kustomize(t, "../default") {
+		if o.GetKind() == "ClusterRole" && o.GetName() == "haproxy-tcp-operator" {
+			role = o
+		}
+	}
+	if role == nil {
+		t.Fatal("deploy/default renders no ClusterRole haproxy-tcp-operator")
+	}
+	var cr rbacv1.ClusterRole
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(role.Object, &cr); err != nil {
+		t.Fatal(err)
+	}
+	for _, need := range []struct{ group, resource string }{
+		{"authentication.k8s.io", "tokenreviews"},
+		{"authorization.k8s.io", "subjectaccessreviews"},
+	} {
+		allowed := slices.ContainsFunc(cr.Rules, func(r rbacv1.PolicyRule) bool {
+			return slices.Contains(r.APIGroups, need.group) && slices.Contains(r.Resources, need.resource) && slices.Contains(r.Verbs, "create")
+		})
+		if !allowed {
+			t.Errorf("the operator's ClusterRole does not allow create on %s.%s", need.resource, need.group)
+		}
+	}
 }

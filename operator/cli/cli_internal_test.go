@@ -166,10 +166,10 @@ current-context: ctx
 
 func TestMetricsURL(t *testing.T) {
 	for addr, want := range map[string]string{
-		":8080":          "http://localhost:8080/metrics",
-		"0.0.0.0:8080":   "http://localhost:8080/metrics",
-		"127.0.0.1:9090": "http://127.0.0.1:9090/metrics",
-		"[::1]:8080":     "http://[::1]:8080/metrics",
+		":8443":          "https://localhost:8443/metrics",
+		"0.0.0.0:8080":   "https://localhost:8080/metrics",
+		"127.0.0.1:9090": "https://127.0.0.1:9090/metrics",
+		"[::1]:8080":     "https://[::1]:8080/metrics",
 		"0":              "",
 		"":               "",
 		"not an address": "",

@@ -2,12 +2,14 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -23,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/controller"
@@ -92,7 +95,8 @@ const clusterCheckTimeout = 5 * time.Second
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("run", stderr)
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, the in-cluster service account, ~/.kube/config)")
-	metricsAddr := fs.String("metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 disables; with a local cluster 127.0.0.1:8080, or a free port when taken)")
+	metricsAddr := fs.String("metrics-bind-address", ":8443", "address of the Prometheus metrics endpoint, served over HTTPS to clients the API server authenticates and authorizes for get /metrics (0 disables; with a local cluster 127.0.0.1:8443, or a free port when taken)")
+	metricsCertDir := fs.String("metrics-cert-dir", "", "folder with the metrics endpoint's serving certificate tls.crt and key tls.key, reloaded when they change (default: a self-signed certificate made at start)")
 	probeAddr := fs.String("health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	leaderElect := fs.Bool("leader-elect", false, "elect a leader, so only one replica reconciles")
 	leaderNS := fs.String("leader-election-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the leader election Lease (default: $POD_NAMESPACE)")
@@ -155,7 +159,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}()
 		cfg = lc.Config()
 		if !set["metrics-bind-address"] {
-			*metricsAddr = localAddress("127.0.0.1:8080")
+			*metricsAddr = localAddress("127.0.0.1:8443")
 		}
 		if !set["health-probe-bind-address"] {
 			*probeAddr = "127.0.0.1:0"
@@ -165,10 +169,14 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
+	metricsOpts, err := metricsOptions(*metricsAddr, *metricsCertDir)
+	if err != nil {
+		return err
+	}
 	managed := labels.SelectorFromSet(labels.Set{controller.LabelManagedBy: controller.ManagedBy})
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  snapshot.Scheme(),
-		Metrics:                 metricsserver.Options{BindAddress: *metricsAddr},
+		Metrics:                 metricsOpts,
 		HealthProbeBindAddress:  *probeAddr,
 		LeaderElection:          *leaderElect,
 		LeaderElectionID:        "haproxy-tcp-operator.haproxy-operator.io",
@@ -299,6 +307,36 @@ func localAddress(addr string) string {
 	return l.Addr().String()
 }
 
+// metricsOptions serves the metrics endpoint on addr over HTTPS, to
+// clients whose bearer token the API server accepts (TokenReview) and who
+// may get /metrics (SubjectAccessReview): the metrics name every
+// namespace and mapping, so they are not for anyone who reaches the port.
+// certDir holds the serving certificate; without it controller-runtime
+// makes a self-signed one, which scrapers accept with certificate
+// verification off, as Prometheus does for kube-controller-manager.
+func metricsOptions(addr, certDir string) (metricsserver.Options, error) {
+	o := metricsserver.Options{
+		BindAddress:    addr,
+		SecureServing:  true,
+		FilterProvider: filters.WithAuthenticationAndAuthorization,
+		// HTTP/1.1 only: HTTP/2's stream handling has been the way into
+		// denial-of-service bugs (CVE-2023-44487, CVE-2023-39325), and a
+		// scrape gains nothing from it.
+		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }},
+	}
+	if certDir != "" {
+		// controller-runtime falls back to a self-signed certificate when
+		// the files are missing; a folder given on purpose must hold them.
+		for _, f := range []string{"tls.crt", "tls.key"} {
+			if _, err := os.Stat(filepath.Join(certDir, f)); err != nil {
+				return o, fmt.Errorf("--metrics-cert-dir %s: %w", certDir, err)
+			}
+		}
+		o.CertDir, o.CertName, o.KeyName = certDir, "tls.crt", "tls.key"
+	}
+	return o, nil
+}
+
 // metricsURL is where the metrics endpoint bound to addr answers, or ""
 // when metrics are off.
 func metricsURL(addr string) string {
@@ -312,5 +350,5 @@ func metricsURL(addr string) string {
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "localhost"
 	}
-	return "http://" + net.JoinHostPort(host, port) + "/metrics"
+	return "https://" + net.JoinHostPort(host, port) + "/metrics"
 }
