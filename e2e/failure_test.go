@@ -542,3 +542,61 @@ func TestCertificateTroubleIsReportedOnItsTLSContext(t *testing.T) {
 		return fmt.Errorf("%d events, none about the expiring certificate", len(events.Items))
 	})
 }
+
+// TestGarbageSecretKeepsTheLastCertificateServing: a TLSContext's Secret
+// replaced with garbage is reported on the TLSContext, while HAProxy keeps
+// serving the certificate it loaded; a valid Secret is served again.
+func TestGarbageSecretKeepsTheLastCertificateServing(t *testing.T) {
+	ns := newNamespace(t, nil)
+	ip := newHAProxy(t, ns, 1)[0]
+	serviceWithBackend(t, ns, "app")
+	secret := tlsSecret(t, ns, "cert", "first.example")
+	create(t, tlsContext(ns, "ctx", "cert"), mapping(ns, "site", v1alpha1.TCPMappingSpec{Port: 3690, TLS: "ctx", Service: "app"}))
+	condition(t, ns, "site", v1alpha1.ConditionProgrammed, metav1.ConditionTrue)
+	if sub := routesTo(t, addr(ip, 3690), "first.example", "app"); sub != "first.example" {
+		t.Fatalf("served %q", sub)
+	}
+	eventually(t, 30*time.Second, "the TLSContext remembers its accepted generation", func() error {
+		var c v1alpha1.TLSContext
+		if err := cluster.client.Get(ctxFor(t), client.ObjectKey{Namespace: ns, Name: "ctx"}, &c); err != nil {
+			return err
+		}
+		if c.Status.LastAccepted == nil {
+			return fmt.Errorf("no lastAccepted yet")
+		}
+		return nil
+	})
+
+	secret.Data["tls.crt"] = []byte("-----BEGIN CERTIFICATE-----\nZ2FyYmFnZQ==\n-----END CERTIFICATE-----\n")
+	if err := cluster.client.Update(ctxFor(t), secret); err != nil {
+		t.Fatal(err)
+	}
+	c := contextCondition(t, ns, "ctx", v1alpha1.ConditionResolvedRefs, metav1.ConditionFalse)
+	if c.Reason != v1alpha1.ReasonInvalidCertificate || !strings.Contains(c.Message, "keeps serving") {
+		t.Errorf("the TLSContext says %s: %q", c.Reason, c.Message)
+	}
+	for i := 0; i < 20; i++ {
+		name, sub, err := greeting(addr(ip, 3690), "first.example")
+		if err != nil || name != "app" || sub != "first.example" {
+			t.Fatalf("with a garbage Secret, connection %d: %q %q %v", i, name, sub, err)
+		}
+	}
+	condition(t, ns, "site", v1alpha1.ConditionProgrammed, metav1.ConditionTrue)
+
+	fresh := certData(t, "second.example")
+	if err := cluster.client.Get(ctxFor(t), client.ObjectKeyFromObject(secret), secret); err != nil {
+		t.Fatal(err)
+	}
+	secret.Data = fresh
+	if err := cluster.client.Update(ctxFor(t), secret); err != nil {
+		t.Fatal(err)
+	}
+	contextCondition(t, ns, "ctx", v1alpha1.ConditionResolvedRefs, metav1.ConditionTrue)
+	eventually(t, 30*time.Second, "the new certificate is served", func() error {
+		_, sub, err := greeting(addr(ip, 3690), "second.example")
+		if err != nil || sub != "second.example" {
+			return fmt.Errorf("served %q (%v)", sub, err)
+		}
+		return nil
+	})
+}

@@ -91,6 +91,12 @@ func (st *instanceState) planCertificates(ctx context.Context, inst Instance, wa
 	keep := map[string]bool{}
 	for _, c := range want {
 		keep[c.File] = true
+		if c.Keep {
+			// Its Secret went bad: what the instance stores keeps serving.
+			// An instance without the file refuses the configuration,
+			// which names the file.
+			continue
+		}
 		d := contentDigest(c.PEM.Reveal())
 		if have, ok := st.certs[c.File]; ok {
 			if have != d {

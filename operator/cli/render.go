@@ -60,6 +60,10 @@ func Render(_ context.Context, args []string, stdout, stderr io.Writer) error {
 				return fmt.Errorf("write certificates: %w", err)
 			}
 			for _, c := range res.Config.Certificates {
+				if c.Keep {
+					// Only the instances hold its last good content.
+					continue
+				}
 				if err := os.WriteFile(filepath.Join(*certDir, c.File), c.PEM.Reveal(), 0o600); err != nil {
 					return fmt.Errorf("write certificates: %w", err)
 				}

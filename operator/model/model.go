@@ -189,6 +189,10 @@ type Certificate struct {
 	// PEM is the file content; it holds a private key unless the file is
 	// a CA bundle or a CRL.
 	PEM PrivateBytes `json:"pem"`
+	// Keep says the file an instance already stores keeps serving and PEM
+	// is empty: its Secret now holds something unusable, and the last
+	// good content is only on the instances.
+	Keep bool `json:"keep,omitempty"`
 	// Sources are the objects this file comes from, as
 	// Kind/namespace/name, sorted.
 	Sources []string `json:"sources,omitempty"`

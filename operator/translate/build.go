@@ -395,7 +395,7 @@ func (t *translation) addCertificate(ci *contextInfo) {
 		}
 	}
 	src := []string{contextRef(ci)}
-	cfg.Certificates = append(cfg.Certificates, model.Certificate{File: ci.bind.Certificate, Kind: model.CertificateKindCert, PEM: ci.certPEM, Sources: src})
+	cfg.Certificates = append(cfg.Certificates, model.Certificate{File: ci.bind.Certificate, Kind: model.CertificateKindCert, PEM: ci.certPEM, Keep: ci.keepStored, Sources: src})
 	if ci.bind.CAFile != "" {
 		cfg.Certificates = append(cfg.Certificates, model.Certificate{File: ci.bind.CAFile, Kind: model.CertificateKindCA, PEM: ci.caPEM, Sources: src})
 	}

@@ -107,7 +107,7 @@ func (t *translation) evaluate(m *v1alpha1.TCPMapping, spec *v1alpha1.TCPMapping
 			// Only the context's name: its own status says why, and it
 			// may belong to another team.
 			refs = fail(v1alpha1.ReasonInvalidTLSContext, fmt.Sprintf("TLSContext %s/%s is not accepted (%s)", ns, name, ci.accepted.Reason))
-		case !ci.resolved.Status:
+		case !ci.resolved.Status && !ci.keepStored:
 			refs = fail(ci.resolved.Reason, ci.resolved.Message)
 		default:
 			c.ctx = ci

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -435,6 +436,58 @@ func TestARejectedTLSContextIsLeftOutOrFallsBack(t *testing.T) {
 			}
 			if strings.Join(fe.Bind.TLS.Ciphers, ":") != strings.Join(tc.ciphers, ":") || strings.Join(fe.Bind.TLS.Curves, ":") != strings.Join(tc.curves, ":") {
 				t.Errorf("bind ciphers %v curves %v, want %v %v", fe.Bind.TLS.Ciphers, fe.Bind.TLS.Curves, tc.ciphers, tc.curves)
+			}
+		})
+	}
+}
+
+func TestAGarbageSecretKeepsTheStoredCertificateOfAnAcceptedTLSContext(t *testing.T) {
+	spec := v1alpha1.TLSContextSpec{Secret: "broken-cert"}
+	terminate := v1alpha1.TCPMappingSpec{Port: 2222, TLS: "site", Service: "qotm"}
+	garbage := corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "broken-cert", Namespace: "default"},
+		Type:       corev1.SecretTypeTLS,
+		Data:       map[string][]byte{"tls.crt": []byte("not a certificate"), "tls.key": []byte("not a key")},
+	}
+	for name, tc := range map[string]struct {
+		acceptedBefore bool
+		keep           bool
+	}{
+		"a TLSContext accepted before keeps the file its instances store": {acceptedBefore: true, keep: true},
+		"a TLSContext never accepted has nothing to keep":                 {acceptedBefore: false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := cluster(t)
+			s.Secrets = append(s.Secrets, garbage)
+			ctx := tlsContext("site", 1, spec)
+			if tc.acceptedBefore {
+				ctx.Status.LastAccepted = &v1alpha1.AcceptedTLSContext{Generation: 1, Spec: spec}
+			}
+			s.TLSContexts = []v1alpha1.TLSContext{ctx}
+			s.TCPMappings = []v1alpha1.TCPMapping{mapping("site", 0, 1, terminate)}
+			res := translate.Translate(s)
+			c := findContext(t, res, "site")
+			if c.ResolvedRefs.Status || c.ResolvedRefs.Reason != v1alpha1.ReasonInvalidCertificate {
+				t.Errorf("TLSContext ResolvedRefs %v %s, want False InvalidCertificate", c.ResolvedRefs.Status, c.ResolvedRefs.Reason)
+			}
+			m := find(t, res, "site")
+			var cert *model.Certificate
+			for i := range res.Config.Certificates {
+				if res.Config.Certificates[i].File == "default_site.pem" {
+					cert = &res.Config.Certificates[i]
+				}
+			}
+			if !tc.keep {
+				if m.Programmable() || cert != nil {
+					t.Errorf("a never accepted TLSContext with a garbage Secret is served: %+v %+v", m, cert)
+				}
+				return
+			}
+			if !m.Programmable() || cert == nil || !cert.Keep || len(cert.PEM.Reveal()) != 0 {
+				t.Errorf("mapping programmable %v, certificate %+v: want the stored file kept", m.Programmable(), cert)
+			}
+			if !strings.Contains(c.ResolvedRefs.Message, "keeps serving") {
+				t.Errorf("the TLSContext should say the last certificate keeps serving: %q", c.ResolvedRefs.Message)
 			}
 		})
 	}

@@ -30,10 +30,14 @@ type contextInfo struct {
 	resolved Condition
 	bind     model.TLSBind
 	certPEM  model.PrivateBytes
-	caPEM    model.PrivateBytes
-	crlPEM   model.PrivateBytes
-	notAfter *time.Time
-	dnsNames []string
+	// keepStored: the certificate Secret is missing or unusable, but the
+	// TLSContext was accepted before, so the file the instances stored
+	// then keeps serving (last known good).
+	keepStored bool
+	caPEM      model.PrivateBytes
+	crlPEM     model.PrivateBytes
+	notAfter   *time.Time
+	dnsNames   []string
 }
 
 var tlsVersions = map[v1alpha1.TLSVersion]string{
@@ -125,49 +129,14 @@ func (t *translation) resolveContext(ci *contextInfo) Condition {
 	// References fetches all of them at once.
 	t.referenceContextSecrets(ctx.Namespace, ci.spec)
 	ns, name := splitRef(spec.Secret, ctx.Namespace)
-	secret := t.idx.secrets[key(ns, name)]
-	if secret == nil {
-		msg := fmt.Sprintf("TLSContext %s: Secret %s/%s not found", ci.key, ns, name)
-		if spec.CASecret != "" {
-			cns, cname := splitRef(spec.CASecret, ctx.Namespace)
-			if t.idx.secrets[key(cns, cname)] == nil {
-				msg += fmt.Sprintf(", nor CA Secret %s/%s", cns, cname)
-			}
+	certificate := t.loadCertificate(ci, ns, name)
+	if !certificate.Status {
+		if ctx.Status.LastAccepted == nil {
+			return certificate
 		}
-		return fail(v1alpha1.ReasonSecretNotFound, msg)
+		ci.keepStored = true
+		certificate.Message += "; the certificate HAProxy loaded before keeps serving until the Secret holds a valid one"
 	}
-	crt, keyPEM := secret.Data["tls.crt"], secret.Data["tls.key"]
-	if len(crt) == 0 || len(keyPEM) == 0 {
-		return fail(v1alpha1.ReasonInvalidCertificate,
-			fmt.Sprintf("TLSContext %s: Secret %s/%s needs both tls.crt and tls.key", ci.key, ns, name))
-	}
-	// HAProxy loads the whole chain: every block must be a certificate
-	// it can read, not only the leaf crypto/tls looks at.
-	if _, err := certificates(crt); err != nil {
-		return fail(v1alpha1.ReasonInvalidCertificate,
-			fmt.Sprintf("TLSContext %s: Secret %s/%s: tls.crt: %v", ci.key, ns, name, err))
-	}
-	pair, err := tls.X509KeyPair(crt, keyPEM)
-	if err != nil {
-		// crypto/tls errors describe the problem without quoting key bytes.
-		return fail(v1alpha1.ReasonInvalidCertificate,
-			fmt.Sprintf("TLSContext %s: Secret %s/%s: %v", ci.key, ns, name, err))
-	}
-	leaf, err := x509.ParseCertificate(pair.Certificate[0])
-	if err != nil {
-		return fail(v1alpha1.ReasonInvalidCertificate,
-			fmt.Sprintf("TLSContext %s: Secret %s/%s: %v", ci.key, ns, name, err))
-	}
-	notAfter := leaf.NotAfter.UTC()
-	ci.notAfter = &notAfter
-	ci.dnsNames = append([]string(nil), leaf.DNSNames...)
-
-	pemFile := append([]byte(nil), crt...)
-	if !bytes.HasSuffix(pemFile, []byte("\n")) {
-		pemFile = append(pemFile, '\n')
-	}
-	pemFile = append(pemFile, keyPEM...)
-	ci.certPEM = pemFile
 
 	b := model.TLSBind{
 		Certificate: model.CertificateFile(ctx.Namespace, ctx.Name),
@@ -219,12 +188,64 @@ func (t *translation) resolveContext(ci *contextInfo) Condition {
 		}
 	}
 	ci.bind = b
-	msg := fmt.Sprintf("certificate from Secret %s/%s is valid until %s", ns, name, notAfter.Format(time.RFC3339))
+	if ci.keepStored {
+		return certificate
+	}
+	msg := fmt.Sprintf("certificate from Secret %s/%s is valid until %s", ns, name, ci.notAfter.Format(time.RFC3339))
 	if b.CAFile != "" {
 		cns, cname := splitRef(spec.CASecret, ctx.Namespace)
 		msg += fmt.Sprintf("; client certificates are verified against Secret %s/%s", cns, cname)
 	}
 	return ok(v1alpha1.ReasonResolved, msg)
+}
+
+// loadCertificate reads the certificate and key of Secret ns/name into ci.
+func (t *translation) loadCertificate(ci *contextInfo, ns, name string) Condition {
+	secret := t.idx.secrets[key(ns, name)]
+	if secret == nil {
+		msg := fmt.Sprintf("TLSContext %s: Secret %s/%s not found", ci.key, ns, name)
+		if spec := ci.spec; spec.CASecret != "" {
+			cns, cname := splitRef(spec.CASecret, ci.ctx.Namespace)
+			if t.idx.secrets[key(cns, cname)] == nil {
+				msg += fmt.Sprintf(", nor CA Secret %s/%s", cns, cname)
+			}
+		}
+		return fail(v1alpha1.ReasonSecretNotFound, msg)
+	}
+	crt, keyPEM := secret.Data["tls.crt"], secret.Data["tls.key"]
+	if len(crt) == 0 || len(keyPEM) == 0 {
+		return fail(v1alpha1.ReasonInvalidCertificate,
+			fmt.Sprintf("TLSContext %s: Secret %s/%s needs both tls.crt and tls.key", ci.key, ns, name))
+	}
+	// HAProxy loads the whole chain: every block must be a certificate
+	// it can read, not only the leaf crypto/tls looks at.
+	if _, err := certificates(crt); err != nil {
+		return fail(v1alpha1.ReasonInvalidCertificate,
+			fmt.Sprintf("TLSContext %s: Secret %s/%s: tls.crt: %v", ci.key, ns, name, err))
+	}
+	pair, err := tls.X509KeyPair(crt, keyPEM)
+	if err != nil {
+		// crypto/tls errors describe the problem without quoting key bytes.
+		return fail(v1alpha1.ReasonInvalidCertificate,
+			fmt.Sprintf("TLSContext %s: Secret %s/%s: %v", ci.key, ns, name, err))
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		return fail(v1alpha1.ReasonInvalidCertificate,
+			fmt.Sprintf("TLSContext %s: Secret %s/%s: %v", ci.key, ns, name, err))
+	}
+	notAfter := leaf.NotAfter.UTC()
+	ci.notAfter = &notAfter
+	ci.dnsNames = append([]string(nil), leaf.DNSNames...)
+
+	pemFile := append([]byte(nil), crt...)
+	if !bytes.HasSuffix(pemFile, []byte("\n")) {
+		pemFile = append(pemFile, '\n')
+	}
+	pemFile = append(pemFile, keyPEM...)
+	ci.certPEM = pemFile
+
+	return ok(v1alpha1.ReasonResolved, "")
 }
 
 // pemBlocks walks every PEM block of data. pem.Decode skips a block it
