@@ -36,6 +36,7 @@ func (e *RefusedError) Error() string {
 	return fmt.Sprintf("HAProxy refused the configuration at %s: %s", e.Stage, strings.Join(e.Lines, "; "))
 }
 
+// Unwrap gives the API's answer.
 func (e *RefusedError) Unwrap() error { return e.Err }
 
 // refusal turns an API answer into a *RefusedError when it is HAProxy

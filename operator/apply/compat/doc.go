@@ -17,5 +17,14 @@
 //     with TCPM_RUN_DIR and TCPM_CERT_DIR set to its runtime and
 //     certificate storage directories and listens on 127.0.0.1.
 //
+// The official API finds HAProxy's runtime socket in the configuration's
+// stats socket line and does not expand the ${TCPM_RUN_DIR} the template
+// writes there; against it the suite writes that path literally
+// (DATAPLANEAPI_RUN_DIR for a server started elsewhere).
+//
+// For example, against the official dataplaneapi v2.9:
+//
+//	DATAPLANEAPI_BIN=/path/to/dataplaneapi go test ./operator/apply/compat/ -count=1 -v
+//
 // Only loopback addresses are used.
 package compat

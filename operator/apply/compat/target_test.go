@@ -53,7 +53,8 @@ func startTarget(t testing.TB) *target {
 	tg := &target{sent: &counter{base: http.DefaultTransport}}
 	switch {
 	case os.Getenv("DATAPLANEAPI_URL") != "":
-		tg.endpoint = os.Getenv("DATAPLANEAPI_URL")
+		// The client adds /v2 itself.
+		tg.endpoint = strings.TrimSuffix(strings.TrimSuffix(os.Getenv("DATAPLANEAPI_URL"), "/"), "/v2")
 		tg.user, tg.pass = os.Getenv("DATAPLANEAPI_USER"), os.Getenv("DATAPLANEAPI_PASSWORD")
 		sock := os.Getenv("DATAPLANEAPI_MASTER_SOCKET")
 		if sock == "" {
