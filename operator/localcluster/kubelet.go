@@ -2,8 +2,9 @@
 // kube-apiserver and etcd through envtest) and plays kubelet for the
 // operator's HAProxy Deployments: it creates their Pods as a ReplicaSet
 // would and runs each Pod as local haproxy + dataplane processes on its own
-// 127.0.0.x address. The run command uses it when no cluster is reachable,
-// and the e2e tests use it as their test bed.
+// 127.0.0.x address. The run command of haproxy-tcp-operator-dev (the
+// development build) uses it when no cluster is configured, and the e2e
+// tests use it as their test bed; the shipped binary does not link it.
 package localcluster
 
 import (
