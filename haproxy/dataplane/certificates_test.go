@@ -109,12 +109,12 @@ func TestStorageAcceptsCAFilesAndCRLs(t *testing.T) {
 	if err := json.Unmarshal(body, &crlModel); err != nil || crlModel.NotAfter == nil || !strings.Contains(crlModel.Issuers, "client-ca") {
 		t.Errorf("CRL model: %+v, %v; want its issuer and next update", crlModel, err)
 	}
-	if err := inst.Client.CreateCertificate(ctx, "app.pem", selfSigned(t, "app.example.com")); err != nil {
+	if err := inst.Client.CreateCertificate(ctx, "app.pem", dataplanetest.SelfSigned(t, "app.example.com")); err != nil {
 		t.Fatal(err)
 	}
 
 	refused := map[string][]byte{
-		"a CA file with a private key":     append(append([]byte{}, ca.pem...), selfSigned(t, "x")...),
+		"a CA file with a private key":     append(append([]byte{}, ca.pem...), dataplanetest.SelfSigned(t, "x")...),
 		"a CA file with garbage":           []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"),
 		"a CRL file holding a certificate": ca.pem,
 		"a certificate without its key":    ca.pem,

@@ -2,17 +2,10 @@ package dataplane_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"strconv"
@@ -225,31 +218,6 @@ func assertEchoes(t *testing.T, conn net.Conn, what string) {
 	}
 }
 
-func selfSigned(t *testing.T, cn string) []byte {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: cn},
-		DNSNames:     []string{cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})...)
-}
-
 func servedSubject(t *testing.T, addr string) (string, *tls.Conn) {
 	t.Helper()
 	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true, ServerName: "app.example.com"})
@@ -269,7 +237,7 @@ func TestReplacedCertificateIsServedWithoutDroppingConnections(t *testing.T) {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	ctx := context.Background()
 
-	if err := inst.Client.CreateCertificate(ctx, "app.pem", selfSigned(t, "first.example.com")); err != nil {
+	if err := inst.Client.CreateCertificate(ctx, "app.pem", dataplanetest.SelfSigned(t, "first.example.com")); err != nil {
 		t.Fatal(err)
 	}
 	cfg := testGlobals + fmt.Sprintf(`frontend fe
@@ -290,7 +258,7 @@ backend be
 	}
 	reloadsAfterPush := func() int { n, _ := inst.Server.ReloadCount(); return n }()
 
-	if err := inst.Client.ReplaceCertificate(ctx, "app.pem", selfSigned(t, "second.example.com")); err != nil {
+	if err := inst.Client.ReplaceCertificate(ctx, "app.pem", dataplanetest.SelfSigned(t, "second.example.com")); err != nil {
 		t.Fatal(err)
 	}
 	subject, fresh := servedSubject(t, addr)

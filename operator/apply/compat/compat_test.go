@@ -2,16 +2,9 @@ package compat_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"strconv"
 	"strings"
@@ -269,31 +262,6 @@ func TestNoOpApplySendsNothing(t *testing.T) {
 	serves(t, l, "app")
 }
 
-func selfSigned(t testing.TB, cn string) []byte {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: cn},
-		DNSNames:     []string{cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})...)
-}
-
 // servedSubject is the common name HAProxy presents on addr and the
 // greeting of the backend behind it.
 func servedSubject(addr string) (string, string, error) {
@@ -333,7 +301,7 @@ func TestCertificateCreateRotateDelete(t *testing.T) {
 	const file = "compat_site.pem"
 	secure := listener{port: freePort(t), cert: file, upstreams: []upstream{{app, 100}}}
 	cert := func(cn string) []model.Certificate {
-		return []model.Certificate{{File: file, PEM: selfSigned(t, cn)}}
+		return []model.Certificate{{File: file, PEM: dataplanetest.SelfSigned(t, cn)}}
 	}
 	subject := func(cn string) {
 		t.Helper()
