@@ -72,34 +72,29 @@ func updateStatus[T client.Object](ctx context.Context, r *HAProxyReconciler, ob
 	return client.IgnoreNotFound(err)
 }
 
-// writeMapping sets the status compute gives a TCPMapping, when it
-// differs from the one it has.
-func (r *HAProxyReconciler) writeMapping(ctx context.Context, obj *v1alpha1.TCPMapping, compute func(*v1alpha1.TCPMapping) v1alpha1.TCPMappingStatus) error {
-	err := updateStatus(ctx, r, obj.DeepCopy(), func(o *v1alpha1.TCPMapping) bool {
-		want := compute(o)
-		changed := !equality.Semantic.DeepEqual(o.Status, want)
-		o.Status = want
+// writeStatus sets the status compute gives obj, when it differs from the
+// one it has.
+func writeStatus[T client.Object, S any](ctx context.Context, r *HAProxyReconciler, kind string, obj T, status func(T) *S, compute func(T) S) error {
+	err := updateStatus(ctx, r, obj, func(o T) bool {
+		want, cur := compute(o), status(o)
+		changed := !equality.Semantic.DeepEqual(*cur, want)
+		*cur = want
 		return changed
 	})
 	if err != nil {
-		return fmt.Errorf("status of TCPMapping %s: %w", klogRef(obj), err)
+		return fmt.Errorf("status of %s %s: %w", kind, klogRef(obj), err)
 	}
 	return nil
 }
 
-// writeContext sets the status compute gives a TLSContext, when it
-// differs from the one it has.
+// writeMapping sets the status compute gives a TCPMapping.
+func (r *HAProxyReconciler) writeMapping(ctx context.Context, obj *v1alpha1.TCPMapping, compute func(*v1alpha1.TCPMapping) v1alpha1.TCPMappingStatus) error {
+	return writeStatus(ctx, r, "TCPMapping", obj.DeepCopy(), func(o *v1alpha1.TCPMapping) *v1alpha1.TCPMappingStatus { return &o.Status }, compute)
+}
+
+// writeContext sets the status compute gives a TLSContext.
 func (r *HAProxyReconciler) writeContext(ctx context.Context, obj *v1alpha1.TLSContext, compute func(*v1alpha1.TLSContext) v1alpha1.TLSContextStatus) error {
-	err := updateStatus(ctx, r, obj.DeepCopy(), func(o *v1alpha1.TLSContext) bool {
-		want := compute(o)
-		changed := !equality.Semantic.DeepEqual(o.Status, want)
-		o.Status = want
-		return changed
-	})
-	if err != nil {
-		return fmt.Errorf("status of TLSContext %s: %w", klogRef(obj), err)
-	}
-	return nil
+	return writeStatus(ctx, r, "TLSContext", obj.DeepCopy(), func(o *v1alpha1.TLSContext) *v1alpha1.TLSContextStatus { return &o.Status }, compute)
 }
 
 // writeStatuses writes, concurrently and only where something changed, the
@@ -178,16 +173,10 @@ func (r *HAProxyReconciler) writeStatuses(ctx context.Context, hap *v1alpha1.HAP
 	}
 
 	jobs = append(jobs, func() error {
-		err := updateStatus(ctx, r, hap.DeepCopy(), func(o *v1alpha1.HAProxy) bool {
-			want := haproxyStatus(o.Status, o, res, hash, pods, ready, instances)
-			changed := !equality.Semantic.DeepEqual(o.Status, want)
-			o.Status = want
-			return changed
-		})
-		if err != nil {
-			return fmt.Errorf("status of HAProxy %s: %w", hapKey, err)
-		}
-		return nil
+		return writeStatus(ctx, r, "HAProxy", hap.DeepCopy(), func(o *v1alpha1.HAProxy) *v1alpha1.HAProxyStatus { return &o.Status },
+			func(o *v1alpha1.HAProxy) v1alpha1.HAProxyStatus {
+				return haproxyStatus(o.Status, o, res, hash, pods, ready, instances)
+			})
 	})
 	return parallel(jobs)
 }
