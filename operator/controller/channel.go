@@ -218,7 +218,7 @@ func verificationFailure(err error) string {
 // before anything is sent to it. On a kept-alive connection it costs no
 // handshake.
 func checkInstance(ctx context.Context, c *http.Client, endpoint string) string {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"/healthz", nil)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -49,21 +50,25 @@ func (r *HAProxyReconciler) podTargets(ctx context.Context, hap *v1alpha1.HAProx
 	if err == nil {
 		httpClient, err = r.verifyingClient(trust, APIServerName(hap))
 	}
+	var wg sync.WaitGroup
 	for i := range ready {
 		pod := &ready[i]
 		endpoint := "https://" + net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(int(dataPlanePort(hap))))
-		t := target{name: pod.Name, endpoint: endpoint, pod: pod}
-		switch {
-		case err != nil:
-			t.unusable = err.Error()
-		default:
-			t.unusable = checkInstance(ctx, httpClient, endpoint)
+		out = append(out, target{name: pod.Name, endpoint: endpoint, pod: pod})
+		if err != nil {
+			out[i].unusable = err.Error()
+			continue
 		}
-		if t.unusable == "" {
-			t.client = dpclient.New(endpoint, creds[0], creds[1], httpClient)
-		}
-		out = append(out, t)
+		// Concurrently: one slow instance delays the others by nothing.
+		wg.Add(1)
+		go func(t *target) {
+			defer wg.Done()
+			if t.unusable = checkInstance(ctx, httpClient, t.endpoint); t.unusable == "" {
+				t.client = dpclient.New(t.endpoint, creds[0], creds[1], httpClient)
+			}
+		}(&out[i])
 	}
+	wg.Wait()
 	return out
 }
 

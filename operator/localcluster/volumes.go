@@ -104,7 +104,7 @@ func (v *secretVolume) write(s *corev1.Secret) error {
 			files[it.Path] = data
 		}
 	}
-	stamp := "..20" + strconv.FormatInt(time.Now().UnixNano(), 10)
+	stamp := ".." + strconv.FormatInt(time.Now().UnixNano(), 10)
 	tsDir := filepath.Join(v.dir, stamp)
 	if err := os.Mkdir(tsDir, 0o755); err != nil {
 		return err
