@@ -15,6 +15,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -207,5 +208,47 @@ func TestOperatorRefusesADataplaneItCannotVerify(t *testing.T) {
 		if err := cluster.client.Get(ctxFor(t), client.ObjectKey{Namespace: ns, Name: name}, &corev1.Secret{}); !apierrors.IsNotFound(err) {
 			t.Errorf("with a user certificate the operator still made Secret %s (%v)", name, err)
 		}
+	}
+}
+
+// TestUserSecretNamedLikeTheCAIsLeftAlone: a Secret of the user that has
+// the name of the HAProxy's CA Secret is neither used, written nor
+// deleted; the HAProxy says NameConflict naming it.
+func TestUserSecretNamedLikeTheCAIsLeftAlone(t *testing.T) {
+	ns := newNamespace(t, nil)
+	user := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "haproxy-edge-ca", Namespace: ns},
+		Data:       map[string][]byte{"tls.crt": []byte("mine"), "tls.key": []byte("mine too")},
+	}
+	create(t, user)
+	create(t, &v1alpha1.HAProxy{
+		ObjectMeta: metav1.ObjectMeta{Name: "edge", Namespace: ns},
+		Spec:       v1alpha1.HAProxySpec{ServiceType: corev1.ServiceTypeClusterIP},
+	})
+	eventually(t, time.Minute, "the HAProxy reports the name conflict", func() error {
+		var hap v1alpha1.HAProxy
+		if err := cluster.client.Get(ctxFor(t), client.ObjectKey{Namespace: ns, Name: "edge"}, &hap); err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(hap.Status.Conditions, v1alpha1.ConditionReady)
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != "NameConflict" || !strings.Contains(c.Message, ns+"/haproxy-edge-ca") {
+			return fmt.Errorf("Ready: %+v", c)
+		}
+		return nil
+	})
+	deleteObject(t, &v1alpha1.HAProxy{ObjectMeta: metav1.ObjectMeta{Name: "edge", Namespace: ns}})
+	eventually(t, time.Minute, "the HAProxy is gone", func() error {
+		err := cluster.client.Get(ctxFor(t), client.ObjectKey{Namespace: ns, Name: "edge"}, &v1alpha1.HAProxy{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("still there (%v)", err)
+	})
+	var after corev1.Secret
+	if err := cluster.client.Get(ctxFor(t), client.ObjectKeyFromObject(user), &after); err != nil {
+		t.Fatalf("the user's Secret: %v", err)
+	}
+	if after.ResourceVersion != user.ResourceVersion || string(after.Data["tls.crt"]) != "mine" {
+		t.Errorf("the user's Secret was written: resourceVersion %s→%s", user.ResourceVersion, after.ResourceVersion)
 	}
 }
