@@ -21,7 +21,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
-	dpclient "github.com/haproxy-tcp-operator/haproxy-tcp-operator/haproxy/client"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/localcluster"
 )
 
@@ -105,11 +104,7 @@ func TestPassthroughReachesTheBackendsOwnTLS(t *testing.T) {
 
 func reloadCount(t testing.TB, ns, ip string) int {
 	t.Helper()
-	var s corev1.Secret
-	if err := cluster.client.Get(ctxFor(t), client.ObjectKey{Namespace: ns, Name: "haproxy-edge-dataplane"}, &s); err != nil {
-		t.Fatal(err)
-	}
-	c := dpclient.New("http://"+net.JoinHostPort(ip, "5555"), string(s.Data["username"]), string(s.Data["password"]), nil)
+	c := instanceClient(t, ns, ip)
 	rl, err := c.Reloads(ctxFor(t))
 	if err != nil {
 		t.Fatal(err)

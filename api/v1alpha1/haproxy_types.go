@@ -117,6 +117,18 @@ type HAProxySpec struct {
 	// +optional
 	// +kubebuilder:validation:MaxItems=64
 	Listeners []ListenerSpec `json:"listeners,omitempty"`
+
+	// DataPlaneTLSSecret names a Secret in the HAProxy's namespace with
+	// tls.crt, tls.key and ca.crt (the Secret of a cert-manager
+	// Certificate, say): the instances' Data Plane API serves tls.crt and
+	// the operator verifies it with ca.crt. The certificate must name the
+	// DNS name haproxy-<HAProxy name>-dataplane.<namespace>.svc, which the
+	// operator expects whatever the Pod's address. The operator only reads
+	// this Secret. Not set: the operator issues the certificate from a CA
+	// of its own for this HAProxy and renews both before they expire.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	DataPlaneTLSSecret string `json:"dataPlaneTLSSecret,omitempty"`
 }
 
 // ListenerSpec opens a port or a range of ports to some namespaces.

@@ -21,6 +21,15 @@
 // serving. The answer of a forced reload, or the reload record
 // (GET reloads/{id}, status failed), carries HAProxy's ALERT lines.
 //
+// # Transport
+//
+// The dataplane command serves the API only over TLS (Options.TLSCert and
+// TLSKey), on the address it is given (the Pod's IP in an instance). A
+// client that does not speak TLS gets its connection closed without an
+// HTTP answer. The certificate files are read again when they change, so
+// a rotated Secret volume is served from the next handshake on, without a
+// restart.
+//
 // # Supervision
 //
 // HAProxy runs in its own process group with a parent-death signal, so it

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,7 +45,10 @@ type Options struct {
 	BindAddr string
 	// User and Password are the Basic credentials every request needs.
 	User, Password string
-	// TLSCert and TLSKey serve the API over TLS when both are set.
+	// TLSCert and TLSKey are the files of the API's certificate and key.
+	// When set, the API speaks only TLS (1.2 or later) and reads the
+	// files again when they change; the dataplane command requires them.
+	// Only tests in this module run the API without them.
 	TLSCert, TLSKey string
 	// ReloadDelay coalesces queued reloads: requests within it share one.
 	ReloadDelay time.Duration
@@ -79,6 +83,7 @@ type Server struct {
 
 	listener net.Listener
 	http     *http.Server
+	certs    *certFiles
 	cancel   context.CancelFunc
 }
 
@@ -109,6 +114,9 @@ func New(opt Options) (*Server, error) {
 			return nil, fmt.Errorf("prepare %s: %w", d, err)
 		}
 	}
+	if (opt.TLSCert == "") != (opt.TLSKey == "") {
+		return nil, errors.New("dataplane needs both a TLS certificate and its key, or neither")
+	}
 	s := &Server{
 		opt:     opt,
 		cfgPath: filepath.Join(opt.Dir, "haproxy.cfg"),
@@ -121,6 +129,13 @@ func New(opt Options) (*Server, error) {
 		pidfile: filepath.Join(opt.Dir, "haproxy.pid"),
 		env:     s.haproxyEnv(),
 		out:     newOutputTap(opt.HAProxyLog),
+	}
+	if opt.TLSCert != "" {
+		certs, err := loadCertFiles(opt.TLSCert, opt.TLSKey, opt.Logger)
+		if err != nil {
+			return nil, err
+		}
+		s.certs = certs
 	}
 	return s, nil
 }
@@ -183,6 +198,12 @@ func (s *Server) Start(ctx context.Context) error {
 		stopMaster()
 		return fmt.Errorf("listen on %s: %w", s.opt.Listen, err)
 	}
+	if s.certs != nil {
+		ln = tlsListener{Listener: ln, config: &tls.Config{
+			MinVersion:     tls.VersionTLS12,
+			GetCertificate: s.certs.GetCertificate,
+		}}
+	}
 	s.listener = ln
 	s.http = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	s.beat.Store(time.Now().UnixNano())
@@ -190,13 +211,7 @@ func (s *Server) Start(ctx context.Context) error {
 	go s.reloadLoop(ctx)
 	go s.supervise(ctx)
 	go func() {
-		var err error
-		if s.opt.TLSCert != "" && s.opt.TLSKey != "" {
-			err = s.http.ServeTLS(ln, s.opt.TLSCert, s.opt.TLSKey)
-		} else {
-			err = s.http.Serve(ln)
-		}
-		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.opt.Logger.Error(err, "Data Plane API server stopped")
 		}
 	}()

@@ -129,12 +129,18 @@ func (r *HAProxyReconciler) ensureOwned(ctx context.Context, hap *v1alpha1.HAPro
 			{&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: ownedName(hap), Namespace: hap.Namespace}}, r.Client},
 			{&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: statsServiceName(hap), Namespace: hap.Namespace}}, r.Client},
 			{&policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: ownedName(hap), Namespace: hap.Namespace}}, r.APIReader},
+			{&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: caSecretName(hap), Namespace: hap.Namespace}}, r.APIReader},
+			{&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: ownedName(hap) + "-dataplane-tls", Namespace: hap.Namespace}}, r.APIReader},
 		} {
 			if err := r.deleteOwned(ctx, hap, o.reader, o.obj); err != nil {
 				return err
 			}
 		}
 		return nil
+	}
+	// The certificate the instances mount exists before they start.
+	if err := r.ensureAPICertificate(ctx, hap); err != nil {
+		return err
 	}
 	want := desiredDeployment(hap, r.InstanceImage)
 	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: want.Name, Namespace: want.Namespace}}
@@ -265,6 +271,11 @@ func (r *HAProxyReconciler) cleanup(ctx context.Context, hap *v1alpha1.HAProxy) 
 		{&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: statsServiceName(hap), Namespace: name.Namespace}}, r.Client},
 		{&policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: name.Name, Namespace: name.Namespace}}, r.APIReader},
 		{&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: statsSecretName(hap), Namespace: name.Namespace}}, r.APIReader},
+		{&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: caSecretName(hap), Namespace: name.Namespace}}, r.APIReader},
+		// By its own name, not apiTLSSecretName: a user's Secret named in
+		// the spec is never deleted (and never owned, so deleteOwned
+		// would leave it anyway).
+		{&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: ownedName(hap) + "-dataplane-tls", Namespace: name.Namespace}}, r.APIReader},
 	}
 	if hap.Spec.DataPlaneAPI.CredentialsSecret == "" {
 		owned = append(owned, struct {

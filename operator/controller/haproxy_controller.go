@@ -202,7 +202,7 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 				ready = append(ready, p)
 			}
 		}
-		targets = r.podTargets(&hap, ready, creds)
+		targets = r.podTargets(ctx, &hap, ready, creds)
 		replicas, running = int32(len(pods)), int32(len(ready))
 	}
 

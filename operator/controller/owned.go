@@ -43,6 +43,10 @@ func credentialsName(hap *v1alpha1.HAProxy) string {
 	return ownedName(hap) + "-dataplane"
 }
 
+// InstancePodLabels are the labels on the instance Pods of hap; the
+// NetworkPolicy in deploy/networkpolicy selects Pods by them.
+func InstancePodLabels(hap *v1alpha1.HAProxy) map[string]string { return podLabels(hap) }
+
 func podLabels(hap *v1alpha1.HAProxy) map[string]string {
 	return map[string]string{
 		"app.kubernetes.io/name":     "haproxy",
@@ -129,9 +133,11 @@ func desiredDeployment(hap *v1alpha1.HAProxy, image string) *appsv1.Deployment {
 	// configuration with its listeners up; /healthz fails when the
 	// dataplane or HAProxy's master is wedged, so the kubelet restarts the
 	// instance. Neither needs credentials nor reveals anything.
+	// The API speaks only HTTPS; the kubelet does not verify probe
+	// certificates.
 	probe := func(path string, failures int32) *corev1.Probe {
 		return &corev1.Probe{
-			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromInt32(dp)}},
+			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromInt32(dp), Scheme: corev1.URISchemeHTTPS}},
 			PeriodSeconds:    5,
 			TimeoutSeconds:   3,
 			FailureThreshold: failures,
@@ -170,12 +176,17 @@ func desiredDeployment(hap *v1alpha1.HAProxy, image string) *appsv1.Deployment {
 						Image: image,
 						Args: []string{
 							"dataplane",
-							"--listen=:" + strconv.Itoa(int(dp)),
+							// Only the Pod's own address: the API is
+							// not on localhost or other interfaces.
+							"--listen=$(POD_IP):" + strconv.Itoa(int(dp)),
+							"--tls-cert=" + APITLSDir + "/tls.crt",
+							"--tls-key=" + APITLSDir + "/tls.key",
 							"--config-dir=" + ConfigDir,
 							"--run-dir=" + RunDir,
 							"--cert-dir=" + CertDir,
 						},
 						Env: []corev1.EnvVar{
+							{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}},
 							{Name: "DATAPLANE_USER", ValueFrom: secretRef("username")},
 							{Name: "DATAPLANE_PASSWORD", ValueFrom: secretRef("password")},
 						},
@@ -196,9 +207,19 @@ func desiredDeployment(hap *v1alpha1.HAProxy, image string) *appsv1.Deployment {
 							{Name: "config", MountPath: ConfigDir},
 							{Name: "run", MountPath: RunDir},
 							{Name: "certs", MountPath: CertDir},
+							{Name: "api-tls", MountPath: APITLSDir, ReadOnly: true},
 						},
 					}},
-					Volumes: []corev1.Volume{emptyDir("config"), emptyDir("run"), emptyDir("certs")},
+					Volumes: []corev1.Volume{emptyDir("config"), emptyDir("run"), emptyDir("certs"), {
+						// The kubelet refreshes the files when the Secret
+						// changes; the dataplane reads them again.
+						Name: "api-tls",
+						VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+							SecretName:  apiTLSSecretName(hap),
+							Items:       []corev1.KeyToPath{{Key: "tls.crt", Path: "tls.crt"}, {Key: "tls.key", Path: "tls.key"}},
+							DefaultMode: ptr.To(int32(0o440)),
+						}},
+					}},
 				},
 			},
 		},

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -38,17 +39,36 @@ type target struct {
 // run.
 func external(hap *v1alpha1.HAProxy) bool { return len(hap.Spec.ExternalInstances) > 0 }
 
-// podTargets are the ready Pods of hap.
-func (r *HAProxyReconciler) podTargets(hap *v1alpha1.HAProxy, ready []corev1.Pod, creds [2]string) []target {
+// podTargets are the ready Pods of hap, reached over HTTPS at their IP
+// and verified against the HAProxy's CA and its fixed server name. An
+// instance whose certificate does not verify is unusable: it gets neither
+// credentials nor configuration.
+func (r *HAProxyReconciler) podTargets(ctx context.Context, hap *v1alpha1.HAProxy, ready []corev1.Pod, creds [2]string) []target {
 	out := make([]target, 0, len(ready))
+	trust, err := r.apiTrust(ctx, hap)
+	var httpClient *http.Client
+	if err == nil {
+		httpClient, err = r.verifyingClient(trust, APIServerName(hap))
+	}
+	var wg sync.WaitGroup
 	for i := range ready {
 		pod := &ready[i]
-		endpoint := "http://" + net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(int(dataPlanePort(hap))))
-		out = append(out, target{
-			name: pod.Name, endpoint: endpoint, pod: pod,
-			client: dpclient.New(endpoint, creds[0], creds[1], r.HTTP),
-		})
+		endpoint := "https://" + net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(int(dataPlanePort(hap))))
+		out = append(out, target{name: pod.Name, endpoint: endpoint, pod: pod})
+		if err != nil {
+			out[i].unusable = err.Error()
+			continue
+		}
+		// Concurrently: one slow instance delays the others by nothing.
+		wg.Add(1)
+		go func(t *target) {
+			defer wg.Done()
+			if t.unusable = checkInstance(ctx, httpClient, t.endpoint); t.unusable == "" {
+				t.client = dpclient.New(t.endpoint, creds[0], creds[1], httpClient)
+			}
+		}(&out[i])
 	}
+	wg.Wait()
 	return out
 }
 
@@ -72,7 +92,7 @@ func (r *HAProxyReconciler) externalTargets(ctx context.Context, hap *v1alpha1.H
 				out = append(out, t)
 				continue
 			}
-			if httpClient, err = r.verifyingClient([]byte(ca[0])); err != nil {
+			if httpClient, err = r.verifyingClient([]byte(ca[0]), ""); err != nil {
 				t.unusable = fmt.Sprintf("Secret %s/%s: %v", hap.Namespace, ext.CASecret, err)
 				out = append(out, t)
 				continue
@@ -100,10 +120,12 @@ func (r *HAProxyReconciler) secretKeys(ctx context.Context, namespace, name stri
 	return out, nil
 }
 
-// verifyingClient is an HTTP client that trusts only the CA in caPEM; one
-// per CA, so connections are reused across reconciles.
-func (r *HAProxyReconciler) verifyingClient(caPEM []byte) (*http.Client, error) {
-	key := sha256.Sum256(caPEM)
+// verifyingClient is an HTTP client that trusts only the CAs in caPEM and,
+// when serverName is set, expects that name in the certificate whatever
+// address it connects to (else the URL's host); one per CA and name, so
+// connections are reused across reconciles.
+func (r *HAProxyReconciler) verifyingClient(caPEM []byte, serverName string) (*http.Client, error) {
+	key := sha256.Sum256(append(append(append([]byte{}, caPEM...), 0), serverName...))
 	if c, ok := r.caClients.Load(key); ok {
 		return c.(*http.Client), nil
 	}
@@ -112,7 +134,7 @@ func (r *HAProxyReconciler) verifyingClient(caPEM []byte) (*http.Client, error) 
 		return nil, fmt.Errorf("ca.crt holds no PEM certificate")
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, ServerName: serverName, MinVersion: tls.VersionTLS12}
 	c := &http.Client{Timeout: r.HTTP.Timeout, Transport: tr}
 	if c.Timeout == 0 {
 		c.Timeout = 30 * time.Second
@@ -121,10 +143,11 @@ func (r *HAProxyReconciler) verifyingClient(caPEM []byte) (*http.Client, error) 
 	return actual.(*http.Client), nil
 }
 
-// externalSecretRefs are the Secrets hap's external instances need, as
-// references a change of which calls for a reconcile.
+// externalSecretRefs are the Secrets hap's instances need to be reached
+// (the external instances' credentials and CAs, the control channel's
+// certificates), as references a change of which calls for a reconcile.
 func externalSecretRefs(hap *v1alpha1.HAProxy) []string {
-	var refs []string
+	refs := channelSecretRefs(hap)
 	for _, ext := range hap.Spec.ExternalInstances {
 		refs = append(refs, "Secret/"+hap.Namespace+"/"+ext.CredentialsSecret)
 		if ext.CASecret != "" {

@@ -51,6 +51,9 @@ type process struct {
 	ip     string
 	done   chan struct{}
 	cancel context.CancelFunc
+	// volumes are the Pod's Secret volumes, refreshed when their Secret
+	// changes.
+	volumes []*secretVolume
 }
 
 // managedSelector finds the Deployments the operator owns.
@@ -151,6 +154,14 @@ func (k *Kubelet) sync(ctx context.Context) error {
 				k.Log.Error(err, "Run pod", "pod", p.Name)
 			}
 		}
+		for _, p := range have {
+			k.mu.Lock()
+			proc := k.pods[p.Namespace+"/"+p.Name]
+			k.mu.Unlock()
+			if proc != nil {
+				k.refreshVolumes(ctx, p.Namespace, proc)
+			}
+		}
 	}
 	// Pods whose Deployment is gone go too, as the garbage collector would.
 	for owner, ps := range byOwner {
@@ -208,11 +219,12 @@ func (k *Kubelet) createPod(ctx context.Context, d *appsv1.Deployment) error {
 	return nil
 }
 
-func (k *Kubelet) allocateIP() string {
+// nextAddress is the address the next Pod takes; it is taken once the Pod
+// runs, so a Pod that cannot start yet (its Secret is missing) uses none.
+func (k *Kubelet) nextAddress() string {
 	ip := make(net.IP, 4)
 	copy(ip, k.FirstIP.To4())
 	ip[3] += byte(k.nextIP)
-	k.nextIP++
 	return ip.String()
 }
 
@@ -233,32 +245,47 @@ func (k *Kubelet) run(ctx context.Context, d *appsv1.Deployment, pod *corev1.Pod
 		return fmt.Errorf("pod %s has no container", key)
 	}
 	c := pod.Spec.Containers[0]
-	env, err := k.env(ctx, pod.Namespace, c.Env)
+	k.mu.Lock()
+	ip := k.nextAddress()
+	k.mu.Unlock()
+	env, err := k.env(ctx, pod, ip, c.Env)
 	if err != nil {
 		return err
 	}
-	k.mu.Lock()
-	ip := k.allocateIP()
-	k.mu.Unlock()
 
 	// UNIX socket paths are short: keep each pod's directory short too.
 	dir := filepath.Join(k.Dir, strings.ReplaceAll(ip, ".", "-"))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
+	// Secret volumes are projected into the Pod's directory, and paths
+	// under their mount points in the arguments point there.
+	volumes, err := k.secretVolumes(ctx, pod, c, dir)
+	if err != nil {
+		return err
+	}
+	k.mu.Lock()
+	k.nextIP++
+	k.mu.Unlock()
 	var args []string
 	listenPort := "5555"
 	for _, a := range c.Args {
+		// As a kubelet does: $(VAR) in arguments is the container's
+		// variable (the dataplane listens on $(POD_IP)).
+		a = expand(a, env)
+		for _, v := range volumes {
+			a = strings.ReplaceAll(a, v.mountPath+"/", v.dir+"/")
+		}
 		switch {
 		case strings.HasPrefix(a, "--listen="):
 			_, listenPort, _ = net.SplitHostPort(strings.TrimPrefix(a, "--listen="))
+			args = append(args, a)
 		case strings.HasPrefix(a, "--config-dir="), strings.HasPrefix(a, "--run-dir="), strings.HasPrefix(a, "--cert-dir="):
 		default:
 			args = append(args, a)
 		}
 	}
 	args = append(args,
-		"--listen="+net.JoinHostPort(ip, listenPort),
 		"--bind-address="+ip,
 		"--config-dir="+filepath.Join(dir, "config"),
 		"--run-dir="+filepath.Join(dir, "run"),
@@ -268,7 +295,10 @@ func (k *Kubelet) run(ctx context.Context, d *appsv1.Deployment, pod *corev1.Pod
 	)
 	pctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(pctx, k.Binary, args...)
-	cmd.Env = append(os.Environ(), env...)
+	for name, val := range env {
+		cmd.Env = append(cmd.Env, name+"="+val)
+	}
+	cmd.Env = append(os.Environ(), cmd.Env...)
 	logFile, err := os.Create(filepath.Join(dir, "pod.log"))
 	if err != nil {
 		cancel()
@@ -279,7 +309,7 @@ func (k *Kubelet) run(ctx context.Context, d *appsv1.Deployment, pod *corev1.Pod
 		cancel()
 		return fmt.Errorf("start pod %s: %w", key, err)
 	}
-	proc := &process{cmd: cmd, ip: ip, done: make(chan struct{}), cancel: cancel}
+	proc := &process{cmd: cmd, ip: ip, done: make(chan struct{}), cancel: cancel, volumes: volumes}
 	go func() { _ = cmd.Wait(); logFile.Close(); close(proc.done) }()
 	k.mu.Lock()
 	k.pods[key] = proc
@@ -321,20 +351,47 @@ func (k *Kubelet) run(ctx context.Context, d *appsv1.Deployment, pod *corev1.Pod
 	return nil
 }
 
-// env resolves the container's environment, Secret references included.
-func (k *Kubelet) env(ctx context.Context, namespace string, vars []corev1.EnvVar) ([]string, error) {
-	var out []string
+// env resolves the container's environment: values, Secret references
+// and the downward API fields a Pod's own (its IP, name and namespace).
+func (k *Kubelet) env(ctx context.Context, pod *corev1.Pod, ip string, vars []corev1.EnvVar) (map[string]string, error) {
+	out := map[string]string{}
 	for _, v := range vars {
-		val := v.Value
-		if v.ValueFrom != nil && v.ValueFrom.SecretKeyRef != nil {
-			ref := v.ValueFrom.SecretKeyRef
+		val := expand(v.Value, out)
+		switch from := v.ValueFrom; {
+		case from != nil && from.SecretKeyRef != nil:
+			ref := from.SecretKeyRef
 			var s corev1.Secret
-			if err := k.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ref.Name}, &s); err != nil {
+			if err := k.Client.Get(ctx, client.ObjectKey{Namespace: pod.Namespace, Name: ref.Name}, &s); err != nil {
 				return nil, fmt.Errorf("env %s: %w", v.Name, err)
 			}
 			val = string(s.Data[ref.Key])
+		case from != nil && from.FieldRef != nil:
+			switch from.FieldRef.FieldPath {
+			case "status.podIP", "status.podIPs", "status.hostIP":
+				val = ip
+			case "metadata.name":
+				val = pod.Name
+			case "metadata.namespace":
+				val = pod.Namespace
+			default:
+				return nil, fmt.Errorf("env %s: field %s is not supported by the local kubelet", v.Name, from.FieldRef.FieldPath)
+			}
+		case from != nil:
+			return nil, fmt.Errorf("env %s: only values, Secret keys and Pod fields are supported by the local kubelet", v.Name)
 		}
-		out = append(out, v.Name+"="+val)
+		out[v.Name] = val
 	}
 	return out, nil
+}
+
+// expand replaces $(NAME) with the variable's value, as the kubelet does
+// in arguments and values; unknown names stay as written.
+func expand(s string, env map[string]string) string {
+	if !strings.Contains(s, "$(") {
+		return s
+	}
+	for name, val := range env {
+		s = strings.ReplaceAll(s, "$("+name+")", val)
+	}
+	return s
 }

@@ -42,7 +42,8 @@ type Instance struct {
 	// Dir holds haproxy.cfg; RunDir HAProxy's sockets (haproxy.sock is
 	// the runtime API).
 	Dir, RunDir string
-	// URL is the API's base URL (http://host:port).
+	// URL is the API's base URL (http://host:port, https:// when the
+	// options gave a certificate).
 	URL string
 }
 
@@ -113,13 +114,19 @@ func Start(t testing.TB, bindAddr string, options ...func(*dataplane.Options)) *
 		srv.Stop(stopCtx)
 		cancel()
 	})
+	scheme := "http://"
+	if opt.TLSCert != "" {
+		// Client then needs a transport trusting the test's CA: see
+		// TLSClient.
+		scheme = "https://"
+	}
 	return &Instance{
 		Server:  srv,
-		Client:  client.New("http://"+srv.Addr(), User, Password, HTTPClient()),
+		Client:  client.New(scheme+srv.Addr(), User, Password, HTTPClient()),
 		CertDir: opt.CertDir,
 		Dir:     opt.Dir,
 		RunDir:  opt.RunDir,
-		URL:     "http://" + srv.Addr(),
+		URL:     scheme + srv.Addr(),
 	}
 }
 
