@@ -1,0 +1,152 @@
+package apply
+
+import (
+	"fmt"
+	"path"
+	"regexp"
+	"strings"
+
+	parser "github.com/haproxytech/client-native/v5/config-parser"
+	"github.com/haproxytech/client-native/v5/config-parser/options"
+	"github.com/haproxytech/client-native/v5/config-parser/types"
+)
+
+// The rendered configuration names an instance's directories through
+// environment variables (templates/haproxy.cfg.tmpl), so one text serves
+// every instance. HAProxy expands them; this project's dataplane sets
+// them for HAProxy and for its own runtime client. Another Data Plane API
+// (the official dataplaneapi) reads the runtime socket's path in the
+// stats socket line as written, ${TCPM_RUN_DIR} included, and keeps
+// certificates and general files in directories of its own. Such an
+// instance gets the text with its directories written in.
+const (
+	envRunDir  = "TCPM_RUN_DIR"
+	envCertDir = "TCPM_CERT_DIR"
+	// DefaultRunDir is where HAProxy keeps its sockets on an instance
+	// whose configuration names no runtime socket yet: the template's
+	// presetenv value.
+	DefaultRunDir = "/var/run/haproxy-tcp"
+	// DefaultCertDir is crt-base on an instance whose API has not yet
+	// said where it stores certificates: the template's presetenv value.
+	DefaultCertDir = "/etc/haproxy-tcp/certs"
+)
+
+// dirs are where one instance keeps what the configuration names.
+type dirs struct {
+	// run holds the runtime socket (stats socket) and internal sockets.
+	run string
+	// cert is crt-base: where the API stores certificates with keys.
+	cert string
+	// ca is ca-base: where CA bundles and CRLs are stored.
+	ca string
+}
+
+func (d dirs) String() string { return "run=" + d.run + " cert=" + d.cert + " ca=" + d.ca }
+
+// literalPath is a directory HAProxy reads unquoted: absolute, and with
+// nothing its configuration parser would split or expand.
+var literalPath = regexp.MustCompile(`^/[A-Za-z0-9._+@:/-]*$`)
+
+func checkDir(what, dir string) error {
+	if !literalPath.MatchString(dir) || path.Clean(dir) != dir {
+		return fmt.Errorf("the instance's %s directory %q cannot be written in haproxy.cfg: it must be an absolute, clean path of letters, digits and . _ + @ : / -", what, dir)
+	}
+	return nil
+}
+
+// quotedWithDir is a double-quoted word of the rendered text that names a
+// directory variable.
+var quotedWithDir = regexp.MustCompile(`"([^"]*\$\{(` + envRunDir + `|` + envCertDir + `)\}[^"]*)"`)
+
+// localize writes d into text where the rendered configuration names the
+// instance's directories: the presetenv defaults, crt-base, ca-base (the
+// CA directory, which may differ from the certificate one) and every
+// quoted word naming ${TCPM_RUN_DIR} or ${TCPM_CERT_DIR}, unquoted so the
+// API reads the stats socket as a plain path. Other variables
+// (${TCPM_BIND_ADDR}) stay for HAProxy to expand. The result depends only
+// on text and d: instances with the same directories get the same bytes.
+func localize(text []byte, d dirs) ([]byte, error) {
+	for _, c := range []struct{ what, dir string }{{"runtime", d.run}, {"certificate", d.cert}, {"CA", d.ca}} {
+		if err := checkDir(c.what, c.dir); err != nil {
+			return nil, err
+		}
+	}
+	expand := strings.NewReplacer("${"+envRunDir+"}", d.run, "${"+envCertDir+"}", d.cert)
+	var b strings.Builder
+	for _, line := range strings.SplitAfter(string(text), "\n") {
+		body := strings.TrimRight(line, "\n")
+		indent := body[:len(body)-len(strings.TrimLeft(body, " \t"))]
+		f := strings.Fields(body)
+		switch {
+		case len(f) == 3 && f[0] == "presetenv" && f[1] == envRunDir:
+			body = indent + "presetenv " + envRunDir + " " + d.run
+		case len(f) == 3 && f[0] == "presetenv" && f[1] == envCertDir:
+			body = indent + "presetenv " + envCertDir + " " + d.cert
+		case len(f) == 2 && f[0] == "crt-base":
+			body = indent + "crt-base " + d.cert
+		case len(f) == 2 && f[0] == "ca-base":
+			body = indent + "ca-base " + d.ca
+		default:
+			body = quotedWithDir.ReplaceAllStringFunc(body, func(q string) string {
+				return expand.Replace(strings.Trim(q, `"`))
+			})
+		}
+		b.WriteString(body)
+		if strings.HasSuffix(line, "\n") {
+			b.WriteByte('\n')
+		}
+	}
+	return []byte(b.String()), nil
+}
+
+// storedDirs reads from a stored configuration the directories it names
+// literally: the runtime socket's (the first UNIX stats socket), crt-base
+// and ca-base. Unknown ones are "". An instance keeps what it was set up
+// with, and after the first push what the operator wrote, so reading them
+// back is stable.
+func storedDirs(text string) dirs {
+	var d dirs
+	p, err := parser.New(options.String(text))
+	if err != nil {
+		return d
+	}
+	literal := func(v string) string {
+		v = strings.Trim(v, `"'`)
+		if checkDir("", v) != nil {
+			return ""
+		}
+		return v
+	}
+	if data, err := p.Get(parser.Global, parser.GlobalSectionName, "stats socket"); err == nil {
+		if socks, ok := data.([]types.Socket); ok {
+			for _, s := range socks {
+				sp := strings.TrimPrefix(strings.Trim(s.Path, `"'`), "unix@")
+				if dir := literal(path.Dir(sp)); dir != "" && strings.HasPrefix(sp, "/") {
+					d.run = dir
+					break
+				}
+			}
+		}
+	}
+	word := func(name string) string {
+		data, err := p.Get(parser.Global, parser.GlobalSectionName, name)
+		if err != nil {
+			return ""
+		}
+		if s, ok := data.(*types.StringC); ok {
+			return literal(s.Value)
+		}
+		return ""
+	}
+	d.cert, d.ca = word("crt-base"), word("ca-base")
+	return d
+}
+
+// dirOf is the directory of a file path an API answered, or "" when it
+// is not an absolute path.
+func dirOf(file string) string {
+	if !strings.HasPrefix(file, "/") {
+		return ""
+	}
+	return path.Dir(file)
+}
