@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path"
 	"strings"
 	"sync"
 
@@ -116,7 +117,8 @@ func (a *Applier) Apply(ctx context.Context, endpoint string, inst Instance, des
 	st := a.instance(endpoint)
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	return st.apply(ctx, inst, desired)
+	out, err := st.apply(ctx, inst, desired)
+	return out, st.readable(err, newTarget(desired).certs)
 }
 
 // Apply applies desired to inst with nothing remembered: it reads the
@@ -128,20 +130,43 @@ func Apply(ctx context.Context, inst Instance, desired Desired) (Outcome, error)
 
 // Validate asks the instance at endpoint whether its HAProxy would accept
 // cfg, changing nothing, with cfg written for that instance as Apply
-// would send it (its directories in, when its API needs them literally).
+// would send it (its directories and the stored names of certs in, when
+// its API needs them literally).
 // A refusal is a *RefusedError at StageValidate.
-func (a *Applier) Validate(ctx context.Context, endpoint string, inst Instance, cfg []byte) error {
+func (a *Applier) Validate(ctx context.Context, endpoint string, inst Instance, cfg []byte, certs []model.Certificate) error {
 	st := a.instance(endpoint)
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if err := st.detect(ctx, inst); err != nil {
 		return err
 	}
-	t := target{config: cfg}
+	t := target{config: cfg, certs: certs}
 	if err := st.localize(ctx, inst, &t, &storedText{}); err != nil {
 		return err
 	}
-	return Validate(ctx, inst, t.config)
+	return st.readable(Validate(ctx, inst, t.config), certs)
+}
+
+// readable writes the configuration's file names back into HAProxy's
+// lines of a refusal, where the instance stores files under other names,
+// so the lines name what the caller knows.
+func (st *instanceState) readable(err error, certs []model.Certificate) error {
+	var r *RefusedError
+	if !st.literal || !errors.As(err, &r) {
+		return err
+	}
+	var pairs []string
+	for _, c := range certs {
+		if n := StorageName(c.File); n != c.File {
+			pairs = append(pairs, n, c.File)
+		}
+	}
+	back := strings.NewReplacer(pairs...)
+	lines := make([]string, len(r.Lines))
+	for i, l := range r.Lines {
+		lines[i] = back.Replace(l)
+	}
+	return &RefusedError{Stage: r.Stage, Lines: lines, Err: r.Err}
 }
 
 // Validate asks the instance's HAProxy whether it would accept cfg as
@@ -269,22 +294,27 @@ func (st *instanceState) apply(ctx context.Context, inst Instance, desired Desir
 	var reloads []string
 	for _, c := range certs.store {
 		var stored client.Stored
-		if c.store == generalStore {
-			stored, err = inst.StoreGeneralFile(ctx, c.cert.File, c.cert.PEM.Reveal(), c.replace)
+		if c.key.store == generalStore {
+			stored, err = inst.StoreGeneralFile(ctx, c.key.name, c.cert.PEM.Reveal(), c.replace)
 		} else {
-			stored, err = inst.StoreCertificate(ctx, c.cert.File, c.cert.PEM.Reveal(), c.replace)
+			stored, err = inst.StoreCertificate(ctx, c.key.name, c.cert.PEM.Reveal(), c.replace)
 		}
 		if err != nil {
 			var apiErr *client.APIError
 			if errors.As(err, &apiErr) && fileRefused(apiErr) {
 				// The file itself is refused: name it, so the caller can
 				// leave out what it came from and apply the rest.
-				return out, &RefusedError{Stage: StageValidate, Lines: []string{fmt.Sprintf("%s file %s refused: %s", c.store, c.cert.File, apiErr.Message)}, Err: err}
+				return out, &RefusedError{Stage: StageValidate, Lines: []string{fmt.Sprintf("%s file %s refused: %s", c.key.store, c.cert.File, apiErr.Message)}, Err: err}
 			}
-			return out, fmt.Errorf("store %s %s: %w", c.store, c.cert.File, err)
+			return out, fmt.Errorf("store %s %s: %w", c.key.store, c.cert.File, err)
 		}
-		st.learn(c.store, stored.File)
-		st.certs[fileKey{c.store, c.cert.File}] = c.digest
+		if stored.File != "" && path.Base(stored.File) != c.key.name {
+			// The configuration names the file by the name it was sent
+			// under; an API that renames it would leave HAProxy without.
+			return out, fmt.Errorf("store %s %s: the API stored it as %s, not under the name %s the configuration uses", c.key.store, c.cert.File, stored.File, c.key.name)
+		}
+		st.learn(c.key.store, stored.File)
+		st.certs[c.key] = c.digest
 		out.Changed = true
 		out.Certificates = append(out.Certificates, c.cert.File)
 		if stored.ReloadID != "" {
@@ -481,7 +511,11 @@ func (st *instanceState) localize(ctx context.Context, inst Instance, t *target,
 		d.ca = d.cert
 	}
 	st.dirs = d
-	text, err := localize(t.config, d)
+	names := map[string]string{}
+	for _, c := range t.certs {
+		names[c.File] = StorageName(c.File)
+	}
+	text, err := localize(t.config, d, names)
 	if err != nil {
 		return err
 	}

@@ -44,8 +44,9 @@ type fileKey struct {
 
 // storeCert is one file to create or replace.
 type storeCert struct {
-	cert    model.Certificate
-	store   store
+	cert model.Certificate
+	// key is where it goes and under which name.
+	key     fileKey
 	digest  string
 	replace bool
 }
@@ -72,7 +73,7 @@ func caOrCRL(c model.Certificate) bool {
 // bundles and CRLs, which a certificate swap does not cover.
 func (p certPlan) needsReload(runtimeSwap bool) bool {
 	for _, c := range p.store {
-		if c.replace && (!runtimeSwap || c.store == generalStore || caOrCRL(c.cert)) {
+		if c.replace && (!runtimeSwap || c.key.store == generalStore || caOrCRL(c.cert)) {
 			return true
 		}
 	}
@@ -88,12 +89,16 @@ func contentDigest(b []byte) string {
 // remember storing: only names carrying its prefix.
 func owned(name string) bool { return strings.HasPrefix(name, model.Prefix) }
 
-// storeOf is where c goes on this instance.
-func (st *instanceState) storeOf(c model.Certificate) store {
+// keyOf is where c goes on this instance, and under which name.
+func (st *instanceState) keyOf(c model.Certificate) fileKey {
+	k := fileKey{sslStore, c.File}
 	if st.generalStorage && caOrCRL(c) {
-		return generalStore
+		k.store = generalStore
 	}
-	return sslStore
+	if st.literal {
+		k.name = StorageName(c.File)
+	}
+	return k
 }
 
 // listed is what one storage listing said of a file.
@@ -141,7 +146,7 @@ func (st *instanceState) planCertificates(ctx context.Context, inst Instance, wa
 	}
 	used := map[store]bool{}
 	for _, c := range want {
-		used[st.storeOf(c)] = true
+		used[st.keyOf(c).store] = true
 	}
 	for k := range st.certs {
 		used[k.store] = true
@@ -163,7 +168,7 @@ func (st *instanceState) planCertificates(ctx context.Context, inst Instance, wa
 	}
 	keep := map[fileKey]bool{}
 	for _, c := range want {
-		k := fileKey{st.storeOf(c), c.File}
+		k := st.keyOf(c)
 		keep[k] = true
 		if c.Keep {
 			// Its Secret went bad: what the instance stores keeps serving.
@@ -174,7 +179,7 @@ func (st *instanceState) planCertificates(ctx context.Context, inst Instance, wa
 		d := contentDigest(c.PEM.Reveal())
 		if have, ok := st.certs[k]; ok {
 			if have != d {
-				plan.store = append(plan.store, storeCert{cert: c, store: k.store, digest: d, replace: true})
+				plan.store = append(plan.store, storeCert{cert: c, key: k, digest: d, replace: true})
 			}
 			continue
 		}
@@ -185,13 +190,13 @@ func (st *instanceState) planCertificates(ctx context.Context, inst Instance, wa
 		s, exists := l[k.name]
 		switch {
 		case !exists:
-			plan.store = append(plan.store, storeCert{cert: c, store: k.store, digest: d})
+			plan.store = append(plan.store, storeCert{cert: c, key: k, digest: d})
 		case k.store == sslStore && sameCertificate(ctx, inst, s.cert, c.PEM.Reveal()):
 			st.certs[k] = d
 		case k.store == generalStore && sameGeneralFile(ctx, inst, k.name, d):
 			st.certs[k] = d
 		default:
-			plan.store = append(plan.store, storeCert{cert: c, store: k.store, digest: d, replace: true})
+			plan.store = append(plan.store, storeCert{cert: c, key: k, digest: d, replace: true})
 		}
 	}
 	for k := range st.certs {

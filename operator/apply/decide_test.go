@@ -392,7 +392,7 @@ func TestAnAPIThatReadsPathsLiterallyGetsTheInstancesDirectories(t *testing.T) {
 	cert := certPEM(t, "app")
 	d := mutualTLS(t, cert, []byte("ca one"))
 	run(t, a, r, d)
-	same(t, "first apply", r.take(), "POST general default_app.ca.pem", "POST general default_app.crl.pem", "POST default_app.pem", "GET raw", "POST raw reload")
+	same(t, "first apply", r.take(), "POST general default_app_2eca.pem", "POST general default_app_2ecrl.pem", "POST default_app.pem", "GET raw", "POST raw reload")
 	for _, line := range []string{
 		"presetenv TCPM_RUN_DIR /run/haproxy",
 		"crt-base /etc/haproxy/ssl",
@@ -406,7 +406,7 @@ func TestAnAPIThatReadsPathsLiterallyGetsTheInstancesDirectories(t *testing.T) {
 	if strings.Contains(r.stored, "${TCPM_RUN_DIR}") || strings.Contains(r.stored, "${TCPM_CERT_DIR}") {
 		t.Errorf("stored configuration still names directories by variable:\n%s", r.stored)
 	}
-	if _, ok := r.certs["default_app.ca.pem"]; ok {
+	if _, ok := r.certs["default_app_2eca.pem"]; ok {
 		t.Error("the CA bundle went to the certificate storage, which refuses files without a key")
 	}
 
@@ -416,10 +416,10 @@ func TestAnAPIThatReadsPathsLiterallyGetsTheInstancesDirectories(t *testing.T) {
 	same(t, "same after an operator restart", r.take(), "GET raw")
 
 	run(t, a, r, mutualTLS(t, cert, []byte("ca two")))
-	same(t, "CA rotated", r.take(), "PUT general default_app.ca.pem", "POST raw reload")
+	same(t, "CA rotated", r.take(), "PUT general default_app_2eca.pem", "POST raw reload")
 
 	run(t, a, r, want(t, relay(100)))
-	same(t, "TLS removed", r.take(), "POST raw reload", "DELETE default_app.pem", "DELETE general default_app.ca.pem", "DELETE general default_app.crl.pem")
+	same(t, "TLS removed", r.take(), "POST raw reload", "DELETE default_app.pem", "DELETE general default_app_2eca.pem", "DELETE general default_app_2ecrl.pem")
 }
 
 func TestOurDataplaneGetsTheRenderedTextAsIs(t *testing.T) {

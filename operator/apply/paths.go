@@ -59,13 +59,14 @@ func checkDir(what, dir string) error {
 var quotedWithDir = regexp.MustCompile(`"([^"]*\$\{(` + envRunDir + `|` + envCertDir + `)\}[^"]*)"`)
 
 // localize writes d into text where the rendered configuration names the
-// instance's directories: the presetenv defaults, crt-base, ca-base (the
+// instance's directories, and the names files are stored under (names,
+// by the configuration's file name) where a bind loads them: the presetenv defaults, crt-base, ca-base (the
 // CA directory, which may differ from the certificate one) and every
 // quoted word naming ${TCPM_RUN_DIR} or ${TCPM_CERT_DIR}, unquoted so the
 // API reads the stats socket as a plain path. Other variables
 // (${TCPM_BIND_ADDR}) stay for HAProxy to expand. The result depends only
 // on text and d: instances with the same directories get the same bytes.
-func localize(text []byte, d dirs) ([]byte, error) {
+func localize(text []byte, d dirs, names map[string]string) ([]byte, error) {
 	for _, c := range []struct{ what, dir string }{{"runtime", d.run}, {"certificate", d.cert}, {"CA", d.ca}} {
 		if err := checkDir(c.what, c.dir); err != nil {
 			return nil, err
@@ -86,6 +87,10 @@ func localize(text []byte, d dirs) ([]byte, error) {
 			body = indent + "crt-base " + d.cert
 		case len(f) == 2 && f[0] == "ca-base":
 			body = indent + "ca-base " + d.ca
+		case len(f) > 0 && f[0] == "bind" && len(names) > 0:
+			body = renameFiles(quotedWithDir.ReplaceAllStringFunc(body, func(q string) string {
+				return expand.Replace(strings.Trim(q, `"`))
+			}), names)
 		default:
 			body = quotedWithDir.ReplaceAllStringFunc(body, func(q string) string {
 				return expand.Replace(strings.Trim(q, `"`))
@@ -149,4 +154,46 @@ func dirOf(file string) string {
 		return ""
 	}
 	return path.Dir(file)
+}
+
+// fileOptions are the bind options whose argument is a stored file.
+var fileOptions = map[string]bool{"crt": true, "ca-file": true, "crl-file": true}
+
+// renameFiles writes the stored names of the files a bind line loads.
+func renameFiles(line string, names map[string]string) string {
+	words := strings.Split(line, " ")
+	for i := 1; i < len(words); i++ {
+		if fileOptions[words[i-1]] {
+			if n, ok := names[words[i]]; ok {
+				words[i] = n
+			}
+		}
+	}
+	return strings.Join(words, " ")
+}
+
+// StorageName is the name the configuration's file is stored under on a
+// Data Plane API other than this project's dataplane (which keeps file): before its extension, letters, digits, - and _ are kept and any
+// other byte becomes _ and two hex digits (ns_ctx.ca.pem is stored as
+// ns_ctx_2eca.pem). The official API replaces such characters in a name
+// it is given by _ (ns_ctx.ca.pem would be stored as ns_ctx_ca.pem, and
+// a TLSContext a.b would collide with a-b's CA); this leaves it nothing
+// to change, so the name the configuration uses is the stored one, and
+// stays one to one for the operator's file names (namespace_name..., with
+// no _ in Kubernetes names). Apply checks it against the name the API
+// answers.
+func StorageName(file string) string {
+	ext := path.Ext(file)
+	base := strings.TrimSuffix(file, ext)
+	var b strings.Builder
+	for i := 0; i < len(base); i++ {
+		c := base[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, "_%02x", c)
+		}
+	}
+	return b.String() + ext
 }
