@@ -118,7 +118,7 @@ func (a *Applier) Apply(ctx context.Context, endpoint string, inst Instance, des
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	out, err := st.apply(ctx, inst, desired)
-	return out, st.readable(err, newTarget(desired).certs)
+	return out, st.readable(err, desired.Config)
 }
 
 // Apply applies desired to inst with nothing remembered: it reads the
@@ -130,36 +130,34 @@ func Apply(ctx context.Context, inst Instance, desired Desired) (Outcome, error)
 
 // Validate asks the instance at endpoint whether its HAProxy would accept
 // cfg, changing nothing, with cfg written for that instance as Apply
-// would send it (its directories and the stored names of certs in, when
+// would send it (its directories and the stored names of files in, when
 // its API needs them literally).
 // A refusal is a *RefusedError at StageValidate.
-func (a *Applier) Validate(ctx context.Context, endpoint string, inst Instance, cfg []byte, certs []model.Certificate) error {
+func (a *Applier) Validate(ctx context.Context, endpoint string, inst Instance, cfg []byte) error {
 	st := a.instance(endpoint)
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if err := st.detect(ctx, inst); err != nil {
 		return err
 	}
-	t := target{config: cfg, certs: certs}
+	t := target{config: cfg}
 	if err := st.localize(ctx, inst, &t, &storedText{}); err != nil {
 		return err
 	}
-	return st.readable(Validate(ctx, inst, t.config), certs)
+	return st.readable(Validate(ctx, inst, t.config), cfg)
 }
 
 // readable writes the configuration's file names back into HAProxy's
 // lines of a refusal, where the instance stores files under other names,
 // so the lines name what the caller knows.
-func (st *instanceState) readable(err error, certs []model.Certificate) error {
+func (st *instanceState) readable(err error, rendered []byte) error {
 	var r *RefusedError
 	if !st.literal || !errors.As(err, &r) {
 		return err
 	}
 	var pairs []string
-	for _, c := range certs {
-		if n := StorageName(c.File); n != c.File {
-			pairs = append(pairs, n, c.File)
-		}
+	for stored, file := range storedNames(rendered) {
+		pairs = append(pairs, stored, file)
 	}
 	back := strings.NewReplacer(pairs...)
 	lines := make([]string, len(r.Lines))
@@ -511,11 +509,7 @@ func (st *instanceState) localize(ctx context.Context, inst Instance, t *target,
 		d.ca = d.cert
 	}
 	st.dirs = d
-	names := map[string]string{}
-	for _, c := range t.certs {
-		names[c.File] = StorageName(c.File)
-	}
-	text, err := localize(t.config, d, names)
+	text, err := localize(t.config, d)
 	if err != nil {
 		return err
 	}

@@ -398,6 +398,7 @@ func TestAnAPIThatReadsPathsLiterallyGetsTheInstancesDirectories(t *testing.T) {
 		"crt-base /etc/haproxy/ssl",
 		"ca-base /etc/haproxy/general",
 		"stats socket /run/haproxy/haproxy.sock mode 600",
+		"ssl crt default_app.pem ca-file default_app_2eca.pem crl-file default_app_2ecrl.pem verify required",
 	} {
 		if !strings.Contains(r.stored, line) {
 			t.Errorf("stored configuration lacks %q:\n%s", line, r.stored)

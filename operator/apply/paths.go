@@ -59,14 +59,14 @@ func checkDir(what, dir string) error {
 var quotedWithDir = regexp.MustCompile(`"([^"]*\$\{(` + envRunDir + `|` + envCertDir + `)\}[^"]*)"`)
 
 // localize writes d into text where the rendered configuration names the
-// instance's directories, and the names files are stored under (names,
-// by the configuration's file name) where a bind loads them: the presetenv defaults, crt-base, ca-base (the
+// instance's directories, and the names files are stored under
+// (StorageName) where a bind loads them: the presetenv defaults, crt-base, ca-base (the
 // CA directory, which may differ from the certificate one) and every
 // quoted word naming ${TCPM_RUN_DIR} or ${TCPM_CERT_DIR}, unquoted so the
 // API reads the stats socket as a plain path. Other variables
 // (${TCPM_BIND_ADDR}) stay for HAProxy to expand. The result depends only
 // on text and d: instances with the same directories get the same bytes.
-func localize(text []byte, d dirs, names map[string]string) ([]byte, error) {
+func localize(text []byte, d dirs) ([]byte, error) {
 	for _, c := range []struct{ what, dir string }{{"runtime", d.run}, {"certificate", d.cert}, {"CA", d.ca}} {
 		if err := checkDir(c.what, c.dir); err != nil {
 			return nil, err
@@ -87,10 +87,10 @@ func localize(text []byte, d dirs, names map[string]string) ([]byte, error) {
 			body = indent + "crt-base " + d.cert
 		case len(f) == 2 && f[0] == "ca-base":
 			body = indent + "ca-base " + d.ca
-		case len(f) > 0 && f[0] == "bind" && len(names) > 0:
+		case len(f) > 0 && f[0] == "bind":
 			body = renameFiles(quotedWithDir.ReplaceAllStringFunc(body, func(q string) string {
 				return expand.Replace(strings.Trim(q, `"`))
-			}), names)
+			}))
 		default:
 			body = quotedWithDir.ReplaceAllStringFunc(body, func(q string) string {
 				return expand.Replace(strings.Trim(q, `"`))
@@ -160,16 +160,34 @@ func dirOf(file string) string {
 var fileOptions = map[string]bool{"crt": true, "ca-file": true, "crl-file": true}
 
 // renameFiles writes the stored names of the files a bind line loads.
-func renameFiles(line string, names map[string]string) string {
+func renameFiles(line string) string {
 	words := strings.Split(line, " ")
 	for i := 1; i < len(words); i++ {
 		if fileOptions[words[i-1]] {
-			if n, ok := names[words[i]]; ok {
-				words[i] = n
-			}
+			words[i] = StorageName(words[i])
 		}
 	}
 	return strings.Join(words, " ")
+}
+
+// storedNames maps the stored name of every file the binds of a rendered
+// configuration load back to the configuration's name, where they differ.
+func storedNames(text []byte) map[string]string {
+	out := map[string]string{}
+	for _, line := range strings.Split(string(text), "\n") {
+		words := strings.Fields(line)
+		if len(words) == 0 || words[0] != "bind" {
+			continue
+		}
+		for i := 1; i < len(words); i++ {
+			if fileOptions[words[i-1]] {
+				if n := StorageName(words[i]); n != words[i] {
+					out[n] = words[i]
+				}
+			}
+		}
+	}
+	return out
 }
 
 // StorageName is the name the configuration's file is stored under on a
