@@ -38,6 +38,8 @@ type recorder struct {
 	version int64
 	stored  string
 	certs   map[string][]byte
+	// validated is the last text validated.
+	validated string
 	// general is storage/general; nil: the API has none.
 	general  map[string][]byte
 	calls    []string
@@ -91,7 +93,10 @@ func (r *recorder) PushConfiguration(_ context.Context, cfg []byte, p client.Pus
 	return client.PushResult{Status: http.StatusCreated}, nil
 }
 
-func (r *recorder) Validate(context.Context, []byte) error { return r.refuse }
+func (r *recorder) Validate(_ context.Context, cfg []byte) error {
+	r.validated = string(cfg)
+	return r.refuse
+}
 
 func (r *recorder) WaitReload(context.Context, string) error { return nil }
 
@@ -421,6 +426,21 @@ func TestAnAPIThatReadsPathsLiterallyGetsTheInstancesDirectories(t *testing.T) {
 
 	run(t, a, r, want(t, relay(100)))
 	same(t, "TLS removed", r.take(), "POST raw reload", "DELETE default_app.pem", "DELETE general default_app_2eca.pem", "DELETE general default_app_2ecrl.pem")
+}
+
+func TestValidationOfACandidateUsesTheInstancesPathsAndNamesTheConfigurationsFiles(t *testing.T) {
+	r := &recorder{version: 1, certs: map[string][]byte{}, general: map[string][]byte{},
+		stored: "global\n    stats socket /run/haproxy/admin.sock mode 660 level admin\n",
+		refuse: &client.APIError{Status: 400, Message: `validation error: exit status 1; msg="config Couldn't open the ca-file '/etc/haproxy/general/default_app_2eca.pem'"`}}
+	d := mutualTLS(t, certPEM(t, "app"), []byte("ca"))
+	err := apply.NewApplier().Validate(context.Background(), "http://instance", r, d.Config)
+	var refused *apply.RefusedError
+	if !errors.As(err, &refused) || !strings.Contains(strings.Join(refused.Lines, "\n"), "'/etc/haproxy/general/default_app.ca.pem'") {
+		t.Errorf("got %v, want a refusal naming the configuration's file default_app.ca.pem", err)
+	}
+	if !strings.Contains(r.validated, "stats socket /run/haproxy/haproxy.sock") || !strings.Contains(r.validated, "ca-file default_app_2eca.pem") {
+		t.Errorf("validated text is not the instance's:\n%s", r.validated)
+	}
 }
 
 func TestOurDataplaneGetsTheRenderedTextAsIs(t *testing.T) {

@@ -1,7 +1,11 @@
 package apply
 
 import (
+	"context"
+	"crypto/sha256"
+	"errors"
 	"fmt"
+	"net/http"
 	"path"
 	"regexp"
 	"strings"
@@ -9,6 +13,8 @@ import (
 	parser "github.com/haproxytech/client-native/v5/config-parser"
 	"github.com/haproxytech/client-native/v5/config-parser/options"
 	"github.com/haproxytech/client-native/v5/config-parser/types"
+
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/haproxy/client"
 )
 
 // The rendered configuration names an instance's directories through
@@ -191,8 +197,9 @@ func storedNames(text []byte) map[string]string {
 }
 
 // StorageName is the name the configuration's file is stored under on a
-// Data Plane API other than this project's dataplane (which keeps file): before its extension, letters, digits, - and _ are kept and any
-// other byte becomes _ and two hex digits (ns_ctx.ca.pem is stored as
+// Data Plane API other than this project's dataplane (which keeps file):
+// before its extension, letters, digits, - and _ are kept and any other
+// byte becomes _ and two hex digits (ns_ctx.ca.pem is stored as
 // ns_ctx_2eca.pem). The official API replaces such characters in a name
 // it is given by _ (ns_ctx.ca.pem would be stored as ns_ctx_ca.pem, and
 // a TLSContext a.b would collide with a-b's CA); this leaves it nothing
@@ -214,4 +221,138 @@ func StorageName(file string) string {
 		}
 	}
 	return b.String() + ext
+}
+
+// readable writes the configuration's file names back into HAProxy's
+// lines of a refusal, where the instance stores files under other names,
+// so the lines name what the caller knows.
+func (st *instanceState) readable(err error, rendered []byte) error {
+	var r *RefusedError
+	if !st.literal || !errors.As(err, &r) {
+		return err
+	}
+	var pairs []string
+	for stored, file := range storedNames(rendered) {
+		pairs = append(pairs, stored, file)
+	}
+	back := strings.NewReplacer(pairs...)
+	lines := make([]string, len(r.Lines))
+	for i, l := range r.Lines {
+		lines[i] = back.Replace(l)
+	}
+	return &RefusedError{Stage: r.Stage, Lines: lines, Err: r.Err}
+}
+
+// detect reads, once per instance, what its API is: /v2/info names this
+// project's dataplane (runtime certificate swap, directories expanded
+// from the environment); any other API reads paths as written, and its
+// storage/general, when it answers, takes CA bundles and CRLs.
+func (st *instanceState) detect(ctx context.Context, inst Instance) error {
+	if st.apiKnown {
+		return nil
+	}
+	info, err := inst.Info(ctx)
+	var apiErr *client.APIError
+	if err != nil && !errors.As(err, &apiErr) {
+		return fmt.Errorf("read API info: %w", err)
+	}
+	// An API that answers /v2/info with an error is not ours.
+	ours := err == nil && info.API != nil && strings.Contains(info.API.Version, "haproxy-tcp-operator")
+	st.runtimeCertSwap, st.literal, st.generalStorage = ours, !ours, false
+	if st.literal {
+		files, err := inst.GeneralFiles(ctx)
+		switch {
+		case err == nil:
+			st.generalStorage = true
+			for _, f := range files {
+				if f != nil {
+					st.learn(generalStore, f.File)
+				}
+			}
+		case errors.As(err, &apiErr) && (apiErr.Status == http.StatusNotFound || apiErr.Status == http.StatusMethodNotAllowed || apiErr.Status == http.StatusNotImplemented):
+			// No general storage: CA bundles go with the certificates.
+		default:
+			return fmt.Errorf("probe general storage: %w", err)
+		}
+	}
+	st.apiKnown = true
+	return nil
+}
+
+// learn takes where the API said it keeps a file of store.
+func (st *instanceState) learn(s store, file string) {
+	dir := dirOf(file)
+	if dir == "" {
+		return
+	}
+	if s == generalStore {
+		st.dirs.ca = dir
+	} else {
+		st.dirs.cert = dir
+	}
+}
+
+// storedText reads the stored configuration at most once per decision.
+type storedText struct {
+	text string
+	read bool
+}
+
+func (r *storedText) get(ctx context.Context, inst Instance) (string, error) {
+	if !r.read {
+		text, _, err := inst.RawConfiguration(ctx)
+		if err != nil {
+			return "", fmt.Errorf("read stored configuration: %w", err)
+		}
+		r.text, r.read = text, true
+	}
+	return r.text, nil
+}
+
+// localize writes the instance's directories into t when its API reads
+// paths literally. Directories not learned from storage answers are read
+// from the stored configuration (what the instance was set up with, or
+// what the operator wrote last), else the defaults. The directories count
+// as structure: moving one reloads.
+func (st *instanceState) localize(ctx context.Context, inst Instance, t *target, raw *storedText) error {
+	if !st.literal {
+		return nil
+	}
+	d := st.dirs
+	if d.run == "" || d.cert == "" || (d.ca == "" && st.generalStorage) {
+		text, err := raw.get(ctx, inst)
+		if err != nil {
+			return err
+		}
+		found := storedDirs(text)
+		if d.run == "" {
+			d.run = found.run
+		}
+		if d.cert == "" {
+			d.cert = found.cert
+		}
+		if d.ca == "" {
+			d.ca = found.ca
+		}
+	}
+	if d.run == "" {
+		d.run = DefaultRunDir
+	}
+	if d.cert == "" {
+		d.cert = DefaultCertDir
+	}
+	if !st.generalStorage || d.ca == "" {
+		// CA bundles are stored beside the certificates.
+		d.ca = d.cert
+	}
+	st.dirs = d
+	text, err := localize(t.config, d)
+	if err != nil {
+		return err
+	}
+	t.config, t.text = text, sha256.Sum256(text)
+	if t.hasModel {
+		t.structure += "\x00" + d.String()
+	}
+	return nil
 }
