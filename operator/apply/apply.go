@@ -9,9 +9,13 @@
 // version moved under it, it reads the stored text and compares by
 // meaning, through client-native's configuration parser, so it works
 // against any server that re-serialises the file (the official
-// dataplaneapi does). It is the only operator code that talks to the Data
-// Plane API; it imports the model and the client, nothing from
-// Kubernetes.
+// dataplaneapi does). An API other than this project's dataplane reads
+// paths in the configuration as written and keeps files where it likes:
+// such an instance gets the rendered text with the directories its
+// answers name written in (paths.go), its CA bundles and CRLs go to its
+// general storage, and files are stored under names it keeps. It is the
+// only operator code that talks to the Data Plane API; it imports the
+// model and the client, nothing from Kubernetes.
 package apply
 
 import (

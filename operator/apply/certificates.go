@@ -101,23 +101,20 @@ func (st *instanceState) keyOf(c model.Certificate) fileKey {
 	return k
 }
 
-// listed is what one storage listing said of a file.
-type listed struct {
-	cert *models.SslCertificate
-}
-
 // planCertificates decides which files to store and delete. A file it
 // stored is compared by the digest it remembers; one it does not
 // remember, by what the API says of the stored file. Listings also tell
 // where the API keeps each kind of file.
 func (st *instanceState) planCertificates(ctx context.Context, inst Instance, want []model.Certificate) (certPlan, error) {
 	var plan certPlan
-	lists := map[store]map[string]listed{}
-	list := func(s store) (map[string]listed, error) {
+	// lists are the storages' listings by name; a certificate's entry is
+	// what the API said of it, a general file's is nil.
+	lists := map[store]map[string]*models.SslCertificate{}
+	list := func(s store) (map[string]*models.SslCertificate, error) {
 		if l, ok := lists[s]; ok {
 			return l, nil
 		}
-		l := map[string]listed{}
+		l := map[string]*models.SslCertificate{}
 		if s == generalStore {
 			all, err := inst.GeneralFiles(ctx)
 			if err != nil {
@@ -125,7 +122,7 @@ func (st *instanceState) planCertificates(ctx context.Context, inst Instance, wa
 			}
 			for _, f := range all {
 				if f != nil {
-					l[f.StorageName] = listed{}
+					l[f.StorageName] = nil
 					st.learn(generalStore, f.File)
 				}
 			}
@@ -136,7 +133,7 @@ func (st *instanceState) planCertificates(ctx context.Context, inst Instance, wa
 			}
 			for _, c := range all {
 				if c != nil {
-					l[c.StorageName] = listed{cert: c}
+					l[c.StorageName] = c
 					st.learn(sslStore, c.File)
 				}
 			}
@@ -191,7 +188,7 @@ func (st *instanceState) planCertificates(ctx context.Context, inst Instance, wa
 		switch {
 		case !exists:
 			plan.store = append(plan.store, storeCert{cert: c, key: k, digest: d})
-		case k.store == sslStore && sameCertificate(ctx, inst, s.cert, c.PEM.Reveal()):
+		case k.store == sslStore && sameCertificate(ctx, inst, s, c.PEM.Reveal()):
 			st.certs[k] = d
 		case k.store == generalStore && sameGeneralFile(ctx, inst, k.name, d):
 			st.certs[k] = d
