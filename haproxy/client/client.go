@@ -421,49 +421,111 @@ func (c *Client) Certificate(ctx context.Context, name string) (*models.SslCerti
 	return &out, err
 }
 
+// Stored is what the API answered to storing a file.
+type Stored struct {
+	// ReloadID is the reload the API queued for it, if any.
+	ReloadID string
+	// File is where the API says it keeps the file (its full path),
+	// when it says so.
+	File string
+}
+
 // StoreCertificate creates the PEM file name, or replaces it when replace
-// is set, and returns the ID of the reload the API queued for it, if any.
-// Creation sends no reload parameter: the specification defines none that
-// skips it, and the official API queues a reload (202). A replacement is
-// sent with skip_reload: the official API then only writes the file (the
-// caller reloads), this project's dataplane also swaps it at runtime.
-func (c *Client) StoreCertificate(ctx context.Context, name string, pem []byte, replace bool) (string, error) {
+// is set. Creation sends no reload parameter: the specification defines
+// none that skips it, and the official API queues a reload (202). A
+// replacement is sent with skip_reload: the official API then only writes
+// the file (the caller reloads), this project's dataplane also swaps it
+// at runtime.
+func (c *Client) StoreCertificate(ctx context.Context, name string, pem []byte, replace bool) (Stored, error) {
+	return c.storeFile(ctx, "/services/haproxy/storage/ssl_certificates", name, pem, replace)
+}
+
+// storeFile creates (multipart POST) or replaces (text/plain PUT with
+// skip_reload) a file of a storage collection and reads the answer's file
+// path.
+func (c *Client) storeFile(ctx context.Context, collection, name string, content []byte, replace bool) (Stored, error) {
+	r := request{method: http.MethodPost, path: collection}
 	if replace {
-		resp, body, err := c.do(ctx, request{
-			method: http.MethodPut, path: "/services/haproxy/storage/ssl_certificates/" + url.PathEscape(name),
-			query: url.Values{"skip_reload": {"true"}}, body: pem, contentType: "text/plain",
-		})
+		r = request{
+			method: http.MethodPut, path: collection + "/" + url.PathEscape(name),
+			query: url.Values{"skip_reload": {"true"}}, body: content, contentType: "text/plain",
+		}
+	} else {
+		var buf bytes.Buffer
+		mw := multipart.NewWriter(&buf)
+		fw, err := mw.CreateFormFile("file_upload", name)
 		if err != nil {
-			return "", err
+			return Stored{}, err
 		}
-		if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusAccepted {
-			return "", apiError(resp, body)
+		if _, err := fw.Write(content); err != nil {
+			return Stored{}, err
 		}
-		return resp.Header.Get("Reload-ID"), nil
+		if err := mw.Close(); err != nil {
+			return Stored{}, err
+		}
+		r.body, r.contentType = buf.Bytes(), mw.FormDataContentType()
 	}
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	fw, err := mw.CreateFormFile("file_upload", name)
+	resp, body, err := c.do(ctx, r)
 	if err != nil {
-		return "", err
+		return Stored{}, err
 	}
-	if _, err := fw.Write(pem); err != nil {
-		return "", err
+	switch resp.StatusCode {
+	case http.StatusOK, http.StatusCreated, http.StatusAccepted, http.StatusNoContent:
+	default:
+		return Stored{}, apiError(resp, body)
 	}
-	if err := mw.Close(); err != nil {
-		return "", err
+	out := Stored{ReloadID: resp.Header.Get("Reload-ID")}
+	// Both storage models carry the path in "file"; a 202 or 204 may
+	// have no body.
+	var f struct {
+		File string `json:"file"`
 	}
-	resp, body, err := c.do(ctx, request{
-		method: http.MethodPost, path: "/services/haproxy/storage/ssl_certificates",
-		body: buf.Bytes(), contentType: mw.FormDataContentType(),
-	})
+	if len(body) > 0 && json.Unmarshal(body, &f) == nil {
+		out.File = f.File
+	}
+	return out, nil
+}
+
+// GeneralFiles lists the files of the general-use storage
+// (storage/general): any content, CA bundles included. An API without it
+// answers an *APIError with status 404 (or 405).
+func (c *Client) GeneralFiles(ctx context.Context) (models.GeneralFiles, error) {
+	var out models.GeneralFiles
+	_, err := c.getJSON(ctx, "/services/haproxy/storage/general", nil, &out)
+	return out, err
+}
+
+// GeneralFile is the content of one general-use file.
+func (c *Client) GeneralFile(ctx context.Context, name string) ([]byte, error) {
+	resp, body, err := c.do(ctx, request{method: http.MethodGet, path: "/services/haproxy/storage/general/" + url.PathEscape(name)})
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusAccepted {
-		return "", apiError(resp, body)
+	if resp.StatusCode != http.StatusOK {
+		return nil, apiError(resp, body)
 	}
-	return resp.Header.Get("Reload-ID"), nil
+	return body, nil
+}
+
+// StoreGeneralFile creates the general-use file name, or replaces it
+// when replace is set (without a reload: the caller reloads when the
+// configuration loads the file).
+func (c *Client) StoreGeneralFile(ctx context.Context, name string, content []byte, replace bool) (Stored, error) {
+	return c.storeFile(ctx, "/services/haproxy/storage/general", name, content, replace)
+}
+
+// DeleteGeneralFile removes a general-use file; a file already gone is
+// not an error.
+func (c *Client) DeleteGeneralFile(ctx context.Context, name string) error {
+	resp, body, err := c.do(ctx, request{method: http.MethodDelete, path: "/services/haproxy/storage/general/" + url.PathEscape(name)})
+	if err != nil {
+		return err
+	}
+	switch resp.StatusCode {
+	case http.StatusNoContent, http.StatusAccepted, http.StatusNotFound:
+		return nil
+	}
+	return apiError(resp, body)
 }
 
 // CreateCertificate stores a new PEM file; see StoreCertificate.

@@ -3,6 +3,8 @@ package client_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -61,11 +63,71 @@ func TestCertificateCreateAcceptsAQueuedReloadAndSendsNoUndefinedParameter(t *te
 		}
 		w.Header().Set("Reload-ID", "2026-01-01-3")
 		w.WriteHeader(http.StatusAccepted)
-		_, _ = w.Write([]byte(`{"storage_name":"a.pem"}`))
+		_, _ = w.Write([]byte(`{"storage_name":"a.pem","file":"/etc/haproxy/ssl/a.pem"}`))
 	})
-	id, err := cl.StoreCertificate(context.Background(), "a.pem", []byte("pem"), false)
-	if err != nil || id != "2026-01-01-3" {
-		t.Errorf("got %q, %v; want the reload ID", id, err)
+	got, err := cl.StoreCertificate(context.Background(), "a.pem", []byte("pem"), false)
+	if err != nil || got.ReloadID != "2026-01-01-3" || got.File != "/etc/haproxy/ssl/a.pem" {
+		t.Errorf("got %+v, %v; want the reload ID and the stored file's path", got, err)
+	}
+}
+
+// TestGeneralFilesRoundTrip stores, lists, reads and deletes a general-use
+// file as the official API's storage/general answers: 201 with the file's
+// path, raw content on GET, 204 on PUT with skip_reload and on DELETE.
+func TestGeneralFilesRoundTrip(t *testing.T) {
+	files := map[string][]byte{}
+	cl := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		const base = "/v2/services/haproxy/storage/general"
+		name := strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, base), "/")
+		switch {
+		case r.Method == http.MethodPost && name == "":
+			f, h, err := r.FormFile("file_upload")
+			if err != nil {
+				t.Errorf("no file_upload: %v", err)
+				return
+			}
+			b, _ := io.ReadAll(f)
+			files[h.Filename] = b
+			w.WriteHeader(http.StatusCreated)
+			_, _ = fmt.Fprintf(w, `{"storage_name":%q,"file":"/etc/haproxy/general/%s"}`, h.Filename, h.Filename)
+		case r.Method == http.MethodGet && name == "":
+			var list []string
+			for n := range files {
+				list = append(list, fmt.Sprintf(`{"storage_name":%q,"file":"/etc/haproxy/general/%s"}`, n, n))
+			}
+			_, _ = w.Write([]byte("[" + strings.Join(list, ",") + "]"))
+		case r.Method == http.MethodGet:
+			w.Header().Set("Content-Type", "application/octet-stream")
+			_, _ = w.Write(files[name])
+		case r.Method == http.MethodPut:
+			if r.URL.Query().Get("skip_reload") != "true" || r.Header.Get("Content-Type") != "text/plain" {
+				t.Errorf("PUT %s?%s as %s, want text/plain with skip_reload", name, r.URL.RawQuery, r.Header.Get("Content-Type"))
+			}
+			files[name], _ = io.ReadAll(r.Body)
+			w.WriteHeader(http.StatusNoContent)
+		case r.Method == http.MethodDelete:
+			delete(files, name)
+			w.WriteHeader(http.StatusNoContent)
+		}
+	})
+	ctx := context.Background()
+	got, err := cl.StoreGeneralFile(ctx, "ns_ctx.ca.pem", []byte("ca one"), false)
+	if err != nil || got.File != "/etc/haproxy/general/ns_ctx.ca.pem" {
+		t.Fatalf("create: %+v, %v", got, err)
+	}
+	if _, err := cl.StoreGeneralFile(ctx, "ns_ctx.ca.pem", []byte("ca two"), true); err != nil {
+		t.Fatalf("replace: %v", err)
+	}
+	list, err := cl.GeneralFiles(ctx)
+	if err != nil || len(list) != 1 || list[0].File != "/etc/haproxy/general/ns_ctx.ca.pem" {
+		t.Fatalf("list: %+v, %v", list, err)
+	}
+	content, err := cl.GeneralFile(ctx, "ns_ctx.ca.pem")
+	if err != nil || string(content) != "ca two" {
+		t.Fatalf("read: %q, %v", content, err)
+	}
+	if err := cl.DeleteGeneralFile(ctx, "ns_ctx.ca.pem"); err != nil || len(files) != 0 {
+		t.Fatalf("delete: %v, left %v", err, files)
 	}
 }
 

@@ -9,9 +9,13 @@
 // version moved under it, it reads the stored text and compares by
 // meaning, through client-native's configuration parser, so it works
 // against any server that re-serialises the file (the official
-// dataplaneapi does). It is the only operator code that talks to the Data
-// Plane API; it imports the model and the client, nothing from
-// Kubernetes.
+// dataplaneapi does). An API other than this project's dataplane reads
+// paths in the configuration as written and keeps files where it likes:
+// such an instance gets the rendered text with the directories its
+// answers name written in (paths.go), its CA bundles and CRLs go to its
+// general storage, and files are stored under names it keeps. It is the
+// only operator code that talks to the Data Plane API; it imports the
+// model and the client, nothing from Kubernetes.
 package apply
 
 import (
@@ -20,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path"
 	"strings"
 	"sync"
 
@@ -40,8 +45,12 @@ type Instance interface {
 	WaitReload(ctx context.Context, id string) error
 	Certificates(ctx context.Context) (models.SslCertificates, error)
 	Certificate(ctx context.Context, name string) (*models.SslCertificate, error)
-	StoreCertificate(ctx context.Context, name string, pem []byte, replace bool) (string, error)
+	StoreCertificate(ctx context.Context, name string, pem []byte, replace bool) (client.Stored, error)
 	DeleteCertificate(ctx context.Context, name string) error
+	GeneralFiles(ctx context.Context) (models.GeneralFiles, error)
+	GeneralFile(ctx context.Context, name string) ([]byte, error)
+	StoreGeneralFile(ctx context.Context, name string, content []byte, replace bool) (client.Stored, error)
+	DeleteGeneralFile(ctx context.Context, name string) error
 }
 
 // Desired is what an instance should run.
@@ -98,7 +107,7 @@ func (a *Applier) instance(endpoint string) *instanceState {
 	defer a.mu.Unlock()
 	st, ok := a.instances[endpoint]
 	if !ok {
-		st = &instanceState{certs: map[string]string{}}
+		st = &instanceState{certs: map[fileKey]string{}}
 		a.instances[endpoint] = st
 	}
 	return st
@@ -112,7 +121,8 @@ func (a *Applier) Apply(ctx context.Context, endpoint string, inst Instance, des
 	st := a.instance(endpoint)
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	return st.apply(ctx, inst, desired)
+	out, err := st.apply(ctx, inst, desired)
+	return out, st.readable(err, desired.Config)
 }
 
 // Apply applies desired to inst with nothing remembered: it reads the
@@ -122,8 +132,28 @@ func Apply(ctx context.Context, inst Instance, desired Desired) (Outcome, error)
 	return NewApplier().Apply(ctx, "", inst, desired)
 }
 
-// Validate asks the instance's HAProxy whether it would accept cfg,
-// changing nothing. A refusal is a *RefusedError at StageValidate.
+// Validate asks the instance at endpoint whether its HAProxy would accept
+// cfg, changing nothing, with cfg written for that instance as Apply
+// would send it (its directories and the stored names of files in, when
+// its API needs them literally).
+// A refusal is a *RefusedError at StageValidate.
+func (a *Applier) Validate(ctx context.Context, endpoint string, inst Instance, cfg []byte) error {
+	st := a.instance(endpoint)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if err := st.detect(ctx, inst); err != nil {
+		return err
+	}
+	t := target{config: cfg}
+	if err := st.localize(ctx, inst, &t, &storedText{}); err != nil {
+		return err
+	}
+	return st.readable(Validate(ctx, inst, t.config), cfg)
+}
+
+// Validate asks the instance's HAProxy whether it would accept cfg as
+// written, changing nothing. A refusal is a *RefusedError at
+// StageValidate.
 func Validate(ctx context.Context, inst interface {
 	Validate(ctx context.Context, cfg []byte) error
 }, cfg []byte) error {
@@ -142,12 +172,24 @@ func Validate(ctx context.Context, inst interface {
 type instanceState struct {
 	mu sync.Mutex
 
-	// apiKnown is set once the API's kind was read from /v2/info.
+	// apiKnown is set once the API's kind was read from /v2/info and,
+	// for an API other than ours, its storage probed.
 	apiKnown bool
 	// runtimeCertSwap: a replaced certificate is served to new
 	// connections without a reload (this project's dataplane). The
 	// official API's PUT only writes the file.
 	runtimeCertSwap bool
+	// literal: the API reads paths in the configuration as written (it
+	// does not expand the environment variables the template names
+	// directories with), so the text it gets has them written in.
+	literal bool
+	// generalStorage: the API serves storage/general, where CA bundles
+	// and CRLs go when the configuration is literal.
+	generalStorage bool
+	// dirs are the instance's directories, as far as known: learned from
+	// storage answers, else read from its stored configuration, else the
+	// defaults. Only used when literal.
+	dirs dirs
 
 	// known says the fields below describe the stored configuration.
 	known     bool
@@ -163,7 +205,7 @@ type instanceState struct {
 	// certs are the digests of the certificate files this applier stored
 	// (or found equal); certsChecked says the names were checked against
 	// the instance's list since the configuration state was last lost.
-	certs        map[string]string
+	certs        map[fileKey]string
 	certsChecked bool
 }
 
@@ -214,16 +256,8 @@ type configPlan struct {
 func (st *instanceState) apply(ctx context.Context, inst Instance, desired Desired) (Outcome, error) {
 	var out Outcome
 	want := newTarget(desired)
-	if !st.apiKnown {
-		info, err := inst.Info(ctx)
-		var apiErr *client.APIError
-		if err != nil && !errors.As(err, &apiErr) {
-			return out, fmt.Errorf("read API info: %w", err)
-		}
-		// An API that answers /v2/info with an error is not ours: no
-		// runtime swap.
-		st.apiKnown = true
-		st.runtimeCertSwap = err == nil && info.API != nil && strings.Contains(info.API.Version, "haproxy-tcp-operator")
+	if err := st.detect(ctx, inst); err != nil {
+		return out, err
 	}
 	version, err := inst.Version(ctx)
 	if err != nil {
@@ -236,33 +270,50 @@ func (st *instanceState) apply(ctx context.Context, inst Instance, desired Desir
 	if err != nil {
 		return out, err
 	}
-	plan, err := st.planConfig(ctx, inst, version, want)
+
+	// Files first: the new configuration may load them, and the answers
+	// say where the API keeps them, which the configuration then names.
+	var reloads []string
+	for _, c := range certs.store {
+		var stored client.Stored
+		if c.key.store == generalStore {
+			stored, err = inst.StoreGeneralFile(ctx, c.key.name, c.cert.PEM.Reveal(), c.replace)
+		} else {
+			stored, err = inst.StoreCertificate(ctx, c.key.name, c.cert.PEM.Reveal(), c.replace)
+		}
+		if err != nil {
+			var apiErr *client.APIError
+			if errors.As(err, &apiErr) && fileRefused(apiErr) {
+				// The file itself is refused: name it, so the caller can
+				// leave out what it came from and apply the rest.
+				return out, &RefusedError{Stage: StageValidate, Lines: []string{fmt.Sprintf("%s file %s refused: %s", c.key.store, c.cert.File, apiErr.Message)}, Err: err}
+			}
+			return out, fmt.Errorf("store %s %s: %w", c.key.store, c.cert.File, err)
+		}
+		if stored.File != "" && path.Base(stored.File) != c.key.name {
+			// The configuration names the file by the name it was sent
+			// under; an API that renames it would leave HAProxy without.
+			return out, fmt.Errorf("store %s %s: the API stored it as %s, not under the name %s the configuration uses", c.key.store, c.cert.File, stored.File, c.key.name)
+		}
+		st.learn(c.key.store, stored.File)
+		st.certs[c.key] = c.digest
+		out.Changed = true
+		out.Certificates = append(out.Certificates, c.cert.File)
+		if stored.ReloadID != "" {
+			reloads = append(reloads, stored.ReloadID)
+		}
+	}
+
+	raw := &storedText{}
+	if err := st.localize(ctx, inst, &want, raw); err != nil {
+		return out, err
+	}
+	plan, err := st.planConfig(ctx, inst, version, want, raw)
 	if err != nil {
 		return out, err
 	}
 	if certs.needsReload(st.runtimeCertSwap) {
 		plan.kind = pushReload
-	}
-
-	// Files first: the new configuration may load them.
-	var reloads []string
-	for _, c := range certs.store {
-		id, err := inst.StoreCertificate(ctx, c.cert.File, c.cert.PEM.Reveal(), c.replace)
-		if err != nil {
-			var apiErr *client.APIError
-			if errors.As(err, &apiErr) && (apiErr.Status == http.StatusBadRequest || apiErr.Status == http.StatusUnprocessableEntity) {
-				// The file itself is refused: name it, so the caller can
-				// leave out what it came from and apply the rest.
-				return out, &RefusedError{Stage: StageValidate, Lines: []string{fmt.Sprintf("certificate file %s refused: %s", c.cert.File, apiErr.Message)}, Err: err}
-			}
-			return out, fmt.Errorf("store certificate %s: %w", c.cert.File, err)
-		}
-		st.certs[c.cert.File] = c.digest
-		out.Changed = true
-		out.Certificates = append(out.Certificates, c.cert.File)
-		if id != "" {
-			reloads = append(reloads, id)
-		}
 	}
 
 	for attempt := 0; ; attempt++ {
@@ -273,7 +324,7 @@ func (st *instanceState) apply(ctx context.Context, inst Instance, desired Desir
 			if version, err = inst.Version(ctx); err != nil {
 				return out, fmt.Errorf("read configuration version: %w", err)
 			}
-			if plan, err = st.planByMeaning(ctx, inst, version, want); err != nil {
+			if plan, err = st.planByMeaning(ctx, inst, version, want, &storedText{}); err != nil {
 				return out, err
 			}
 			if forced {
@@ -292,11 +343,17 @@ func (st *instanceState) apply(ctx context.Context, inst Instance, desired Desir
 
 	// Old files last: the API refuses to delete a file the stored
 	// configuration still names.
-	for _, name := range certs.remove {
-		if err := inst.DeleteCertificate(ctx, name); err != nil {
-			return out, fmt.Errorf("delete certificate %s: %w", name, err)
+	for _, k := range certs.remove {
+		var err error
+		if k.store == generalStore {
+			err = inst.DeleteGeneralFile(ctx, k.name)
+		} else {
+			err = inst.DeleteCertificate(ctx, k.name)
 		}
-		delete(st.certs, name)
+		if err != nil {
+			return out, fmt.Errorf("delete %s %s: %w", k.store, k.name, err)
+		}
+		delete(st.certs, k)
 		out.Changed = true
 	}
 	st.certsChecked = true
@@ -319,11 +376,25 @@ func (st *instanceState) apply(ctx context.Context, inst Instance, desired Desir
 	return out, nil
 }
 
+// fileRefused says whether an answer to storing a file refuses the
+// content: 400 or 422, or the official API's 500 for a file it cannot
+// parse. Any other 500 may be the instance's trouble, not the file's.
+func fileRefused(e *client.APIError) bool {
+	switch e.Status {
+	case http.StatusBadRequest, http.StatusUnprocessableEntity:
+		return true
+	case http.StatusInternalServerError:
+		m := strings.ToLower(e.Message)
+		return strings.Contains(m, "failed to parse") || strings.Contains(m, "should contain")
+	}
+	return false
+}
+
 // planConfig decides from what it remembers when the version is the one
 // it left, else from the stored text.
-func (st *instanceState) planConfig(ctx context.Context, inst Instance, version int64, want target) (configPlan, error) {
+func (st *instanceState) planConfig(ctx context.Context, inst Instance, version int64, want target, raw *storedText) (configPlan, error) {
 	if !st.known || version != st.version {
-		return st.planByMeaning(ctx, inst, version, want)
+		return st.planByMeaning(ctx, inst, version, want, raw)
 	}
 	plan := configPlan{kind: pushReload, version: version}
 	switch {
@@ -336,7 +407,7 @@ func (st *instanceState) planConfig(ctx context.Context, inst Instance, version 
 		}
 	case !want.hasModel || !st.hasModel:
 		// Nothing to decide from but the text.
-		return st.planByMeaning(ctx, inst, version, want)
+		return st.planByMeaning(ctx, inst, version, want, raw)
 	}
 	return plan, nil
 }
@@ -346,10 +417,10 @@ func (st *instanceState) planConfig(ctx context.Context, inst Instance, version 
 // version, read from the version endpoint before the text: after a failed
 // reload the official API serves the rolled-back file, whose _version is
 // older than the version it checks pushes against.
-func (st *instanceState) planByMeaning(ctx context.Context, inst Instance, version int64, want target) (configPlan, error) {
-	stored, _, err := inst.RawConfiguration(ctx)
+func (st *instanceState) planByMeaning(ctx context.Context, inst Instance, version int64, want target, raw *storedText) (configPlan, error) {
+	stored, err := raw.get(ctx, inst)
 	if err != nil {
-		return configPlan{}, fmt.Errorf("read stored configuration: %w", err)
+		return configPlan{}, err
 	}
 	plan := configPlan{kind: pushReload, version: version}
 	if st.needReload {

@@ -17,9 +17,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-openapi/strfmt"
 	parser "github.com/haproxytech/client-native/v5/config-parser"
 	"github.com/haproxytech/client-native/v5/config-parser/options"
 	"github.com/haproxytech/client-native/v5/models"
+	"k8s.io/utils/ptr"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/haproxy/client"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/apply"
@@ -32,10 +34,14 @@ import (
 // re-serialisation and, unless ours is set, lists certificates without a
 // fingerprint and has no runtime certificate swap.
 type recorder struct {
-	ours     bool
-	version  int64
-	stored   string
-	certs    map[string][]byte
+	ours    bool
+	version int64
+	stored  string
+	certs   map[string][]byte
+	// validated is the last text validated.
+	validated string
+	// general is storage/general; nil: the API has none.
+	general  map[string][]byte
 	calls    []string
 	conflict int // answer this many pushes with 409
 	refuse   error
@@ -87,7 +93,10 @@ func (r *recorder) PushConfiguration(_ context.Context, cfg []byte, p client.Pus
 	return client.PushResult{Status: http.StatusCreated}, nil
 }
 
-func (r *recorder) Validate(context.Context, []byte) error { return r.refuse }
+func (r *recorder) Validate(_ context.Context, cfg []byte) error {
+	r.validated = string(cfg)
+	return r.refuse
+}
 
 func (r *recorder) WaitReload(context.Context, string) error { return nil }
 
@@ -103,17 +112,63 @@ func (r *recorder) Certificate(_ context.Context, name string) (*models.SslCerti
 	if _, ok := r.certs[name]; !ok {
 		return nil, &client.APIError{Status: 404}
 	}
-	return &models.SslCertificate{StorageName: name}, nil
+	// As the official API: size and the bundle's validity, no
+	// fingerprint, serial or subject.
+	c := &models.SslCertificate{StorageName: name, Size: ptr.To(int64(len(r.certs[name])))}
+	if block, _ := pem.Decode(r.certs[name]); block != nil {
+		if x, err := x509.ParseCertificate(block.Bytes); err == nil {
+			na, nb := strfmt.DateTime(x.NotAfter), strfmt.DateTime(x.NotBefore)
+			c.NotAfter, c.NotBefore = &na, &nb
+		}
+	}
+	return c, nil
 }
 
-func (r *recorder) StoreCertificate(_ context.Context, name string, pem []byte, replace bool) (string, error) {
+func (r *recorder) StoreCertificate(_ context.Context, name string, pem []byte, replace bool) (client.Stored, error) {
 	if replace {
 		r.call("PUT %s", name)
 	} else {
 		r.call("POST %s", name)
 	}
 	r.certs[name] = pem
-	return "", nil
+	return client.Stored{File: "/etc/haproxy/ssl/" + name}, nil
+}
+
+// GeneralFiles answers 404 unless the recorder has general storage, as
+// this project's dataplane does.
+func (r *recorder) GeneralFiles(context.Context) (models.GeneralFiles, error) {
+	if r.general == nil {
+		return nil, &client.APIError{Status: http.StatusNotFound, Message: "not found"}
+	}
+	var out models.GeneralFiles
+	for name := range r.general {
+		out = append(out, &models.GeneralFile{StorageName: name, File: "/etc/haproxy/general/" + name})
+	}
+	return out, nil
+}
+
+func (r *recorder) GeneralFile(_ context.Context, name string) ([]byte, error) {
+	b, ok := r.general[name]
+	if !ok {
+		return nil, &client.APIError{Status: http.StatusNotFound}
+	}
+	return b, nil
+}
+
+func (r *recorder) StoreGeneralFile(_ context.Context, name string, content []byte, replace bool) (client.Stored, error) {
+	if replace {
+		r.call("PUT general %s", name)
+	} else {
+		r.call("POST general %s", name)
+	}
+	r.general[name] = content
+	return client.Stored{File: "/etc/haproxy/general/" + name}, nil
+}
+
+func (r *recorder) DeleteGeneralFile(_ context.Context, name string) error {
+	r.call("DELETE general %s", name)
+	delete(r.general, name)
+	return nil
 }
 
 func (r *recorder) DeleteCertificate(_ context.Context, name string) error {
@@ -286,7 +341,7 @@ func TestCertificates(t *testing.T) {
 			r := &recorder{ours: c.ours, version: 1, certs: map[string][]byte{"other.pem": []byte("not ours"), "tcpm-old.pem": []byte("ours, left over")}}
 			a := apply.NewApplier()
 			run(t, a, r, withCert(t, relay(100), "default_app.pem", first))
-			same(t, "create", r.take(), "GET raw", "POST default_app.pem", "POST raw reload", "DELETE tcpm-old.pem")
+			same(t, "create", r.take(), "POST default_app.pem", "GET raw", "POST raw reload", "DELETE tcpm-old.pem")
 
 			run(t, a, r, withCert(t, relay(100), "default_app.pem", first))
 			same(t, "unchanged", r.take())
@@ -297,21 +352,104 @@ func TestCertificates(t *testing.T) {
 				t.Errorf("rotate: %+v", out)
 			}
 
-			// A restarted operator cannot tell the stored file from the
-			// API's list (no fingerprint): it uploads it once more, then
-			// remembers it.
+			// A restarted operator recognises the stored file by what the
+			// API tells of it (the official API: size and validity).
 			b := apply.NewApplier()
 			run(t, b, r, withCert(t, relay(100), "default_app.pem", second))
-			r.take()
-			run(t, b, r, withCert(t, relay(100), "default_app.pem", second))
-			same(t, "unchanged after the restart", r.take())
+			same(t, "unchanged after a restart", r.take(), "GET raw")
 
+			// A file whose size or validity differs is uploaded again.
+			r.certs["default_app.pem"] = append(r.certs["default_app.pem"], '\n')
+			run(t, apply.NewApplier(), r, withCert(t, relay(100), "default_app.pem", second))
+			got := r.take()
+			if len(got) == 0 || got[0] != "PUT default_app.pem" {
+				t.Errorf("a different stored file after a restart: sent %q, want it replaced", got)
+			}
+			b = apply.NewApplier()
+			run(t, b, r, withCert(t, relay(100), "default_app.pem", second))
+			r.take()
 			run(t, b, r, want(t, relay(100)))
 			same(t, "delete", r.take(), "POST raw reload", "DELETE default_app.pem")
 			if _, ok := r.certs["other.pem"]; !ok {
 				t.Error("a file the operator does not own was deleted")
 			}
 		})
+	}
+}
+
+// mutualTLS is relay with TLS termination and client certificate
+// verification: a certificate, a CA bundle and a CRL.
+func mutualTLS(t *testing.T, certPEM, caPEM []byte) apply.Desired {
+	m := relay(100)
+	m.Frontends[0].Bind.TLS = &model.TLSBind{Certificate: "default_app.pem", CAFile: "default_app.ca.pem", CRLFile: "default_app.crl.pem", Verify: "required"}
+	m.Certificates = []model.Certificate{
+		{File: "default_app.ca.pem", Kind: model.CertificateKindCA, PEM: caPEM},
+		{File: "default_app.crl.pem", Kind: model.CertificateKindCRL, PEM: []byte("crl")},
+		{File: "default_app.pem", Kind: model.CertificateKindCert, PEM: certPEM},
+	}
+	return want(t, m)
+}
+
+func TestAnAPIThatReadsPathsLiterallyGetsTheInstancesDirectories(t *testing.T) {
+	r := &recorder{version: 1, certs: map[string][]byte{}, general: map[string][]byte{},
+		stored: "global\n    stats socket /run/haproxy/admin.sock mode 660 level admin\n"}
+	a := apply.NewApplier()
+	cert := certPEM(t, "app")
+	d := mutualTLS(t, cert, []byte("ca one"))
+	run(t, a, r, d)
+	same(t, "first apply", r.take(), "POST general default_app_2eca.pem", "POST general default_app_2ecrl.pem", "POST default_app.pem", "GET raw", "POST raw reload")
+	for _, line := range []string{
+		"presetenv TCPM_RUN_DIR /run/haproxy",
+		"crt-base /etc/haproxy/ssl",
+		"ca-base /etc/haproxy/general",
+		"stats socket /run/haproxy/haproxy.sock mode 600",
+		"ssl crt default_app.pem ca-file default_app_2eca.pem crl-file default_app_2ecrl.pem verify required",
+	} {
+		if !strings.Contains(r.stored, line) {
+			t.Errorf("stored configuration lacks %q:\n%s", line, r.stored)
+		}
+	}
+	if strings.Contains(r.stored, "${TCPM_RUN_DIR}") || strings.Contains(r.stored, "${TCPM_CERT_DIR}") {
+		t.Errorf("stored configuration still names directories by variable:\n%s", r.stored)
+	}
+	if _, ok := r.certs["default_app_2eca.pem"]; ok {
+		t.Error("the CA bundle went to the certificate storage, which refuses files without a key")
+	}
+
+	run(t, a, r, d)
+	same(t, "same again", r.take())
+	run(t, apply.NewApplier(), r, d)
+	same(t, "same after an operator restart", r.take(), "GET raw")
+
+	run(t, a, r, mutualTLS(t, cert, []byte("ca two")))
+	same(t, "CA rotated", r.take(), "PUT general default_app_2eca.pem", "POST raw reload")
+
+	run(t, a, r, want(t, relay(100)))
+	same(t, "TLS removed", r.take(), "POST raw reload", "DELETE default_app.pem", "DELETE general default_app_2eca.pem", "DELETE general default_app_2ecrl.pem")
+}
+
+func TestValidationOfACandidateUsesTheInstancesPathsAndNamesTheConfigurationsFiles(t *testing.T) {
+	r := &recorder{version: 1, certs: map[string][]byte{}, general: map[string][]byte{},
+		stored: "global\n    stats socket /run/haproxy/admin.sock mode 660 level admin\n",
+		refuse: &client.APIError{Status: 400, Message: `validation error: exit status 1; msg="config Couldn't open the ca-file '/etc/haproxy/general/default_app_2eca.pem'"`}}
+	d := mutualTLS(t, certPEM(t, "app"), []byte("ca"))
+	err := apply.NewApplier().Validate(context.Background(), "http://instance", r, d.Config)
+	var refused *apply.RefusedError
+	if !errors.As(err, &refused) || !strings.Contains(strings.Join(refused.Lines, "\n"), "'/etc/haproxy/general/default_app.ca.pem'") {
+		t.Errorf("got %v, want a refusal naming the configuration's file default_app.ca.pem", err)
+	}
+	if !strings.Contains(r.validated, "stats socket /run/haproxy/haproxy.sock") || !strings.Contains(r.validated, "ca-file default_app_2eca.pem") {
+		t.Errorf("validated text is not the instance's:\n%s", r.validated)
+	}
+}
+
+func TestOurDataplaneGetsTheRenderedTextAsIs(t *testing.T) {
+	r := &recorder{ours: true, version: 1, certs: map[string][]byte{}}
+	d := mutualTLS(t, certPEM(t, "app"), []byte("ca"))
+	run(t, apply.NewApplier(), r, d)
+	same(t, "first apply", r.take(), "POST default_app.ca.pem", "POST default_app.crl.pem", "POST default_app.pem", "GET raw", "POST raw reload")
+	if !strings.Contains(r.stored, "${TCPM_RUN_DIR}/haproxy.sock") {
+		t.Errorf("our dataplane expands the directories itself, yet got:\n%s", r.stored)
 	}
 }
 

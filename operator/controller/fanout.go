@@ -115,8 +115,11 @@ func (r *HAProxyReconciler) blame(ctx context.Context, refusedBy *target, snap *
 	}
 	vctx, cancel := context.WithTimeout(ctx, instanceTimeout)
 	defer cancel()
-	inst := refusedBy.client
-	ref, found := bisect(vctx, snap, res, func(ctx context.Context, cfg []byte) error { return apply.Validate(ctx, inst, cfg) })
+	// Each candidate is written for the instance as an apply would be.
+	applier, inst := r.applierFor(&snap.HAProxy), refusedBy.client
+	ref, found := bisect(vctx, snap, res, func(ctx context.Context, cfg []byte) error {
+		return applier.Validate(ctx, refusedBy.endpoint, inst, cfg)
+	})
 	if !found {
 		return nil
 	}

@@ -1,79 +1,94 @@
 package compat_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
+
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/haproxy/client"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/haproxy/dataplane/dataplanetest"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/apply"
-	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/model"
-	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/render"
 )
 
-// slots is how many servers each backend has, filled or spare, so
-// endpoints can come and go at runtime.
-const slots = 4
-
-// upstream is one server of a listener's backend.
-type upstream struct {
-	backend *dataplanetest.Backend
-	weight  int32
+// world is the suite's scene: a cleartext mapping, a weighted pair on one
+// port, a mapping terminating TLS and one that also requires a client
+// certificate of a CA, each relaying to loopback backends.
+type world struct {
+	*scene
+	app, stable, canary          *dataplanetest.Backend
+	clear, pair, secure, mutual  port
+	serverCA, clientCA           *authority
+	client                       tls.Certificate
+	secureName, mutualName       string
+	secureFile, caFile, certFile string
 }
 
-// listener is a port on 127.0.0.1 relaying to its upstreams; with cert
-// set it terminates TLS with that certificate file.
-type listener struct {
-	port      int
-	cert      string
-	upstreams []upstream
-}
-
-func (l listener) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(l.port)) }
-
-// desired renders the model of listeners and certificates as the
-// operator would.
-func (tg *target) desired(t testing.TB, certs []model.Certificate, ls ...listener) apply.Desired {
+func newWorld(t testing.TB) *world {
 	t.Helper()
-	cfg := model.Config{Name: "compat/haproxy", HardStopAfter: 5 * time.Second, Certificates: certs}
-	for _, l := range ls {
-		key := model.ListenerKey("127.0.0.1", int32(l.port))
-		be := model.Backend{Name: model.BackendName(key, ""), Members: []model.Member{{Mapping: "compat/app", Share: 100}}}
-		for i := 0; i < slots; i++ {
-			s := model.Server{Name: model.ServerName("compat", "app", i+1), Spare: true}
-			if i < len(l.upstreams) {
-				u := l.upstreams[i]
-				s = model.Server{Name: s.Name, Address: u.backend.Addr.IP.String(), Port: int32(u.backend.Addr.Port), Weight: u.weight}
-			}
-			be.Servers = append(be.Servers, s)
-		}
-		fe := model.Frontend{Name: model.FrontendName(key), Bind: model.Bind{Address: "127.0.0.1", Port: int32(l.port)}, DefaultBackend: be.Name}
-		if l.cert != "" {
-			fe.Bind.TLS = &model.TLSBind{Certificate: l.cert}
-		}
-		cfg.Frontends = append(cfg.Frontends, fe)
-		cfg.Backends = append(cfg.Backends, be)
+	w := &world{
+		scene: newScene(),
+		app:   dataplanetest.StartBackend(t, "app", "127.0.0.1"),
+		// The weighted pair.
+		stable: dataplanetest.StartBackend(t, "stable", "127.0.0.1"),
+		canary: dataplanetest.StartBackend(t, "canary", "127.0.0.1"),
+		clear:  freePort(t), pair: freePort(t), secure: freePort(t), mutual: freePort(t),
+		serverCA:   newAuthority(t, "compat server CA"),
+		clientCA:   newAuthority(t, "compat client CA"),
+		secureName: "secure.example.com", mutualName: "mutual.example.com",
 	}
-	text, err := render.Config(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tg.runDir != "" {
-		// The official API finds HAProxy's runtime socket in the stats
-		// socket line and does not expand environment variables there.
-		text = []byte(strings.ReplaceAll(string(text), `"${TCPM_RUN_DIR}/haproxy.sock"`, tg.runDir+"/haproxy.sock"))
-	}
-	return apply.Desired{Config: text, Model: cfg, Certificates: certs}
+	w.client = clientCertificate(t, w.clientCA, "client one")
+	w.service("app", w.app)
+	w.service("stable", w.stable)
+	w.service("canary", w.canary)
+	w.mapping("clear", int(w.clear), "app", nil, "")
+	w.weights(50, 50)
+	w.serverSecret(t, "secure-cert", w.serverCA, w.secureName)
+	w.tlsContext("secure", "secure-cert", "")
+	w.mapping("secure", int(w.secure), "app", nil, "secure")
+	w.serverSecret(t, "mutual-cert", w.serverCA, w.mutualName)
+	w.secret("clients-ca", corev1.SecretTypeOpaque, map[string][]byte{"ca.crt": w.clientCA.pem})
+	w.tlsContext("mutual", "mutual-cert", "clients-ca")
+	w.mapping("mutual", int(w.mutual), "app", nil, "mutual")
+	return w
 }
 
-func freePort(t testing.TB) int { return dataplanetest.FreePort(t, "127.0.0.1") }
+// weights sets the weighted pair's shares.
+func (w *world) weights(stable, canary int32) {
+	w.mapping("stable", int(w.pair), "stable", ptr.To(stable), "")
+	w.mapping("canary", int(w.pair), "canary", ptr.To(canary), "")
+}
+
+// files are the certificate and CA files the world's desired state names,
+// by kind.
+func files(d apply.Desired) (certs, cas []string) {
+	for _, c := range d.Certificates {
+		if strings.HasSuffix(c.File, ".ca.pem") || strings.HasSuffix(c.File, ".crl.pem") {
+			cas = append(cas, c.File)
+		} else {
+			certs = append(certs, c.File)
+		}
+	}
+	return certs, cas
+}
+
+// servesAll checks every listener of the world with real connections.
+func (w *world) servesAll(t testing.TB) {
+	t.Helper()
+	serves(t, w.clear, "app")
+	serves(t, w.pair, "stable", "canary")
+	servesTLS(t, w.secure, w.secureName, nil, "app")
+	servesTLS(t, w.mutual, w.mutualName, &w.client, "app")
+	refusesWithoutClientCertificate(t, w.mutual)
+}
 
 func mustApply(t testing.TB, a *apply.Applier, tg *target, d apply.Desired) apply.Outcome {
 	t.Helper()
@@ -85,26 +100,25 @@ func mustApply(t testing.TB, a *apply.Applier, tg *target, d apply.Desired) appl
 }
 
 func applyOnce(a *apply.Applier, tg *target, d apply.Desired) (apply.Outcome, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	return a.Apply(ctx, tg.endpoint, tg.client(), d)
 }
 
-// serves waits until every connection to l lands on one of names, and
+// serves waits until every connection to p lands on one of names, and
 // each of names gets some.
-func serves(t testing.TB, l listener, names ...string) {
+func serves(t testing.TB, p port, names ...string) {
 	t.Helper()
 	want := map[string]bool{}
 	for _, n := range names {
 		want[n] = true
 	}
-	var last map[string]int
-	dataplanetest.Eventually(t, 15*time.Second, fmt.Sprintf("%s serves exactly %v", l.addr(), names), func() bool {
-		last = dataplanetest.Split(l.addr(), 8*len(names))
-		if len(last) != len(names) {
+	dataplanetest.Eventually(t, 15*time.Second, fmt.Sprintf("%s serves exactly %v", p.addr(), names), func() bool {
+		got := dataplanetest.Split(p.addr(), 8*len(names))
+		if len(got) != len(names) {
 			return false
 		}
-		for n := range last {
+		for n := range got {
 			if !want[n] {
 				return false
 			}
@@ -113,35 +127,95 @@ func serves(t testing.TB, l listener, names ...string) {
 	})
 }
 
-func TestFirstApplyRelaysTraffic(t *testing.T) {
-	tg := startTarget(t)
-	app := dataplanetest.StartBackend(t, "app", "127.0.0.1")
-	l := listener{port: freePort(t), upstreams: []upstream{{app, 100}}}
-	out := mustApply(t, apply.NewApplier(), tg, tg.desired(t, nil, l))
-	if !out.Changed {
-		t.Errorf("first apply: %+v, want a change", out)
+// greetTLS opens a TLS connection to p (with a client certificate when
+// given) and returns the common name HAProxy presented and the greeting
+// of the backend behind it.
+func greetTLS(p port, clientCert *tls.Certificate) (string, string, error) {
+	cfg := &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}
+	if clientCert != nil {
+		cfg.Certificates = []tls.Certificate{*clientCert}
 	}
-	serves(t, l, "app")
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, "tcp", p.addr(), cfg)
+	if err != nil {
+		return "", "", err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return "", "", err
+	}
+	return conn.ConnectionState().PeerCertificates[0].Subject.CommonName, strings.TrimSpace(line), nil
+}
+
+// servesTLS waits until p presents cn and relays to backend.
+func servesTLS(t testing.TB, p port, cn string, clientCert *tls.Certificate, backend string) {
+	t.Helper()
+	var got, greeting string
+	var err error
+	dataplanetest.Eventually(t, 15*time.Second, fmt.Sprintf("%s presents %s and relays to %s", p.addr(), cn, backend), func() bool {
+		got, greeting, err = greetTLS(p, clientCert)
+		return err == nil && got == cn && greeting == backend
+	})
+}
+
+// refusesWithoutClientCertificate waits until p closes connections that
+// present no client certificate, or one of another CA.
+func refusesWithoutClientCertificate(t testing.TB, p port, others ...tls.Certificate) {
+	t.Helper()
+	dataplanetest.Eventually(t, 15*time.Second, p.addr()+" refuses clients without a certificate of its CA", func() bool {
+		if _, _, err := greetTLS(p, nil); err == nil {
+			return false
+		}
+		for i := range others {
+			if _, _, err := greetTLS(p, &others[i]); err == nil {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// result logs one measured figure in a form the closing note quotes.
+func result(t testing.TB, tg *target, what string, reloads int) {
+	t.Helper()
+	t.Logf("RESULT %s target=%s reloads=%d", what, tg.kind, reloads)
+}
+
+func TestFirstApplyServesEveryKindOfMapping(t *testing.T) {
+	tg := startTarget(t)
+	w := newWorld(t)
+	before := tg.reloadCount(t)
+	out := mustApply(t, apply.NewApplier(), tg, w.desired(t))
+	if !out.Changed || !out.Reloaded {
+		t.Errorf("first apply: %+v, want a change with a reload", out)
+	}
+	certs, cas := files(w.desired(t))
+	if len(out.Certificates) != len(certs)+len(cas) || len(cas) != 1 {
+		t.Errorf("first apply stored %v, want the certificates %v and the CA bundle %v", out.Certificates, certs, cas)
+	}
+	w.servesAll(t)
+	result(t, tg, "first-apply", tg.reloadCount(t)-before)
 }
 
 func TestStructuralChangeReloadsOnce(t *testing.T) {
 	tg := startTarget(t)
 	a := apply.NewApplier()
-	app := dataplanetest.StartBackend(t, "app", "127.0.0.1")
-	first := listener{port: freePort(t), upstreams: []upstream{{app, 100}}}
-	mustApply(t, a, tg, tg.desired(t, nil, first))
-	serves(t, first, "app")
+	w := newWorld(t)
+	mustApply(t, a, tg, w.desired(t))
+	w.servesAll(t)
 	before := tg.reloadCount(t)
 
-	second := listener{port: freePort(t), upstreams: []upstream{{app, 100}}}
-	out := mustApply(t, a, tg, tg.desired(t, nil, first, second))
+	extra := freePort(t)
+	w.mapping("extra", int(extra), "app", nil, "")
+	out := mustApply(t, a, tg, w.desired(t))
 	if !out.Changed || !out.Reloaded {
 		t.Errorf("new port: %+v, want a change with a reload", out)
 	}
-	serves(t, second, "app")
-	serves(t, first, "app")
+	serves(t, extra, "app")
+	w.servesAll(t)
 	n := tg.reloadCount(t) - before
-	t.Logf("reloads: %d", n)
+	result(t, tg, "structural", n)
 	if n != 1 {
 		t.Errorf("a new port reloaded HAProxy %d times, want 1", n)
 	}
@@ -150,79 +224,72 @@ func TestStructuralChangeReloadsOnce(t *testing.T) {
 func TestWeightChangeNeedsNoReload(t *testing.T) {
 	tg := startTarget(t)
 	a := apply.NewApplier()
-	stable := dataplanetest.StartBackend(t, "stable", "127.0.0.1")
-	canary := dataplanetest.StartBackend(t, "canary", "127.0.0.1")
-	port := freePort(t)
-	weights := func(s, c int32) listener {
-		return listener{port: port, upstreams: []upstream{{stable, s}, {canary, c}}}
-	}
-	mustApply(t, a, tg, tg.desired(t, nil, weights(100, 0)))
-	serves(t, weights(100, 0), "stable")
+	w := newWorld(t)
+	w.weights(100, 0)
+	mustApply(t, a, tg, w.desired(t))
+	serves(t, w.pair, "stable")
 	before := tg.reloadCount(t)
 
-	out := mustApply(t, a, tg, tg.desired(t, nil, weights(0, 100)))
-	if out.Reloaded || len(out.Actions) == 0 {
-		t.Errorf("weight change: %+v, want runtime actions and no reload", out)
+	for _, step := range []struct {
+		stable, canary int32
+		serving        []string
+		applier        *apply.Applier
+	}{
+		{0, 100, []string{"canary"}, a},
+		{50, 50, []string{"stable", "canary"}, a},
+		// An operator that restarted remembers nothing: it reads what the
+		// API stored and still finds the change runtime-only.
+		{100, 0, []string{"stable"}, apply.NewApplier()},
+	} {
+		w.weights(step.stable, step.canary)
+		out := mustApply(t, step.applier, tg, w.desired(t))
+		if out.Reloaded || len(out.Actions) == 0 {
+			t.Errorf("weights %d/%d: %+v, want runtime actions and no reload", step.stable, step.canary, out)
+		}
+		serves(t, w.pair, step.serving...)
 	}
-	serves(t, weights(0, 100), "canary")
-	out = mustApply(t, a, tg, tg.desired(t, nil, weights(50, 50)))
-	if out.Reloaded || len(out.Actions) == 0 {
-		t.Errorf("weight change: %+v, want runtime actions and no reload", out)
-	}
-	serves(t, weights(50, 50), "stable", "canary")
-
-	// An operator that restarted remembers nothing: it reads what the API
-	// stored and still finds the change runtime-only.
-	out = mustApply(t, apply.NewApplier(), tg, tg.desired(t, nil, weights(100, 0)))
-	if out.Reloaded || len(out.Actions) == 0 {
-		t.Errorf("weight change after a restart: %+v, want runtime actions and no reload", out)
-	}
-	serves(t, weights(100, 0), "stable")
 	n := tg.reloadCount(t) - before
-	t.Logf("reloads: %d", n)
+	result(t, tg, "weight", n)
 	if n != 0 {
 		t.Errorf("weight changes reloaded HAProxy %d times, want 0", n)
 	}
+	serves(t, w.clear, "app")
+	servesTLS(t, w.mutual, w.mutualName, &w.client, "app")
 }
 
 func TestEndpointChangeNeedsNoReload(t *testing.T) {
 	tg := startTarget(t)
 	a := apply.NewApplier()
+	w := newWorld(t)
 	var pods []*dataplanetest.Backend
 	for i := 0; i < 4; i++ {
 		pods = append(pods, dataplanetest.StartBackend(t, fmt.Sprintf("pod-%d", i), "127.0.0.1"))
 	}
-	port := freePort(t)
-	endpoints := func(ps ...*dataplanetest.Backend) listener {
-		l := listener{port: port}
-		for _, p := range ps {
-			l.upstreams = append(l.upstreams, upstream{p, 100})
-		}
-		return l
-	}
-	mustApply(t, a, tg, tg.desired(t, nil, endpoints(pods[0])))
-	serves(t, endpoints(pods[0]), "pod-0")
+	w.service("app", pods[0])
+	mustApply(t, a, tg, w.desired(t))
+	serves(t, w.clear, "pod-0")
 	before := tg.reloadCount(t)
 
-	steps := [][]*dataplanetest.Backend{
+	for _, step := range [][]*dataplanetest.Backend{
 		{pods[0], pods[1], pods[2]}, // scale out into spare slots
 		{pods[3], pods[1]},          // a slot's address changes, one empties
 		{pods[2]},
-	}
-	for _, step := range steps {
-		l := endpoints(step...)
-		out := mustApply(t, a, tg, tg.desired(t, nil, l))
+	} {
+		w.service("app", step...)
+		out := mustApply(t, a, tg, w.desired(t))
 		if out.Reloaded || len(out.Actions) == 0 {
-			t.Errorf("endpoints %d: %+v, want runtime actions and no reload", len(step), out)
+			t.Errorf("%d endpoints: %+v, want runtime actions and no reload", len(step), out)
 		}
 		var names []string
 		for _, p := range step {
 			names = append(names, p.Name)
 		}
-		serves(t, l, names...)
+		serves(t, w.clear, names...)
+		// The TLS listeners relay to the same Service.
+		servesTLS(t, w.secure, w.secureName, nil, names[0])
 	}
 	n := tg.reloadCount(t) - before
-	t.Logf("reloads: %d", n)
+	result(t, tg, "endpoint", n)
 	if n != 0 {
 		t.Errorf("endpoint changes reloaded HAProxy %d times, want 0", n)
 	}
@@ -231,11 +298,10 @@ func TestEndpointChangeNeedsNoReload(t *testing.T) {
 func TestNoOpApplySendsNothing(t *testing.T) {
 	tg := startTarget(t)
 	a := apply.NewApplier()
-	app := dataplanetest.StartBackend(t, "app", "127.0.0.1")
-	l := listener{port: freePort(t), upstreams: []upstream{{app, 100}}}
-	d := tg.desired(t, nil, l)
+	w := newWorld(t)
+	d := w.desired(t)
 	mustApply(t, a, tg, d)
-	serves(t, l, "app")
+	w.servesAll(t)
 	before := tg.reloadCount(t)
 
 	for _, c := range []struct {
@@ -250,39 +316,26 @@ func TestNoOpApplySendsNothing(t *testing.T) {
 		if out.Changed || out.Reloaded || len(out.Actions) > 0 {
 			t.Errorf("%s: %+v, want nothing done", c.name, out)
 		}
-		if n, sent := tg.sent.changes(); n != 0 {
+		n, sent := tg.sent.changes()
+		if n != 0 {
 			t.Errorf("%s: sent %d requests other than GET: %v", c.name, n, sent)
 		}
+		t.Logf("%s: %d requests, all GET", c.name, tg.sent.total())
 	}
 	n := tg.reloadCount(t) - before
-	t.Logf("reloads: %d", n)
+	result(t, tg, "no-op", n)
 	if n != 0 {
 		t.Errorf("no-op applies reloaded HAProxy %d times, want 0", n)
 	}
-	serves(t, l, "app")
+	w.servesAll(t)
 }
 
-// servedSubject is the common name HAProxy presents on addr and the
-// greeting of the backend behind it.
-func servedSubject(addr string) (string, string, error) {
-	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, "tcp", addr,
-		&tls.Config{InsecureSkipVerify: true, ServerName: "app.example.com"})
-	if err != nil {
-		return "", "", err
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
-	buf := make([]byte, 64)
-	n, err := conn.Read(buf)
-	if err != nil {
-		return "", "", err
-	}
-	return conn.ConnectionState().PeerCertificates[0].Subject.CommonName, strings.TrimSpace(string(buf[:n])), nil
-}
-
-func storedCertificates(t testing.TB, tg *target) map[string]bool {
+// stored lists the files the instance stores: certificates and, where
+// the API has one, the general storage.
+func stored(t testing.TB, tg *target) map[string]bool {
 	t.Helper()
-	list, err := tg.sideClient().Certificates(context.Background())
+	ctx := context.Background()
+	list, err := tg.sideClient().Certificates(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,81 +343,113 @@ func storedCertificates(t testing.TB, tg *target) map[string]bool {
 	for _, c := range list {
 		out[c.StorageName] = true
 	}
+	general, err := tg.sideClient().GeneralFiles(ctx)
+	var apiErr *client.APIError
+	if err != nil && !(errors.As(err, &apiErr) && apiErr.Status == 404) {
+		t.Fatal(err)
+	}
+	for _, f := range general {
+		out[f.StorageName] = true
+	}
 	return out
+}
+
+// isStored says whether the configuration's file is among the stored
+// ones, under its own name (this project's dataplane) or the name the
+// applier stores it under elsewhere.
+func isStored(have map[string]bool, file string) bool {
+	return have[file] || have[apply.StorageName(file)]
 }
 
 func TestCertificateCreateRotateDelete(t *testing.T) {
 	tg := startTarget(t)
 	a := apply.NewApplier()
-	app := dataplanetest.StartBackend(t, "app", "127.0.0.1")
-	plain := listener{port: freePort(t), upstreams: []upstream{{app, 100}}}
-	const file = "compat_site.pem"
-	secure := listener{port: freePort(t), cert: file, upstreams: []upstream{{app, 100}}}
-	cert := func(cn string) []model.Certificate {
-		return []model.Certificate{{File: file, PEM: dataplanetest.SelfSigned(t, cn)}}
-	}
-	subject := func(cn string) {
-		t.Helper()
-		var got, greeting string
-		var err error
-		dataplanetest.Eventually(t, 15*time.Second, "new connections are served "+cn, func() bool {
-			got, greeting, err = servedSubject(secure.addr())
-			return err == nil && got == cn && greeting == "app"
-		})
-	}
+	w := newWorld(t)
 
-	// Create.
-	out := mustApply(t, a, tg, tg.desired(t, cert("first.example.com"), plain, secure))
-	if len(out.Certificates) != 1 {
-		t.Errorf("create: %+v, want one certificate stored", out)
+	// Create: the world's certificates and CA bundle.
+	d := w.desired(t)
+	out := mustApply(t, a, tg, d)
+	certs, cas := files(d)
+	have := stored(t, tg)
+	for _, f := range append(certs, cas...) {
+		if !isStored(have, f) {
+			t.Errorf("create: %s not stored (stored: %v)", f, have)
+		}
 	}
-	subject("first.example.com")
+	w.servesAll(t)
+	t.Logf("create: stored %v", out.Certificates)
 
-	// Rotate: same file, new content.
-	rotated := cert("second.example.com")
-	out = mustApply(t, a, tg, tg.desired(t, rotated, plain, secure))
+	// Rotate the server certificate: same file, new content.
+	before := tg.reloadCount(t)
+	w.secureName = "rotated.example.com"
+	w.serverSecret(t, "secure-cert", w.serverCA, w.secureName)
+	out = mustApply(t, a, tg, w.desired(t))
 	if len(out.Certificates) != 1 {
 		t.Errorf("rotate: %+v, want one certificate replaced", out)
 	}
-	subject("second.example.com")
-	t.Logf("rotation outcome: reloaded=%v", out.Reloaded)
+	servesTLS(t, w.secure, w.secureName, nil, "app")
+	result(t, tg, "certificate-rotate", tg.reloadCount(t)-before)
+
+	// Rotate the client CA: only clients of the new CA get in.
+	before = tg.reloadCount(t)
+	old := w.client
+	w.clientCA = newAuthority(t, "compat client CA two")
+	w.client = clientCertificate(t, w.clientCA, "client two")
+	w.secret("clients-ca", corev1.SecretTypeOpaque, map[string][]byte{"ca.crt": w.clientCA.pem})
+	out = mustApply(t, a, tg, w.desired(t))
+	if len(out.Certificates) != 1 {
+		t.Errorf("CA rotation: %+v, want one file replaced", out)
+	}
+	servesTLS(t, w.mutual, w.mutualName, &w.client, "app")
+	refusesWithoutClientCertificate(t, w.mutual, old)
+	result(t, tg, "ca-rotate", tg.reloadCount(t)-before)
 
 	// Unchanged: nothing sent.
 	tg.sent.reset()
-	out = mustApply(t, a, tg, tg.desired(t, rotated, plain, secure))
+	out = mustApply(t, a, tg, w.desired(t))
 	if out.Changed {
-		t.Errorf("unchanged certificate: %+v, want nothing done", out)
+		t.Errorf("unchanged certificates: %+v, want nothing done", out)
 	}
 	if n, sent := tg.sent.changes(); n != 0 {
-		t.Errorf("unchanged certificate: sent %v", sent)
+		t.Errorf("unchanged certificates: sent %v", sent)
 	}
 
-	// Delete: the listener goes, and its file with it.
-	mustApply(t, a, tg, tg.desired(t, nil, plain))
-	if storedCertificates(t, tg)[file] {
-		t.Errorf("%s still stored after its listener went", file)
+	// Delete: the TLS listeners go, and their files with them.
+	w.removeMapping("secure")
+	w.removeMapping("mutual")
+	w.snap.TLSContexts = nil
+	mustApply(t, a, tg, w.desired(t))
+	have = stored(t, tg)
+	for _, f := range append(certs, cas...) {
+		if isStored(have, f) {
+			t.Errorf("delete: %s still stored after its listener went", f)
+		}
 	}
-	serves(t, plain, "app")
+	serves(t, w.clear, "app")
+	serves(t, w.pair, "stable", "canary")
 }
 
 func TestRefusedConfigurationKeepsTheOldOneServing(t *testing.T) {
 	tg := startTarget(t)
 	a := apply.NewApplier()
-	app := dataplanetest.StartBackend(t, "app", "127.0.0.1")
-	good := listener{port: freePort(t), upstreams: []upstream{{app, 100}}}
-	mustApply(t, a, tg, tg.desired(t, nil, good))
-	serves(t, good, "app")
+	w := newWorld(t)
+	mustApply(t, a, tg, w.desired(t))
+	w.servesAll(t)
 
 	t.Run("refused by the check", func(t *testing.T) {
-		bad := tg.desired(t, nil, good, listener{port: freePort(t), upstreams: []upstream{{app, 100}}})
+		w.mapping("extra", int(freePort(t)), "app", nil, "")
+		defer w.removeMapping("extra")
+		bad := w.desired(t)
 		bad.Config = append(bad.Config, []byte("    no-such-keyword here\n")...)
+		before := tg.reloadCount(t)
 		_, err := applyOnce(a, tg, bad)
 		var refused *apply.RefusedError
 		if !errors.As(err, &refused) || refused.Stage != apply.StageValidate || len(refused.Lines) == 0 {
 			t.Fatalf("apply of an invalid configuration: %v, want a *RefusedError at validate with HAProxy's lines", err)
 		}
 		t.Logf("refused: %v", refused)
-		serves(t, good, "app")
+		w.servesAll(t)
+		result(t, tg, "refused-check", tg.reloadCount(t)-before)
 	})
 
 	t.Run("refused by the reload", func(t *testing.T) {
@@ -375,21 +460,23 @@ func TestRefusedConfigurationKeepsTheOldOneServing(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer held.Close()
-		taken := listener{port: held.Addr().(*net.TCPAddr).Port, upstreams: []upstream{{app, 100}}}
-		_, err = applyOnce(a, tg, tg.desired(t, nil, good, taken))
+		w.mapping("taken", held.Addr().(*net.TCPAddr).Port, "app", nil, "")
+		defer w.removeMapping("taken")
+		_, err = applyOnce(a, tg, w.desired(t))
 		var refused *apply.RefusedError
 		if !errors.As(err, &refused) || refused.Stage != apply.StageReload {
 			t.Fatalf("apply of a configuration that cannot bind: %v, want a *RefusedError at reload", err)
 		}
 		t.Logf("refused: %v", refused)
-		serves(t, good, "app")
+		w.servesAll(t)
 	})
 
 	// The applier recovers: the good configuration applies again.
 	other := dataplanetest.StartBackend(t, "other", "127.0.0.1")
-	next := listener{port: good.port, upstreams: []upstream{{other, 100}}}
-	mustApply(t, a, tg, tg.desired(t, nil, next))
-	serves(t, next, "other")
+	w.service("app", other)
+	mustApply(t, a, tg, w.desired(t))
+	serves(t, w.clear, "other")
+	servesTLS(t, w.mutual, w.mutualName, &w.client, "other")
 }
 
 // racing is an Instance that, before the applier's first push, changes
@@ -416,18 +503,17 @@ func (r *racing) PushConfiguration(ctx context.Context, cfg []byte, p client.Pus
 func TestConcurrentChangeIsRetried(t *testing.T) {
 	tg := startTarget(t)
 	a := apply.NewApplier()
-	blue := dataplanetest.StartBackend(t, "blue", "127.0.0.1")
-	green := dataplanetest.StartBackend(t, "green", "127.0.0.1")
-	l := listener{port: freePort(t), upstreams: []upstream{{blue, 100}}}
-	mustApply(t, a, tg, tg.desired(t, nil, l))
-	serves(t, l, "blue")
+	w := newWorld(t)
+	mustApply(t, a, tg, w.desired(t))
+	w.servesAll(t)
 
+	green := dataplanetest.StartBackend(t, "green", "127.0.0.1")
+	w.service("app", green)
 	tg.sent.reset()
-	next := listener{port: l.port, upstreams: []upstream{{green, 100}}}
 	inst := &racing{Client: tg.client(), side: tg.sideClient()}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	if _, err := a.Apply(ctx, tg.endpoint, inst, tg.desired(t, nil, next)); err != nil {
+	if _, err := a.Apply(ctx, tg.endpoint, inst, w.desired(t)); err != nil {
 		t.Fatalf("apply against a concurrent change: %v", err)
 	}
 	if inst.err != nil {
@@ -436,5 +522,5 @@ func TestConcurrentChangeIsRetried(t *testing.T) {
 	if n := tg.sent.status(409); n != 1 {
 		t.Errorf("got %d answers 409, want 1 (then a retry)", n)
 	}
-	serves(t, next, "green")
+	serves(t, w.clear, "green")
 }

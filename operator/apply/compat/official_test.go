@@ -154,13 +154,15 @@ frontend placeholder
 `, dir, freePort(t))), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// The rendered configuration names its directories and address
-	// through these; HAProxy and the API's haproxy -c both read them.
-	env := append(os.Environ(),
-		"TCPM_RUN_DIR="+filepath.Join(dir, "run"),
-		"TCPM_CERT_DIR="+filepath.Join(dir, "certs"),
-		"TCPM_BIND_ADDR=127.0.0.1",
-	)
+	// Nothing of the operator's environment is set: the applier finds
+	// the directories in the API's answers and in this configuration's
+	// stats socket line, and writes them in.
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "TCPM_") {
+			env = append(env, kv)
+		}
+	}
 	log, err := os.Create(logFile)
 	if err != nil {
 		t.Fatal(err)
@@ -182,7 +184,7 @@ frontend placeholder
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := int(freePort(t))
 	reload := fmt.Sprintf("%s %s %s", self, master, logFile)
 	yaml := fmt.Sprintf(`name: compat
 dataplaneapi:
@@ -238,7 +240,6 @@ log:
 	tg.endpoint = "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	tg.user, tg.pass = "admin", "compat-password"
 	tg.reloads = func() (int, error) { return masterReloads(master) }
-	tg.runDir = filepath.Join(dir, "run")
 	dataplanetest.Eventually(t, 30*time.Second, "the Data Plane API answers", func() bool {
 		req, _ := http.NewRequest(http.MethodGet, tg.endpoint+"/v2/info", nil)
 		req.SetBasicAuth(tg.user, tg.pass)

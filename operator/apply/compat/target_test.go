@@ -21,9 +21,8 @@ type target struct {
 	reloads func() (int, error)
 	// sent counts the requests the applier's client sent.
 	sent *counter
-	// runDir, when set, is written literally for HAProxy's runtime
-	// directory in the stats socket line (see desired).
-	runDir string
+	// kind names the API in the suite's RESULT lines.
+	kind string
 }
 
 // client is a Data Plane API client whose requests are counted.
@@ -61,14 +60,16 @@ func startTarget(t testing.TB) *target {
 			t.Fatal("DATAPLANEAPI_URL needs DATAPLANEAPI_MASTER_SOCKET to count reloads")
 		}
 		tg.reloads = func() (int, error) { return masterReloads(sock) }
-		tg.runDir = os.Getenv("DATAPLANEAPI_RUN_DIR")
+		tg.kind = "url"
 	case os.Getenv("DATAPLANEAPI_BIN") != "":
 		startOfficial(t, tg, os.Getenv("DATAPLANEAPI_BIN"))
+		tg.kind = "bin"
 	default:
 		inst := dataplanetest.Start(t, "127.0.0.1")
 		tg.endpoint = "http://" + inst.Server.Addr()
 		tg.user, tg.pass = dataplanetest.User, dataplanetest.Password
 		tg.reloads = inst.Server.ReloadCount
+		tg.kind = "dataplane"
 	}
 	return tg
 }
@@ -136,6 +137,13 @@ func (c *counter) changes() (int, []string) {
 		}
 	}
 	return len(lines), lines
+}
+
+// total is how many requests were sent.
+func (c *counter) total() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.log)
 }
 
 func (c *counter) status(code int) int {
