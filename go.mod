@@ -24,7 +24,10 @@ require (
 	sigs.k8s.io/yaml v1.6.0
 )
 
-require k8s.io/streaming v0.37.2 // indirect
+require (
+	k8s.io/streaming v0.37.2 // indirect
+	sigs.k8s.io/gateway-api v1.6.3 // indirect
+)
 
 require (
 	cel.dev/expr v0.25.2 // indirect
