@@ -199,6 +199,9 @@ func (o *Objects) ForEachHAProxy() []Snapshot {
 	for _, s := range base.Services {
 		addNS(s.Namespace)
 	}
+	for _, g := range base.ReferenceGrants {
+		addNS(g.Namespace)
+	}
 	// The API server labels every namespace with its name; selectors rely
 	// on it.
 	namespaces := make([]corev1.Namespace, len(base.Namespaces))
