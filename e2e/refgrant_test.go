@@ -6,16 +6,23 @@ import (
 	"encoding/pem"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gatewayv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 
@@ -227,4 +234,175 @@ func TestAllowAllHonoursCrossNamespaceReferences(t *testing.T) {
 	if c := haproxyCondition(t, h.attacker, v1alpha1.ConditionReferenceGrants); c.Status != metav1.ConditionTrue || c.Reason != v1alpha1.ReasonAllowAll {
 		t.Errorf("HAProxy ReferenceGrants condition %+v", c)
 	}
+}
+
+// TestOperatorRunsWithoutTheReferenceGrantCRD starts a second API server
+// that has this project's CRDs but not Gateway API's, installs the
+// operator there from deploy/default and runs it as its ServiceAccount:
+// it starts, refuses references into other namespaces with
+// RefNotPermitted, says in the HAProxy's status that the CRD is missing,
+// and an HAProxy whose policy is AllowAll still honours them.
+func TestOperatorRunsWithoutTheReferenceGrantCRD(t *testing.T) {
+	// envtest's clients log through controller-runtime's logger, which
+	// this test process does not otherwise use.
+	ctrllog.SetLogger(logr.Discard())
+	assets, err := filepath.Abs("../bin/k8s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &envtest.Environment{
+		CRDDirectoryPaths:        []string{"../deploy/crd"},
+		ErrorIfCRDPathMissing:    true,
+		BinaryAssetsDirectory:    assets,
+		ControlPlaneStartTimeout: time.Minute,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("start a second API server: %v", err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	c, err := client.New(cfg, client.Options{Scheme: cluster.client.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := env.AddUser(envtest.User{Name: "nocrd-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := admin.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	adminKubeconfig := filepath.Join(dir, "admin.kubeconfig")
+	if err := os.WriteFile(adminKubeconfig, kc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	install := exec.Command(kubectlBinary(), "--kubeconfig", adminKubeconfig, "apply", "-k", "../deploy/default")
+	if out, err := install.CombinedOutput(); err != nil {
+		t.Fatalf("kubectl apply -k deploy/default: %v\n%s", err, out)
+	}
+	// The operator's ServiceAccount, as in the shared harness.
+	opConfig, err := clientcmd.Load(kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ai := range opConfig.AuthInfos {
+		ai.Impersonate = "system:serviceaccount:" + operatorNamespace + ":" + operatorServiceAccount
+		ai.ImpersonateGroups = []string{"system:serviceaccounts", "system:serviceaccounts:" + operatorNamespace, "system:authenticated"}
+	}
+	opKubeconfig := filepath.Join(dir, "operator.kubeconfig")
+	if err := clientcmd.WriteToFile(*opConfig, opKubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	metrics, err := freeLoopbackPort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	probes, err := freeLoopbackPort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, "operator.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	// Later flags win: this run's own metrics and probe ports.
+	args := append(append([]string{}, bed.operatorArgs...), "--metrics-bind-address="+metrics, "--health-probe-bind-address="+probes, "--kubeconfig", opKubeconfig)
+	op := exec.Command(bed.binary, args...)
+	op.Env = append(os.Environ(), bed.operatorEnv...)
+	op.Stdout, op.Stderr = logFile, logFile
+	if err := op.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- op.Wait() }()
+	t.Cleanup(func() {
+		_ = op.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			_ = op.Process.Kill()
+			<-exited
+		}
+	})
+
+	ctx := ctxFor(t)
+	for _, ns := range []string{"tenant", "open", "victim"} {
+		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, o := range []client.Object{
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "vault", Namespace: "victim"}, Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "tenant"}, Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}},
+		&v1alpha1.HAProxy{ObjectMeta: metav1.ObjectMeta{Name: "edge", Namespace: "tenant"}, Spec: v1alpha1.HAProxySpec{ServiceType: corev1.ServiceTypeClusterIP}},
+		&v1alpha1.HAProxy{ObjectMeta: metav1.ObjectMeta{Name: "edge", Namespace: "open"}, Spec: v1alpha1.HAProxySpec{ServiceType: corev1.ServiceTypeClusterIP, CrossNamespaceReferences: v1alpha1.CrossNamespaceAllowAll}},
+		mapping("tenant", "vault", v1alpha1.TCPMappingSpec{Port: 3601, Service: "vault.victim"}),
+		mapping("tenant", "own", v1alpha1.TCPMappingSpec{Port: 3602, Service: "app"}),
+		mapping("open", "vault", v1alpha1.TCPMappingSpec{Port: 3601, Service: "vault.victim"}),
+	} {
+		if err := c.Create(ctx, o); err != nil {
+			t.Fatalf("create %T %s: %v", o, o.GetName(), err)
+		}
+	}
+
+	resolved := func(ns, name string) metav1.Condition {
+		var got metav1.Condition
+		eventually(t, time.Minute, fmt.Sprintf("TCPMapping %s/%s has ResolvedRefs", ns, name), func() error {
+			var m v1alpha1.TCPMapping
+			if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &m); err != nil {
+				return err
+			}
+			cond := meta.FindStatusCondition(m.Status.Conditions, v1alpha1.ConditionResolvedRefs)
+			if cond == nil {
+				return fmt.Errorf("conditions %+v", m.Status.Conditions)
+			}
+			got = *cond
+			return nil
+		})
+		return got
+	}
+	if got := resolved("tenant", "vault"); got.Reason != v1alpha1.ReasonRefNotPermitted || !strings.Contains(got.Message, "no ReferenceGrant CRD") {
+		t.Errorf("tenant/vault: ResolvedRefs %s %s: %s", got.Status, got.Reason, got.Message)
+	}
+	if got := resolved("tenant", "own"); got.Status != metav1.ConditionTrue {
+		t.Errorf("tenant/own: ResolvedRefs %s %s: %s", got.Status, got.Reason, got.Message)
+	}
+	if got := resolved("open", "vault"); got.Status != metav1.ConditionTrue {
+		t.Errorf("open/vault under AllowAll: ResolvedRefs %s %s: %s", got.Status, got.Reason, got.Message)
+	}
+	var hap v1alpha1.HAProxy
+	eventually(t, time.Minute, "HAProxy tenant/edge says the CRD is missing", func() error {
+		if err := c.Get(ctx, client.ObjectKey{Namespace: "tenant", Name: "edge"}, &hap); err != nil {
+			return err
+		}
+		cond := meta.FindStatusCondition(hap.Status.Conditions, v1alpha1.ConditionReferenceGrants)
+		if cond == nil || cond.Status != metav1.ConditionFalse || cond.Reason != v1alpha1.ReasonCRDNotInstalled ||
+			!strings.Contains(cond.Message, "referencegrants.gateway.networking.k8s.io") {
+			return fmt.Errorf("conditions %+v", hap.Status.Conditions)
+		}
+		return nil
+	})
+	select {
+	case err := <-exited:
+		t.Fatalf("the operator exited: %v", err)
+	default:
+	}
+	log, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(log), "ReferenceGrant CRD is not installed") {
+		t.Errorf("the operator's log does not say the CRD is missing:\n%s", log)
+	}
+}
+
+func kubectlBinary() string {
+	if bin := os.Getenv("KUBECTL"); bin != "" {
+		return bin
+	}
+	return "kubectl"
 }
