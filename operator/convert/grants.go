@@ -51,7 +51,7 @@ func serviceNamespace(service string) (name, namespace string, guess bool) {
 	if len(parts) != 2 || parts[0] == "" || parts[1] == "" {
 		return "", "", false
 	}
-	if _, isNumber := number(parts[1]); isNumber || strings.Trim(parts[1], "0123456789") == "" {
+	if strings.Trim(parts[1], "0123456789") == "" {
 		return "", "", false
 	}
 	return parts[0], parts[1], trimmed == s
