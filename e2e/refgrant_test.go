@@ -406,3 +406,48 @@ func kubectlBinary() string {
 	}
 	return "kubectl"
 }
+
+// TestConvertedCrossNamespaceReferencesWork: Ambassador input that names
+// a Service and a Secret of other namespaces converts into resources and
+// the ReferenceGrants they need; applied as they are, traffic flows.
+func TestConvertedCrossNamespaceReferencesWork(t *testing.T) {
+	ns := newNamespace(t, nil)
+	services := newNamespace(t, nil)
+	certs := newNamespace(t, nil)
+	ip := newHAProxy(t, ns, 1)[0]
+	service(t, services, "qotm", map[string]int32{"": 80})
+	publish(t, services, "qotm", "", backend(t, "qotm-elsewhere", ""))
+	tlsSecret(t, certs, "site-cert", "convert.example")
+	in := fmt.Sprintf(`apiVersion: ambassador/v1
+kind: TLSContext
+name: site
+secret: site-cert.%s
+---
+apiVersion: ambassador/v1
+kind: TCPMapping
+name: quote_mapping
+port: 2224
+tls: site
+service: qotm.%s
+`, certs, services)
+	ctx := ctxFor(t)
+	cmd := exec.CommandContext(ctx, bed.binary, "convert", "--namespace", ns)
+	cmd.Stdin = strings.NewReader(in)
+	var out, notes bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &notes
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("convert: %v\n%s", err, notes.String())
+	}
+	for _, want := range []string{"ReferenceGrant " + services + "/", "ReferenceGrant " + certs + "/"} {
+		if !strings.Contains(notes.String(), want) {
+			t.Errorf("the notes do not mention %q:\n%s", want, notes.String())
+		}
+	}
+	if _, errOut, err := kubectl(ctx, out.String(), "apply", "-f", "-"); err != nil {
+		t.Fatalf("kubectl apply of the converted output: %v\n%s\n%s", err, errOut, out.String())
+	}
+	condition(t, ns, "quote-mapping", v1alpha1.ConditionProgrammed, metav1.ConditionTrue)
+	if subject := routesTo(t, addr(ip, 2224), "convert.example", "qotm-elsewhere"); subject != "convert.example" {
+		t.Errorf("port 2224 presents %q, want convert.example", subject)
+	}
+}

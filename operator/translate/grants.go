@@ -2,6 +2,7 @@ package translate
 
 import (
 	"fmt"
+	"strings"
 
 	gatewayv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 
@@ -147,6 +148,63 @@ func (p *policy) contextSecretRefs(namespace string, spec *v1alpha1.TLSContextSp
 		if n != "" {
 			ns, name := splitRef(n, namespace)
 			out = append(out, secretCrossRef(namespace, ns, name))
+		}
+	}
+	return out
+}
+
+// MappingNamespaces lists the namespaces other than its own that a
+// TCPMapping's service or tls may name, in its current and last accepted
+// generations: where a ReferenceGrant would concern it. It reads the
+// specs alone and may name a namespace that resolution would not (a DNS
+// name of two labels), which only costs a translation.
+func MappingNamespaces(m *v1alpha1.TCPMapping) []string {
+	specs := []*v1alpha1.TCPMappingSpec{&m.Spec}
+	if m.Status.LastAccepted != nil {
+		specs = append(specs, &m.Status.LastAccepted.Spec)
+	}
+	seen := map[string]bool{}
+	var out []string
+	add := func(ns string) {
+		if ns != "" && ns != m.Namespace && !seen[ns] {
+			seen[ns] = true
+			out = append(out, ns)
+		}
+	}
+	for _, spec := range specs {
+		if spec.TLS != "" {
+			ns, _ := splitRef(spec.TLS, m.Namespace)
+			add(ns)
+		}
+		if ref, err := parseService(spec.Service); err == nil && !ref.IP {
+			parts := strings.Split(clusterSuffix.ReplaceAllString(ref.Name, ""), ".")
+			if len(parts) == 2 {
+				add(parts[1])
+			}
+		}
+	}
+	return out
+}
+
+// ContextNamespaces lists the namespaces other than its own that a
+// TLSContext's secret or caSecret name, in its current and last accepted
+// generations.
+func ContextNamespaces(c *v1alpha1.TLSContext) []string {
+	specs := []*v1alpha1.TLSContextSpec{&c.Spec}
+	if c.Status.LastAccepted != nil {
+		specs = append(specs, &c.Status.LastAccepted.Spec)
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, spec := range specs {
+		for _, n := range []string{spec.Secret, spec.CASecret} {
+			if n == "" {
+				continue
+			}
+			if ns, _ := splitRef(n, c.Namespace); ns != c.Namespace && !seen[ns] {
+				seen[ns] = true
+				out = append(out, ns)
+			}
 		}
 	}
 	return out

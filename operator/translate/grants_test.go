@@ -197,3 +197,29 @@ func TestGrantsOfATargetNamespaceAreADependency(t *testing.T) {
 		t.Errorf("References %v name the ungranted Secret", res.References)
 	}
 }
+
+func TestNamespacesNamedBySpecs(t *testing.T) {
+	m := mapping("m", 0, 2, v1alpha1.TCPMappingSpec{Service: "https://db.data.svc.cluster.local:5432", TLS: "site.certs"})
+	m.Status.LastAccepted = &v1alpha1.AcceptedTCPMapping{Generation: 1, Spec: v1alpha1.TCPMappingSpec{Service: "qotm.other:8080"}}
+	if got, want := translate.MappingNamespaces(&m), []string{"certs", "data", "other"}; !slices.Equal(sorted(got), want) {
+		t.Errorf("MappingNamespaces = %v, want %v", got, want)
+	}
+	local := mapping("l", 0, 1, v1alpha1.TCPMappingSpec{Service: "qotm", TLS: "site"})
+	for _, svc := range []string{"qotm.default", "10.0.0.1:80", "[2001:db8::1]:80", "db.example.com:443"} {
+		local.Spec.Service = svc
+		if got := translate.MappingNamespaces(&local); len(got) > 0 {
+			t.Errorf("service %s: MappingNamespaces = %v, want none", svc, got)
+		}
+	}
+	c := tlsContext("c", 2, v1alpha1.TLSContextSpec{Secret: "cert.secrets", CASecret: "ca"})
+	c.Status.LastAccepted = &v1alpha1.AcceptedTLSContext{Generation: 1, Spec: v1alpha1.TLSContextSpec{Secret: "cert", CASecret: "ca.cas"}}
+	if got, want := translate.ContextNamespaces(&c), []string{"cas", "secrets"}; !slices.Equal(sorted(got), want) {
+		t.Errorf("ContextNamespaces = %v, want %v", got, want)
+	}
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
+}
