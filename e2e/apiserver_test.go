@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/localcluster"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/snapshot"
 )
 
@@ -33,8 +34,13 @@ func runWithAPIServer(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	grants, err := localcluster.ReferenceGrantCRD()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{"../deploy/crd"},
+		CRDDirectoryPaths:     []string{"../deploy/crd", grants},
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: assets,
 	}

@@ -225,13 +225,15 @@ func TestIdleTimeoutClosesOnlyIdleConnections(t *testing.T) {
 	}
 }
 
-// TestServiceInAnotherNamespace: service name.othernamespace.
+// TestServiceInAnotherNamespace: service name.othernamespace, which the
+// other namespace permits with a ReferenceGrant.
 func TestServiceInAnotherNamespace(t *testing.T) {
 	ns := newNamespace(t, nil)
 	other := newNamespace(t, nil)
 	ip := newHAProxy(t, ns, 1)[0]
 	service(t, other, "qotm", map[string]int32{"": 80})
 	publish(t, other, "qotm", "", backend(t, "qotm-other", ""))
+	create(t, referenceGrant(other, "qotm-for-mappings", "TCPMapping", ns, "", "Service", "qotm"))
 	create(t, mapping(ns, "cross", v1alpha1.TCPMappingSpec{Port: 2600, Service: "qotm." + other}))
 	condition(t, ns, "cross", v1alpha1.ConditionProgrammed, metav1.ConditionTrue)
 	routesTo(t, addr(ip, 2600), "", "qotm-other")

@@ -65,3 +65,22 @@ const (
 	ReasonCertificateExpired  = "CertificateExpired"
 	ReasonCertificateValid    = "CertificateValid"
 )
+
+// Cross-namespace references.
+const (
+	// ConditionReferenceGrants, on an HAProxy, says whether references
+	// into other namespaces can be permitted: True when ReferenceGrants
+	// are read (or the policy is AllowAll), False when the ReferenceGrant
+	// CRD is not installed, so every such reference is refused.
+	ConditionReferenceGrants = "ReferenceGrants"
+
+	// ReasonRefNotPermitted: a reference into another namespace that no
+	// ReferenceGrant there permits (and the HAProxy's policy is
+	// RequireGrant); the target is not used and not described.
+	ReasonRefNotPermitted = "RefNotPermitted"
+	// ReasonReferenceGrantsRead, ReasonAllowAll and ReasonCRDNotInstalled
+	// explain the ReferenceGrants condition of an HAProxy.
+	ReasonReferenceGrantsRead = "ReferenceGrantsRead"
+	ReasonAllowAll            = "AllowAll"
+	ReasonCRDNotInstalled     = "CRDNotInstalled"
+)

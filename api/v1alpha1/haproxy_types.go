@@ -118,6 +118,19 @@ type HAProxySpec struct {
 	// +kubebuilder:validation:MaxItems=64
 	Listeners []ListenerSpec `json:"listeners,omitempty"`
 
+	// CrossNamespaceReferences says when a served object may reference an
+	// object in another namespace (a TCPMapping's service name.namespace
+	// or tls name.namespace, a TLSContext's secret or caSecret
+	// name.namespace). RequireGrant: only when a Gateway API
+	// ReferenceGrant (gateway.networking.k8s.io/v1beta1) in the target
+	// namespace permits it; otherwise the referrer gets
+	// ResolvedRefs=False with reason RefNotPermitted and the target is not
+	// used. AllowAll: every such reference is honoured, as Ambassador
+	// does; for clusters whose namespaces all belong to one team.
+	// +optional
+	// +kubebuilder:default=RequireGrant
+	CrossNamespaceReferences CrossNamespacePolicy `json:"crossNamespaceReferences,omitempty"`
+
 	// DataPlaneTLSSecret names a Secret in the HAProxy's namespace with
 	// tls.crt, tls.key and ca.crt (the Secret of a cert-manager
 	// Certificate, say): the instances' Data Plane API serves tls.crt and
@@ -130,6 +143,21 @@ type HAProxySpec struct {
 	// +kubebuilder:validation:MaxLength=253
 	DataPlaneTLSSecret string `json:"dataPlaneTLSSecret,omitempty"`
 }
+
+// CrossNamespacePolicy is how an HAProxy treats references from the
+// objects it serves into other namespaces.
+// +kubebuilder:validation:Enum=RequireGrant;AllowAll
+type CrossNamespacePolicy string
+
+const (
+	// CrossNamespaceRequireGrant honours a reference into another
+	// namespace only when a ReferenceGrant there permits it. An empty
+	// policy means this.
+	CrossNamespaceRequireGrant CrossNamespacePolicy = "RequireGrant"
+	// CrossNamespaceAllowAll honours every reference into another
+	// namespace.
+	CrossNamespaceAllowAll CrossNamespacePolicy = "AllowAll"
+)
 
 // ListenerSpec opens a port or a range of ports to some namespaces.
 type ListenerSpec struct {

@@ -25,8 +25,9 @@ type TCPMappingSpec struct {
 	// Service is the upstream that handles the connections, written
 	// [scheme://]name[.namespace][:port]. A name without a namespace is a
 	// Service in the mapping's namespace; name.namespace is a Service in
-	// another namespace; a name that is no Service in the cluster is resolved
-	// by DNS. The scheme https:// makes HAProxy open TLS towards the upstream
+	// another namespace (which must permit it with a ReferenceGrant unless
+	// the HAProxy's crossNamespaceReferences is AllowAll); a name that is
+	// no Service in the cluster is resolved by DNS. The scheme https:// makes HAProxy open TLS towards the upstream
 	// (re-encrypting what it decrypted); the default port is 80, or 443 with
 	// https://.
 	// +kubebuilder:validation:MinLength=1
@@ -36,8 +37,9 @@ type TCPMappingSpec struct {
 	Service string `json:"service"`
 
 	// TLS enables TLS termination: it names the TLSContext (name in the
-	// mapping's namespace, or name.namespace) whose certificate HAProxy
-	// offers when a client connects. HAProxy then forwards the decrypted
+	// mapping's namespace, or name.namespace, which needs a ReferenceGrant
+	// there like service) whose certificate HAProxy offers when a client
+	// connects. HAProxy then forwards the decrypted
 	// stream to the service, in cleartext unless the service is https://.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253

@@ -16,7 +16,9 @@ type TLSVersion string
 type TLSContextSpec struct {
 	// Secret is the kubernetes.io/tls Secret (keys tls.crt and tls.key)
 	// holding the certificate chain and private key: name in the
-	// TLSContext's namespace, or name.namespace.
+	// TLSContext's namespace, or name.namespace (which must permit it with
+	// a ReferenceGrant unless the HAProxy's crossNamespaceReferences is
+	// AllowAll).
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)?$')",message="secret must be name or name.namespace"
@@ -71,7 +73,8 @@ type TLSContextSpec struct {
 	// +kubebuilder:validation:items:Pattern=`^[A-Za-z0-9_+-]{1,64}$`
 	ECDHCurves []string `json:"ecdhCurves,omitempty"`
 
-	// CASecret is a Secret (name or name.namespace) whose ca.crt holds the
+	// CASecret is a Secret (name, or name.namespace permitted as for
+	// secret) whose ca.crt holds the
 	// certificate authorities client certificates are verified against.
 	// With it, a client certificate is verified when presented.
 	// +optional

@@ -68,6 +68,9 @@ type HAProxyReconciler struct {
 	// instances.
 	caClients sync.Map // [sha256.Size]byte -> *http.Client
 	excluded  exclusions
+	// grantsServed: the API server serves ReferenceGrants (found once, at
+	// setup).
+	grantsServed bool
 }
 
 // SetupWithManager registers the controller and what it watches.
@@ -82,7 +85,7 @@ func (r *HAProxyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	// The operator's own status writes change no generation: reacting to
 	// them would reconcile again for nothing.
 	specOrLabels := builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("haproxy").
 		WithOptions(ctrlcontroller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		For(&v1alpha1.HAProxy{}, specOrLabels).
@@ -94,8 +97,11 @@ func (r *HAProxyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.forService)).
 		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(r.forEndpointSlice)).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.forAll)).
-		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.forSecret)).
-		Complete(r)
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.forSecret))
+	if err := r.watchReferenceGrants(mgr, b); err != nil {
+		return err
+	}
+	return b.Complete(r)
 }
 
 // What the operator may do, and nothing more; deploy/rbac is generated from
@@ -109,6 +115,7 @@ func (r *HAProxyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 // +kubebuilder:rbac:groups="",resources=services,verbs=create;update;delete
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
+// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=referencegrants,verbs=get;list;watch
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;delete
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
@@ -158,6 +165,9 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	}
 	snap, err := snapshot.Gather(ctx, r.Client, &hap)
 	if err != nil {
+		return reconcile.Result{}, err
+	}
+	if err := snapshot.AddReferenceGrants(ctx, r.Client, &snap, r.grantsServed); err != nil {
 		return reconcile.Result{}, err
 	}
 	if statsSecret != "" {

@@ -320,5 +320,6 @@ func haproxyStatus(current v1alpha1.HAProxyStatus, hap *v1alpha1.HAProxy, res tr
 		prog.Message = fmt.Sprintf("every ready instance runs configuration %s", hash)
 	}
 	meta.SetStatusCondition(&st.Conditions, prog)
+	meta.SetStatusCondition(&st.Conditions, condition(v1alpha1.ConditionReferenceGrants, res.ReferenceGrants, hap.Generation))
 	return st
 }

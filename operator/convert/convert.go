@@ -2,8 +2,9 @@
 // ambassador/v1 documents of the TCPMapping reference, getambassador.io/v2
 // and v3alpha1 TCPMapping, TLSContext and Module resources, and
 // getambassador.io/config Service annotations — into this project's
-// TCPMapping, TLSContext and HAProxy resources, with a note for everything
-// it cannot carry over. It is pure: bytes in, objects and notes out.
+// TCPMapping, TLSContext and HAProxy resources, plus the Gateway API
+// ReferenceGrants their cross-namespace references need, with a note for
+// everything it cannot carry over or adds. It is pure: bytes in, objects and notes out.
 package convert
 
 import (
@@ -49,6 +50,9 @@ func Convert(data []byte, opt Options) (Result, error) {
 	}
 	if c.module != nil {
 		c.res.Objects = append(c.res.Objects, c.module)
+	}
+	if err := c.addGrants(); err != nil {
+		return Result{}, err
 	}
 	return c.res, nil
 }

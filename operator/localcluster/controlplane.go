@@ -14,7 +14,7 @@ import (
 )
 
 // ControlPlane is a kube-apiserver and etcd on loopback with this
-// project's CRDs installed.
+// project's CRDs and Gateway API's ReferenceGrant CRD installed.
 type ControlPlane struct {
 	Config *rest.Config
 	// Kubeconfig is a file for kubectl and the operator, with an admin user.
@@ -47,8 +47,12 @@ func StartControlPlane(assets string) (*ControlPlane, error) {
 			return nil, err
 		}
 	}
+	grants, err := ReferenceGrantCRD()
+	if err != nil {
+		return nil, err
+	}
 	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{crdDir},
+		CRDDirectoryPaths:     []string{crdDir, grants},
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: assets,
 		// envtest's 20 s default is short for a first start on a busy

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	gatewayv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
 )
@@ -36,6 +37,9 @@ func Scheme() *runtime.Scheme {
 		panic(err)
 	}
 	if err := v1alpha1.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	if err := gatewayv1beta1.Install(s); err != nil {
 		panic(err)
 	}
 	return s
@@ -151,6 +155,9 @@ func (o *Objects) add(obj runtime.Object) {
 		s.EndpointSlices = append(s.EndpointSlices, *v)
 	case *corev1.Namespace:
 		s.Namespaces = append(s.Namespaces, *v)
+	case *gatewayv1beta1.ReferenceGrant:
+		defaultNamespace(&v.ObjectMeta)
+		s.ReferenceGrants = append(s.ReferenceGrants, *v)
 	}
 }
 
@@ -191,6 +198,9 @@ func (o *Objects) ForEachHAProxy() []Snapshot {
 	}
 	for _, s := range base.Services {
 		addNS(s.Namespace)
+	}
+	for _, g := range base.ReferenceGrants {
+		addNS(g.Namespace)
 	}
 	// The API server labels every namespace with its name; selectors rely
 	// on it.

@@ -9,12 +9,14 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	gatewayv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
 )
 
 // Gather reads every input hap's configuration depends on from the cache,
-// except Secrets: see AddSecrets.
+// except Secrets (see AddSecrets) and ReferenceGrants (see
+// AddReferenceGrants).
 func Gather(ctx context.Context, cache client.Reader, hap *v1alpha1.HAProxy) (Snapshot, error) {
 	s := Snapshot{HAProxy: *hap}
 	var namespaces corev1.NamespaceList
@@ -44,6 +46,22 @@ func Gather(ctx context.Context, cache client.Reader, hap *v1alpha1.HAProxy) (Sn
 	s.EndpointSlices = slices.Items
 
 	return s, nil
+}
+
+// AddReferenceGrants reads every ReferenceGrant from the cache when the
+// cluster serves them (crdInstalled); otherwise it records that none can
+// exist, so translation refuses cross-namespace references and says why.
+func AddReferenceGrants(ctx context.Context, cache client.Reader, s *Snapshot, crdInstalled bool) error {
+	if !crdInstalled {
+		s.NoReferenceGrantCRD = true
+		return nil
+	}
+	var grants gatewayv1beta1.ReferenceGrantList
+	if err := cache.List(ctx, &grants); err != nil {
+		return fmt.Errorf("list ReferenceGrants: %w", err)
+	}
+	s.ReferenceGrants = grants.Items
+	return nil
 }
 
 // AddSecrets reads the named Secrets ("namespace/name") directly from the

@@ -7,6 +7,7 @@ package snapshot
 import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	gatewayv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
 )
@@ -20,6 +21,13 @@ type Snapshot struct {
 	Secrets        []corev1.Secret
 	Services       []corev1.Service
 	EndpointSlices []discoveryv1.EndpointSlice
+	// ReferenceGrants are the Gateway API ReferenceGrants of every
+	// namespace: the consent a namespace gives to references from others.
+	ReferenceGrants []gatewayv1beta1.ReferenceGrant
+	// NoReferenceGrantCRD is set when the cluster does not serve
+	// ReferenceGrants at all, so none can permit anything; the HAProxy's
+	// status says so.
+	NoReferenceGrantCRD bool
 	// Exclusions are objects HAProxy refused (a cipher it does not know, a
 	// certificate it cannot load, an address it cannot bind): translation
 	// leaves them out, so the rest of the configuration still loads.

@@ -98,9 +98,17 @@ func (t *translation) evaluate(m *v1alpha1.TCPMapping, spec *v1alpha1.TCPMapping
 	refs := ok(v1alpha1.ReasonResolved, "")
 	if c.kind == terminated {
 		ns, name := splitRef(spec.TLS, m.Namespace)
-		t.reference(RefTLSContext, key(ns, name))
-		ci := t.context(ns, name)
+		denied := t.permit(contextCrossRef(m.Namespace, ns, name))
+		var ci *contextInfo
+		if denied == nil {
+			t.reference(RefTLSContext, key(ns, name))
+			ci = t.context(ns, name)
+		}
 		switch {
+		case denied != nil:
+			// The context is not even looked at: whether it exists and
+			// what it holds are its namespace's business.
+			refs = *denied
 		case ci == nil:
 			refs = fail(v1alpha1.ReasonTLSContextNotFound, fmt.Sprintf("TLSContext %s/%s not found", ns, name))
 		case ci.rejected:
@@ -118,7 +126,9 @@ func (t *translation) evaluate(m *v1alpha1.TCPMapping, spec *v1alpha1.TCPMapping
 		}
 	}
 	if refs.Status {
-		tgt, cond := t.idx.resolveService(m.Namespace, spec.Service)
+		tgt, cond := t.idx.resolveService(m.Namespace, spec.Service, func(ns, name string) *Condition {
+			return t.permit(serviceCrossRef(m.Namespace, ns, name))
+		})
 		if tgt.Service != "" {
 			t.reference(RefService, tgt.Service)
 		}

@@ -10,11 +10,13 @@ import (
 // SecretNames names, as namespace/name and from the specs alone, every
 // Secret a translation of s may read: the stats page credentials and the
 // certificate and CA Secrets of every TLSContext the HAProxy serves or its
-// mappings name, in their current and last accepted generations. The
+// mappings name, in their current and last accepted generations, that
+// the HAProxy's cross-namespace policy lets it use. The
 // caller reads just these, then translates once; s.Secrets is not used.
 func SecretNames(s snapshot.Snapshot) []string {
 	idx := newIndex(s)
 	hap := &s.HAProxy
+	pol := newPolicy(hap, s.ReferenceGrants, s.NoReferenceGrantCRD)
 	names := map[string]bool{}
 	if hap.Spec.Stats.AuthSecret != "" {
 		names[key(hap.Namespace, hap.Spec.Stats.AuthSecret)] = true
@@ -34,7 +36,9 @@ func SecretNames(s snapshot.Snapshot) []string {
 		for _, spec := range specs {
 			if spec.TLS != "" {
 				ns, name := splitRef(spec.TLS, m.Namespace)
-				contexts[key(ns, name)] = true
+				if pol.check(contextCrossRef(m.Namespace, ns, name)) == nil {
+					contexts[key(ns, name)] = true
+				}
 			}
 		}
 	}
@@ -43,12 +47,17 @@ func SecretNames(s snapshot.Snapshot) []string {
 		if ctx == nil {
 			continue
 		}
-		for _, n := range contextSecrets(ctx.Namespace, &ctx.Spec) {
-			names[n] = true
-		}
+		specs := []*v1alpha1.TLSContextSpec{&ctx.Spec}
 		if prev := ctx.Status.LastAccepted; prev != nil {
-			for _, n := range contextSecrets(ctx.Namespace, &prev.Spec) {
-				names[n] = true
+			specs = append(specs, &prev.Spec)
+		}
+		for _, spec := range specs {
+			// A Secret of another namespace that no grant opens is not
+			// even read.
+			for _, ref := range pol.contextSecretRefs(ctx.Namespace, spec) {
+				if pol.check(ref) == nil {
+					names[key(ref.ToNamespace, ref.ToName)] = true
+				}
 			}
 		}
 	}

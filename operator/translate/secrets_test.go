@@ -46,6 +46,9 @@ func TestSecretNamesComeFromTheSpecsAlone(t *testing.T) {
 	s := cluster(t)
 	s.Secrets = []corev1.Secret{} // nothing read yet
 	s.HAProxy.Spec.Stats.AuthSecret = "stats-auth"
+	// Every reference counts here; TestUngrantedSecretsAreNotRead has
+	// the grants.
+	s.HAProxy.Spec.CrossNamespaceReferences = v1alpha1.CrossNamespaceAllowAll
 	ctx := tlsContext("site", 2, v1alpha1.TLSContextSpec{Secret: "new-cert", CASecret: "client-ca.other"})
 	ctx.Status.LastAccepted = &v1alpha1.AcceptedTLSContext{Generation: 1, Spec: v1alpha1.TLSContextSpec{Secret: "old-cert"}}
 	elsewhere := tlsContext("shared", 1, v1alpha1.TLSContextSpec{Secret: "shared-cert"})

@@ -77,7 +77,9 @@ var clusterSuffix = regexp.MustCompile(`\.svc(\.cluster\.local)?$`)
 
 // resolveService finds what a mapping's service string points at: a
 // Kubernetes Service (its ready endpoints), an address, or a DNS name.
-func (idx *index) resolveService(mappingNamespace, service string) (target, Condition) {
+// permit is asked about a Service before anything of it is looked at; a
+// verdict it returns is the result.
+func (idx *index) resolveService(mappingNamespace, service string, permit func(namespace, name string) *Condition) (target, Condition) {
 	ref, err := parseService(service)
 	if err != nil {
 		return target{}, fail(v1alpha1.ReasonInvalidService, err.Error())
@@ -117,6 +119,9 @@ func (idx *index) resolveService(mappingNamespace, service string) (target, Cond
 		return tgt, ok(v1alpha1.ReasonResolved, fmt.Sprintf("service %s is resolved by DNS", ref.Name))
 	}
 
+	if denied := permit(namespace, name); denied != nil {
+		return target{}, *denied
+	}
 	tgt.Service = key(namespace, name)
 	svc := idx.services[tgt.Service]
 	if svc == nil {

@@ -100,26 +100,15 @@ func previousInEffect(current int64, why Condition, previous int64) string {
 		current, why.Reason, why.Message, previous)
 }
 
-// referenceContextSecrets records the Secrets a TLSContext spec names.
+// referenceContextSecrets records the Secrets a TLSContext spec names and
+// may use; one in another namespace that no grant opens is not read, so it
+// is not a reference (the grants of its namespace are).
 func (t *translation) referenceContextSecrets(namespace string, spec *v1alpha1.TLSContextSpec) {
-	for _, name := range contextSecrets(namespace, spec) {
-		t.reference(RefSecret, name)
+	for _, ref := range t.policy.contextSecretRefs(namespace, spec) {
+		if t.permit(ref) == nil {
+			t.reference(RefSecret, key(ref.ToNamespace, ref.ToName))
+		}
 	}
-}
-
-// contextSecrets names, as namespace/name, the Secrets a TLSContext spec
-// references: its certificate and its client CA.
-func contextSecrets(namespace string, spec *v1alpha1.TLSContextSpec) []string {
-	var out []string
-	if spec.Secret != "" {
-		ns, name := splitRef(spec.Secret, namespace)
-		out = append(out, key(ns, name))
-	}
-	if spec.CASecret != "" {
-		ns, name := splitRef(spec.CASecret, namespace)
-		out = append(out, key(ns, name))
-	}
-	return out
 }
 
 func (t *translation) resolveContext(ci *contextInfo) Condition {
@@ -128,6 +117,15 @@ func (t *translation) resolveContext(ci *contextInfo) Condition {
 	// Every Secret is named before any is looked at, so the reader of
 	// References fetches all of them at once.
 	t.referenceContextSecrets(ctx.Namespace, ci.spec)
+	// Consent first: a Secret of another namespace that is not granted is
+	// never read, and the certificate stored for an earlier generation
+	// does not keep serving either, so revoking a grant stops the use.
+	for _, ref := range t.policy.contextSecretRefs(ctx.Namespace, ci.spec) {
+		if denied := t.permit(ref); denied != nil {
+			denied.Message = fmt.Sprintf("TLSContext %s: %s", ci.key, denied.Message)
+			return *denied
+		}
+	}
 	ns, name := splitRef(spec.Secret, ctx.Namespace)
 	certificate := t.loadCertificate(ci, ns, name)
 	if !certificate.Status {

@@ -69,9 +69,13 @@ type TLSContextResult struct {
 type Result struct {
 	Config model.Config `json:"config"`
 	// HAProxy is the verdict on the HAProxy resource's own settings.
-	HAProxy     Condition          `json:"haproxy"`
-	Mappings    []MappingResult    `json:"mappings"`
-	TLSContexts []TLSContextResult `json:"tlsContexts,omitempty"`
+	HAProxy Condition `json:"haproxy"`
+	// ReferenceGrants says how references into other namespaces are
+	// judged: False when the ReferenceGrant CRD is missing and the policy
+	// needs grants.
+	ReferenceGrants Condition          `json:"referenceGrants"`
+	Mappings        []MappingResult    `json:"mappings"`
+	TLSContexts     []TLSContextResult `json:"tlsContexts,omitempty"`
 	// References are the objects the configuration depends on, found or
 	// not, as Kind/namespace/name: a change to one of them calls for a new
 	// translation.
@@ -85,6 +89,11 @@ const (
 	RefTLSContext = "TLSContext"
 	// RefTCPMapping appears in the Sources of the model's sections.
 	RefTCPMapping = "TCPMapping"
+	// RefReferenceGrant with the name AnyGrant stands for every
+	// ReferenceGrant of a namespace the configuration has a reference
+	// into: ReferenceGrant/<namespace>/*.
+	RefReferenceGrant = "ReferenceGrant"
+	AnyGrant          = "*"
 )
 
 // Defaults applied when the HAProxy resource leaves a field empty (the API
@@ -104,13 +113,14 @@ const (
 // Translate computes the configuration and verdicts for s.HAProxy.
 func Translate(s snapshot.Snapshot) Result {
 	idx := newIndex(s)
-	t := &translation{idx: idx, hap: &s.HAProxy}
+	t := &translation{idx: idx, hap: &s.HAProxy, policy: newPolicy(&s.HAProxy, s.ReferenceGrants, s.NoReferenceGrantCRD)}
 	return t.run()
 }
 
 type translation struct {
-	idx *index
-	hap *v1alpha1.HAProxy
+	idx    *index
+	hap    *v1alpha1.HAProxy
+	policy *policy
 
 	contexts map[string]*contextInfo
 	refs     map[string]bool
@@ -135,6 +145,7 @@ const (
 func (t *translation) run() Result {
 	t.contexts = map[string]*contextInfo{}
 	t.refs = map[string]bool{}
+	t.result.ReferenceGrants = t.policy.condition()
 
 	mappings := t.idx.selectedMappings(t.hap)
 	sort.SliceStable(mappings, func(i, j int) bool { return older(mappings[i], mappings[j]) })
