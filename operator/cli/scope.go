@@ -240,8 +240,8 @@ func (r *pollRegistration) HasSynced() bool {
 }
 
 func (r *pollRegistration) HasSyncedChecker() toolscache.DoneChecker { return r }
-func (r *pollRegistration) Name() string                            { return "served Namespaces" }
-func (r *pollRegistration) Done() <-chan struct{}                   { return r.done }
+func (r *pollRegistration) Name() string                             { return "served Namespaces" }
+func (r *pollRegistration) Done() <-chan struct{}                    { return r.done }
 
 func (p *namespacePoller) run(ctx context.Context) {
 	log := ctrl.LoggerFrom(ctx).WithName("namespaces")
