@@ -96,3 +96,16 @@ func TestImagesAgree(t *testing.T) {
 		}
 	}
 }
+
+// TestServedRoleIsCurrent: deploy/namespaced/served/role.yaml is what
+// make bundle derives from the ClusterRole.
+func TestServedRoleIsCurrent(t *testing.T) {
+	want, err := bundlegen.ServedRole("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(bundlegen.ServedRolePath(".."))
+	if err != nil || !bytes.Equal(got, want) {
+		t.Errorf("deploy/namespaced/served/role.yaml is stale or missing: run make bundle")
+	}
+}

@@ -85,6 +85,7 @@ func TestHelmAndKustomizeServerSideDryRun(t *testing.T) {
 	}
 	renderings := map[string][]*unstructured.Unstructured{
 		"kubectl kustomize deploy/default": kustomize(t, "../default"),
+		"kubectl kustomize deploy/namespaced": kustomize(t, "../namespaced"),
 		"the Helm chart":                   helmTemplate(t, map[string]any{"createNamespace": true}),
 	}
 	for name, objs := range renderings {
