@@ -148,6 +148,46 @@ func startOperatorAs(t *testing.T, dep *appsv1.Deployment, kubeconfig string) st
 	return logPath
 }
 
+// installNamespaced applies namespacedInstall with kubectl; it returns a
+// client acting as the operator's ServiceAccount, the operator
+// Deployment and a kubeconfig file for the ServiceAccount.
+func installNamespaced(t *testing.T, opNS string, served ...string) (client.Client, *appsv1.Deployment, string) {
+	t.Helper()
+	dir := namespacedInstall(t, opNS, served...)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if out, errOut, err := kubectl(ctx, "", "apply", "-k", dir); err != nil {
+		t.Fatalf("kubectl apply -k (deploy/namespaced): %v\n%s%s", err, out, errOut)
+	}
+	var dep appsv1.Deployment
+	if err := cluster.client.Get(ctxFor(t), client.ObjectKey{Namespace: opNS, Name: "haproxy-tcp-operator"}, &dep); err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig := serviceAccountConfig(t, opNS, dep.Spec.Template.Spec.ServiceAccountName)
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asOperator, err := client.New(cfg, client.Options{Scheme: cluster.client.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return asOperator, &dep, kubeconfig
+}
+
+// pauseClusterOperator stops the cluster-wide operator of the other
+// tests, which would serve a namespaced install's namespaces too, until
+// the test ends.
+func pauseClusterOperator(t *testing.T) {
+	t.Helper()
+	stopOperatorProcess()
+	t.Cleanup(func() {
+		if err := runOperator(); err != nil {
+			t.Errorf("restart the cluster-wide operator: %v", err)
+		}
+	})
+}
+
 // TestNamespacedInstallWithRolesOnly installs the operator as OLM's
 // SingleNamespace mode does, from the shipped deploy/namespaced: its
 // ServiceAccount is bound to the shipped Role in one served namespace
@@ -161,26 +201,7 @@ func TestNamespacedInstallWithRolesOnly(t *testing.T) {
 	served := newNamespace(t, nil)
 	other := newNamespace(t, nil)
 
-	dir := namespacedInstall(t, opNS, served)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if out, errOut, err := kubectl(ctx, "", "apply", "-k", dir); err != nil {
-		t.Fatalf("kubectl apply -k (deploy/namespaced): %v\n%s%s", err, out, errOut)
-	}
-	var dep appsv1.Deployment
-	if err := cluster.client.Get(ctxFor(t), client.ObjectKey{Namespace: opNS, Name: "haproxy-tcp-operator"}, &dep); err != nil {
-		t.Fatal(err)
-	}
-	sa := dep.Spec.Template.Spec.ServiceAccountName
-	kubeconfig := serviceAccountConfig(t, opNS, sa)
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	asOperator, err := client.New(cfg, client.Options{Scheme: cluster.client.Scheme()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	asOperator, dep, kubeconfig := installNamespaced(t, opNS, served)
 
 	// The ServiceAccount holds nothing cluster-wide: what the operator
 	// does below, it does with the Roles.
@@ -195,14 +216,7 @@ func TestNamespacedInstallWithRolesOnly(t *testing.T) {
 		}
 	}
 
-	// The cluster-wide operator of the other tests would serve these
-	// namespaces too: it pauses while the namespaced one runs.
-	stopOperatorProcess()
-	t.Cleanup(func() {
-		if err := runOperator(); err != nil {
-			t.Errorf("restart the cluster-wide operator: %v", err)
-		}
-	})
+	pauseClusterOperator(t)
 	// Objects in a namespace the operator does not serve, there before it
 	// starts.
 	create(t,
@@ -213,7 +227,7 @@ func TestNamespacedInstallWithRolesOnly(t *testing.T) {
 		// Nobody holds a finalizer on it: it goes at once.
 		_ = cluster.client.Delete(context.Background(), &v1alpha1.HAProxy{ObjectMeta: metav1.ObjectMeta{Name: "edge", Namespace: other}})
 	})
-	opLog := startOperatorAs(t, &dep, kubeconfig)
+	opLog := startOperatorAs(t, dep, kubeconfig)
 
 	ip := newHAProxy(t, served, 1)[0]
 	serviceWithBackend(t, served, "app")
@@ -346,5 +360,74 @@ func TestNamespacedInstallWithRolesOnly(t *testing.T) {
 			}
 			return nil
 		})
+	})
+}
+
+// TestNamespacedInstallSelectsAmongServedNamespaces runs the operator as
+// OLM's MultiNamespace mode does, for two namespaces: an HAProxy in one
+// serves, through its namespace selector, the mappings of the other,
+// reading that namespace's labels with nothing but the Role there; a
+// third namespace with the same labels is not served and never touched,
+// and the HAProxy says how its selector is evaluated. Relabelling a
+// served namespace takes its mappings off the HAProxy.
+func TestNamespacedInstallSelectsAmongServedNamespaces(t *testing.T) {
+	opNS := newNamespace(t, nil)
+	home := newNamespace(t, map[string]string{"tier": "edge"})
+	team := newNamespace(t, map[string]string{"tier": "edge"})
+	unserved := newNamespace(t, map[string]string{"tier": "edge"})
+	_, dep, kubeconfig := installNamespaced(t, opNS, home, team)
+	pauseClusterOperator(t)
+	create(t, mapping(unserved, "unserved", v1alpha1.TCPMappingSpec{Port: 3911, Service: "app"}))
+	startOperatorAs(t, dep, kubeconfig)
+
+	ip := newHAProxy(t, home, 1, func(h *v1alpha1.HAProxy) {
+		h.Spec.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"tier": "edge"}}
+	})[0]
+	serviceWithBackend(t, team, "app")
+	create(t, mapping(team, "team", v1alpha1.TCPMappingSpec{Port: 3910, Service: "app"}))
+	condition(t, team, "team", v1alpha1.ConditionProgrammed, metav1.ConditionTrue)
+	routesTo(t, addr(ip, 3910), "", "app")
+	eventually(t, time.Minute, "the HAProxy says how its selector is evaluated", func() error {
+		var h v1alpha1.HAProxy
+		if err := cluster.client.Get(ctxFor(t), client.ObjectKey{Namespace: home, Name: "edge"}, &h); err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(h.Status.Conditions, controller.ConditionNamespaceSelectorsResolved)
+		if c == nil || c.Status != metav1.ConditionTrue || c.Reason != controller.ReasonServedNamespacesOnly {
+			return fmt.Errorf("conditions %+v", h.Status.Conditions)
+		}
+		return nil
+	})
+	if m := getMapping(t, unserved, "unserved"); len(m.Status.Conditions) > 0 || len(m.Status.Parents) > 0 {
+		t.Errorf("the operator wrote the status of a mapping in a namespace it does not serve: %+v", m.Status)
+	}
+	if _, _, err := greeting(addr(ip, 3911), ""); err == nil {
+		t.Error("port 3911 of the unserved namespace's mapping answers")
+	}
+
+	// Namespaces are polled, not watched: a relabelling shows within
+	// a poll period.
+	var ns corev1.Namespace
+	if err := cluster.client.Get(ctxFor(t), client.ObjectKey{Name: team}, &ns); err != nil {
+		t.Fatal(err)
+	}
+	ns.Labels["tier"] = "internal"
+	if err := cluster.client.Update(ctxFor(t), &ns); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, "the relabelled namespace's mapping leaves the HAProxy", func() error {
+		if got, _, err := greeting(addr(ip, 3910), ""); err == nil {
+			return fmt.Errorf("port 3910 still reaches %q", got)
+		}
+		return nil
+	})
+	// The HAProxy goes while its operator runs, so its finalizer does.
+	deleteObject(t, &v1alpha1.HAProxy{ObjectMeta: metav1.ObjectMeta{Name: "edge", Namespace: home}})
+	eventually(t, time.Minute, "HAProxy gone", func() error {
+		err := cluster.client.Get(ctxFor(t), client.ObjectKey{Namespace: home, Name: "edge"}, &v1alpha1.HAProxy{})
+		if !apierrors.IsNotFound(err) {
+			return fmt.Errorf("still there: %v", err)
+		}
+		return nil
 	})
 }

@@ -216,6 +216,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := (&controller.ParentsReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up the TCPMapping parents controller: %w", err)
 	}
+	if namespaces != nil {
+		if err := (&controller.ScopeReconciler{Client: mgr.GetClient(), Namespaces: namespaces}).SetupWithManager(mgr); err != nil {
+			return fmt.Errorf("set up the namespace scope controller: %w", err)
+		}
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
 	}
