@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"sync"
@@ -175,5 +176,18 @@ func TestNamespacePollerTellsChanges(t *testing.T) {
 	}
 	if late.String() != "add a initial; update a; add b; delete a" {
 		t.Errorf("a removed handler was told: %q", late)
+	}
+}
+
+// TestRunRefusesABadWatchNamespace: a bad WATCH_NAMESPACE stops run at
+// once, naming the variable, before any cluster is contacted.
+func TestRunRefusesABadWatchNamespace(t *testing.T) {
+	t.Setenv(WatchNamespaceEnv, "apps,,web")
+	var stdout, stderr bytes.Buffer
+	if code := Main(context.Background(), []string{"run"}, &stdout, &stderr); code != 2 {
+		t.Errorf("exit code %d, want 2 (usage)", code)
+	}
+	if !strings.Contains(stderr.String(), "$WATCH_NAMESPACE") || !strings.Contains(stderr.String(), "empty namespace name") {
+		t.Errorf("stderr does not say what is wrong:\n%s", stderr.String())
 	}
 }
