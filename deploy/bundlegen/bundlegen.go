@@ -155,16 +155,13 @@ func Generate(root, out string) error {
 	}
 	saName := dep.Spec.Template.Spec.ServiceAccountName
 	// OLM creates permissions as Roles in the operator's namespace and in
-	// each target namespace (as ClusterRoles in AllNamespaces mode), and
-	// clusterPermissions always as ClusterRoles: everything a namespace
-	// holds goes into permissions, so a namespaced install needs only
-	// Roles. clusterPermissions keep the token and access reviews of the
-	// metrics endpoint, which only a ClusterRole can grant; without them
-	// the operator runs and its metrics refuse every scrape.
-	namespacedRules, clusterRules, err := splitRules(clusterRole.Rules)
-	if err != nil {
-		return fmt.Errorf("%s: %w", filepath.Join(root, "rbac", "role.yaml"), err)
-	}
+	// each target namespace, or as ClusterRoles in AllNamespaces mode;
+	// clusterPermissions always as ClusterRoles. Every rule goes into
+	// permissions, so a namespaced install gets Roles only: there the
+	// rules a Role cannot grant (list and watch of Namespaces, the token
+	// and access reviews of the metrics endpoint) do nothing, and the
+	// operator needs none of them; in AllNamespaces mode they are the
+	// ClusterRole of deploy/rbac.
 	// The operator serves the namespaces of its OperatorGroup; OLM writes
 	// them into this annotation of its Pod, empty for all namespaces.
 	setEnv(&dep.Spec.Template.Spec.Containers[0], corev1.EnvVar{Name: "WATCH_NAMESPACE", ValueFrom: &corev1.EnvVarSource{
@@ -209,9 +206,8 @@ func Generate(root, out string) error {
 			InstallStrategy: operatorsv1alpha1.NamedInstallStrategy{
 				StrategyName: operatorsv1alpha1.InstallStrategyNameDeployment,
 				StrategySpec: operatorsv1alpha1.StrategyDetailsDeployment{
-					DeploymentSpecs:    []operatorsv1alpha1.StrategyDeploymentSpec{{Name: dep.Name, Label: dep.Labels, Spec: dep.Spec}},
-					ClusterPermissions: []operatorsv1alpha1.StrategyDeploymentPermissions{{ServiceAccountName: saName, Rules: clusterRules}},
-					Permissions:        []operatorsv1alpha1.StrategyDeploymentPermissions{{ServiceAccountName: saName, Rules: append(namespacedRules, leaderRole.Rules...)}},
+					DeploymentSpecs: []operatorsv1alpha1.StrategyDeploymentSpec{{Name: dep.Name, Label: dep.Labels, Spec: dep.Spec}},
+					Permissions:     []operatorsv1alpha1.StrategyDeploymentPermissions{{ServiceAccountName: saName, Rules: append(clusterRole.Rules, leaderRole.Rules...)}},
 				},
 			},
 			RelatedImages: []operatorsv1alpha1.RelatedImage{
