@@ -10,14 +10,17 @@ import (
 	"testing"
 	"time"
 
+	operatorsv1alpha1 "github.com/operator-framework/api/pkg/operators/v1alpha1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/controller"
@@ -111,10 +114,18 @@ func startOperatorAs(t *testing.T, dep *appsv1.Deployment, kubeconfig string) st
 	for _, e := range c.Env {
 		v := e.Value
 		if e.ValueFrom != nil {
-			if e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "metadata.namespace" {
-				t.Fatalf("env %s: only the Pod's namespace can be resolved here, not %+v", e.Name, e.ValueFrom)
+			// The downward API, for the fields the Pod would have.
+			path := ""
+			if e.ValueFrom.FieldRef != nil {
+				path = e.ValueFrom.FieldRef.FieldPath
 			}
-			v = dep.Namespace
+			if path == "metadata.namespace" {
+				v = dep.Namespace
+			} else if a, ok := strings.CutPrefix(path, "metadata.annotations['"); ok && strings.HasSuffix(a, "']") {
+				v = dep.Spec.Template.Annotations[strings.TrimSuffix(a, "']")]
+			} else {
+				t.Fatalf("env %s: cannot resolve %+v here", e.Name, e.ValueFrom)
+			}
 		}
 		env = append(env, e.Name+"="+v)
 	}
@@ -425,6 +436,73 @@ func TestNamespacedInstallSelectsAmongServedNamespaces(t *testing.T) {
 	deleteObject(t, &v1alpha1.HAProxy{ObjectMeta: metav1.ObjectMeta{Name: "edge", Namespace: home}})
 	eventually(t, time.Minute, "HAProxy gone", func() error {
 		err := cluster.client.Get(ctxFor(t), client.ObjectKey{Namespace: home, Name: "edge"}, &v1alpha1.HAProxy{})
+		if !apierrors.IsNotFound(err) {
+			return fmt.Errorf("still there: %v", err)
+		}
+		return nil
+	})
+}
+
+// TestNamespacedInstallAsOLMDoes installs the operator from the OLM
+// bundle as OLM does in SingleNamespace mode: the CSV's permissions as
+// Roles in the operator's namespace and in the target namespace, its
+// clusterPermissions (none) as ClusterRoles, its Deployment with the
+// olm.targetNamespaces annotation. The operator serves the target
+// namespace end to end.
+func TestNamespacedInstallAsOLMDoes(t *testing.T) {
+	b, err := os.ReadFile("../deploy/bundle/manifests/haproxy-tcp-operator.clusterserviceversion.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var csv operatorsv1alpha1.ClusterServiceVersion
+	if err := yaml.Unmarshal(b, &csv); err != nil {
+		t.Fatal(err)
+	}
+	supported := map[operatorsv1alpha1.InstallModeType]bool{}
+	for _, m := range csv.Spec.InstallModes {
+		supported[m.Type] = m.Supported
+	}
+	if !supported[operatorsv1alpha1.InstallModeTypeSingleNamespace] {
+		t.Fatal("the CSV does not offer SingleNamespace")
+	}
+	strategy := csv.Spec.InstallStrategy.StrategySpec
+	if len(strategy.ClusterPermissions) > 0 {
+		t.Errorf("the CSV asks for ClusterRoles in every install mode: %v", strategy.ClusterPermissions)
+	}
+	opNS := newNamespace(t, nil)
+	target := newNamespace(t, nil)
+	other := newNamespace(t, nil)
+	for _, p := range strategy.Permissions {
+		create(t, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: p.ServiceAccountName, Namespace: opNS}})
+		for _, ns := range []string{opNS, target} {
+			create(t,
+				&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "csv-permissions", Namespace: ns}, Rules: p.Rules},
+				&rbacv1.RoleBinding{
+					ObjectMeta: metav1.ObjectMeta{Name: "csv-permissions", Namespace: ns},
+					RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "csv-permissions"},
+					Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: p.ServiceAccountName, Namespace: opNS}},
+				})
+		}
+	}
+	spec := strategy.DeploymentSpecs[0]
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: spec.Name, Namespace: opNS}, Spec: spec.Spec}
+	dep.Spec.Template.Annotations = map[string]string{"olm.targetNamespaces": target}
+	kubeconfig := serviceAccountConfig(t, opNS, dep.Spec.Template.Spec.ServiceAccountName)
+
+	pauseClusterOperator(t)
+	create(t, mapping(other, "ignored", v1alpha1.TCPMappingSpec{Port: 3920, Service: "app"}))
+	startOperatorAs(t, dep, kubeconfig)
+	ip := newHAProxy(t, target, 1)[0]
+	serviceWithBackend(t, target, "app")
+	create(t, mapping(target, "app", v1alpha1.TCPMappingSpec{Port: 3920, Service: "app"}))
+	condition(t, target, "app", v1alpha1.ConditionProgrammed, metav1.ConditionTrue)
+	routesTo(t, addr(ip, 3920), "", "app")
+	if m := getMapping(t, other, "ignored"); len(m.Status.Conditions) > 0 || len(m.Status.Parents) > 0 {
+		t.Errorf("the operator wrote the status of a mapping outside its target namespace: %+v", m.Status)
+	}
+	deleteObject(t, &v1alpha1.HAProxy{ObjectMeta: metav1.ObjectMeta{Name: "edge", Namespace: target}})
+	eventually(t, time.Minute, "HAProxy gone", func() error {
+		err := cluster.client.Get(ctxFor(t), client.ObjectKey{Namespace: target, Name: "edge"}, &v1alpha1.HAProxy{})
 		if !apierrors.IsNotFound(err) {
 			return fmt.Errorf("still there: %v", err)
 		}
