@@ -107,6 +107,9 @@ helm: ## Copy the CRDs and RBAC rules from deploy/ into the Helm chart deploy/he
 	cp deploy/crd/haproxy-operator.io_*.yaml $(HELM_CHART)/crds/
 	mkdir -p $(HELM_CHART)/files/rbac
 	cp deploy/rbac/role.yaml deploy/rbac/leader_election_role.yaml $(HELM_CHART)/files/rbac/
+	cp deploy/namespaced/served/role.yaml $(HELM_CHART)/files/rbac/served_role.yaml
+	mkdir -p $(HELM_CHART)/files/admission
+	cp deploy/admission/secrets_policy.yaml $(HELM_CHART)/files/admission/
 
 IMAGE_TAG ?= v0.1.0
 

@@ -20,6 +20,7 @@ import (
 	"github.com/operator-framework/api/pkg/lib/version"
 	operatorsv1alpha1 "github.com/operator-framework/api/pkg/operators/v1alpha1"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -153,6 +154,19 @@ func Generate(root, out string) error {
 		return err
 	}
 	saName := dep.Spec.Template.Spec.ServiceAccountName
+	// OLM creates permissions as Roles in the operator's namespace and in
+	// each target namespace, or as ClusterRoles in AllNamespaces mode;
+	// clusterPermissions always as ClusterRoles. Every rule goes into
+	// permissions, so a namespaced install gets Roles only: there the
+	// rules a Role cannot grant (list and watch of Namespaces, the token
+	// and access reviews of the metrics endpoint) do nothing, and the
+	// operator needs none of them; in AllNamespaces mode they are the
+	// ClusterRole of deploy/rbac.
+	// The operator serves the namespaces of its OperatorGroup; OLM writes
+	// them into this annotation of its Pod, empty for all namespaces.
+	setEnv(&dep.Spec.Template.Spec.Containers[0], corev1.EnvVar{Name: "WATCH_NAMESPACE", ValueFrom: &corev1.EnvVarSource{
+		FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.annotations['olm.targetNamespaces']"},
+	}})
 	csv := operatorsv1alpha1.ClusterServiceVersion{
 		TypeMeta: metav1.TypeMeta{APIVersion: operatorsv1alpha1.SchemeGroupVersion.String(), Kind: operatorsv1alpha1.ClusterServiceVersionKind},
 		ObjectMeta: metav1.ObjectMeta{
@@ -185,16 +199,15 @@ func Generate(root, out string) error {
 			InstallModes: []operatorsv1alpha1.InstallMode{
 				{Type: operatorsv1alpha1.InstallModeTypeOwnNamespace, Supported: true},
 				{Type: operatorsv1alpha1.InstallModeTypeSingleNamespace, Supported: true},
-				{Type: operatorsv1alpha1.InstallModeTypeMultiNamespace, Supported: false},
+				{Type: operatorsv1alpha1.InstallModeTypeMultiNamespace, Supported: true},
 				{Type: operatorsv1alpha1.InstallModeTypeAllNamespaces, Supported: true},
 			},
 			CustomResourceDefinitions: operatorsv1alpha1.CustomResourceDefinitions{Owned: owned},
 			InstallStrategy: operatorsv1alpha1.NamedInstallStrategy{
 				StrategyName: operatorsv1alpha1.InstallStrategyNameDeployment,
 				StrategySpec: operatorsv1alpha1.StrategyDetailsDeployment{
-					DeploymentSpecs:    []operatorsv1alpha1.StrategyDeploymentSpec{{Name: dep.Name, Label: dep.Labels, Spec: dep.Spec}},
-					ClusterPermissions: []operatorsv1alpha1.StrategyDeploymentPermissions{{ServiceAccountName: saName, Rules: clusterRole.Rules}},
-					Permissions:        []operatorsv1alpha1.StrategyDeploymentPermissions{{ServiceAccountName: saName, Rules: leaderRole.Rules}},
+					DeploymentSpecs: []operatorsv1alpha1.StrategyDeploymentSpec{{Name: dep.Name, Label: dep.Labels, Spec: dep.Spec}},
+					Permissions:     []operatorsv1alpha1.StrategyDeploymentPermissions{{ServiceAccountName: saName, Rules: append(clusterRole.Rules, leaderRole.Rules...)}},
 				},
 			},
 			RelatedImages: []operatorsv1alpha1.RelatedImage{
@@ -237,6 +250,17 @@ COPY manifests /manifests/
 COPY metadata /metadata/
 `, Package, Channel, Channel)
 	return os.WriteFile(filepath.Join(out, "bundle.Dockerfile"), []byte(dockerfile), 0o644)
+}
+
+// setEnv sets one environment variable of c, replacing one of that name.
+func setEnv(c *corev1.Container, v corev1.EnvVar) {
+	for i := range c.Env {
+		if c.Env[i].Name == v.Name {
+			c.Env[i] = v
+			return
+		}
+	}
+	c.Env = append(c.Env, v)
 }
 
 // dropStatus removes the empty status and creationTimestamp the typed CSV

@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/operator-framework/api/pkg/manifests"
+	operatorsv1alpha1 "github.com/operator-framework/api/pkg/operators/v1alpha1"
 	"github.com/operator-framework/api/pkg/validation"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"sigs.k8s.io/yaml"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/deploy/bundlegen"
 )
@@ -94,5 +98,64 @@ func TestImagesAgree(t *testing.T) {
 		if !bytes.Contains(csv, []byte(image)) || !bytes.Contains(manager, []byte(image)) {
 			t.Errorf("%s is not named by both the Deployment and the CSV", image)
 		}
+	}
+}
+
+// TestServedRoleIsCurrent: deploy/namespaced/served/role.yaml is what
+// make bundle derives from the ClusterRole.
+func TestServedRoleIsCurrent(t *testing.T) {
+	want, err := bundlegen.ServedRole("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(bundlegen.ServedRolePath(".."))
+	if err != nil || !bytes.Equal(got, want) {
+		t.Errorf("deploy/namespaced/served/role.yaml is stale or missing: run make bundle")
+	}
+}
+
+// TestNamespacedInstallModesNeedNoClusterRole: every rule is in the CSV's
+// permissions, which OLM turns into Roles for OwnNamespace,
+// SingleNamespace and MultiNamespace installs; the operator learns its
+// target namespaces from OLM's annotation.
+func TestNamespacedInstallModesNeedNoClusterRole(t *testing.T) {
+	var csv operatorsv1alpha1.ClusterServiceVersion
+	b, err := os.ReadFile("../bundle/manifests/haproxy-tcp-operator.clusterserviceversion.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, &csv); err != nil {
+		t.Fatal(err)
+	}
+	install := csv.Spec.InstallStrategy.StrategySpec
+	if len(install.ClusterPermissions) > 0 {
+		t.Errorf("clusterPermissions %v: OLM would create a ClusterRole in every install mode", install.ClusterPermissions)
+	}
+	var clusterRole rbacv1.ClusterRole
+	b, err = os.ReadFile("../rbac/role.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, &clusterRole); err != nil {
+		t.Fatal(err)
+	}
+	if len(install.Permissions) != 1 || !reflect.DeepEqual(install.Permissions[0].Rules[:len(clusterRole.Rules)], clusterRole.Rules) {
+		t.Errorf("permissions do not hold the rules of deploy/rbac/role.yaml: %v", install.Permissions)
+	}
+	for _, m := range csv.Spec.InstallModes {
+		if !m.Supported {
+			t.Errorf("install mode %s is not supported", m.Type)
+		}
+	}
+	env := install.DeploymentSpecs[0].Spec.Template.Spec.Containers[0].Env
+	found := false
+	for _, e := range env {
+		if e.Name == "WATCH_NAMESPACE" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil &&
+			e.ValueFrom.FieldRef.FieldPath == "metadata.annotations['olm.targetNamespaces']" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the CSV's Deployment does not set WATCH_NAMESPACE from olm.targetNamespaces: %v", env)
 	}
 }

@@ -84,8 +84,9 @@ func TestHelmAndKustomizeServerSideDryRun(t *testing.T) {
 		t.Fatalf("kubectl create namespace: %v\n%s", err, out)
 	}
 	renderings := map[string][]*unstructured.Unstructured{
-		"kubectl kustomize deploy/default": kustomize(t, "../default"),
-		"the Helm chart":                   helmTemplate(t, map[string]any{"createNamespace": true}),
+		"kubectl kustomize deploy/default":    kustomize(t, "../default"),
+		"kubectl kustomize deploy/namespaced": kustomize(t, "../namespaced"),
+		"the Helm chart":                      helmTemplate(t, map[string]any{"createNamespace": true}),
 	}
 	for name, objs := range renderings {
 		t.Run(name, func(t *testing.T) {

@@ -103,6 +103,8 @@ func TestHelmChartCopiesAreCurrent(t *testing.T) {
 	for _, f := range []string{"role.yaml", "leader_election_role.yaml"} {
 		copies[filepath.Join("../rbac", f)] = filepath.Join(chartDir, "files/rbac", f)
 	}
+	copies["../namespaced/served/role.yaml"] = filepath.Join(chartDir, "files/rbac/served_role.yaml")
+	copies["../admission/secrets_policy.yaml"] = filepath.Join(chartDir, "files/admission/secrets_policy.yaml")
 	inChart, err := filepath.Glob(filepath.Join(chartDir, "crds", "*"))
 	if err != nil {
 		t.Fatal(err)

@@ -101,6 +101,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	leaderElect := fs.Bool("leader-elect", false, "elect a leader, so only one replica reconciles")
 	leaderNS := fs.String("leader-election-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the leader election Lease (default: $POD_NAMESPACE)")
 	image := fs.String("instance-image", DefaultInstanceImage, "default HAProxy instance image")
+	watchNS := fs.String("watch-namespace", os.Getenv(WatchNamespaceEnv), "namespaces to serve, comma-separated; empty for all (default: $"+WatchNamespaceEnv+"); with namespaces the operator lists and watches nothing cluster-scoped, so Roles in them suffice")
 	local := new(bool)
 	var localOpts LocalClusterOptions
 	if startLocalCluster != nil {
@@ -121,6 +122,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logger := ctrl.LoggerFrom(ctx)
 	if set["local"] && set["kubeconfig"] {
 		return usageError{errors.New("--local and --kubeconfig exclude each other")}
+	}
+	namespaces, err := parseWatchNamespaces(*watchNS)
+	if err != nil {
+		return usageError{fmt.Errorf("--watch-namespace (or $%s): %w", WatchNamespaceEnv, err)}
 	}
 
 	var cfg *rest.Config
@@ -174,6 +179,17 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	managed := labels.SelectorFromSet(labels.Set{controller.LabelManagedBy: controller.ManagedBy})
+	// Cache only the Pods, Deployments and PDBs the operator owns.
+	cacheOpts := cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&corev1.Pod{}:                   {Label: managed},
+		&appsv1.Deployment{}:            {Label: managed},
+		&policyv1.PodDisruptionBudget{}: {Label: managed},
+	}}
+	var newCache cache.NewCacheFunc
+	if namespaces != nil {
+		cacheOpts, newCache = scopedCacheOptions(cacheOpts, namespaces)
+		logger.Info("Serving only some namespaces", "namespaces", namespaces)
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  snapshot.Scheme(),
 		Metrics:                 metricsOpts,
@@ -183,12 +199,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		LeaderElectionNamespace: *leaderNS,
 		// A restarted or upgraded operator takes over at once.
 		LeaderElectionReleaseOnCancel: true,
-		// Cache only the Pods, Deployments and PDBs the operator owns.
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&corev1.Pod{}:                   {Label: managed},
-			&appsv1.Deployment{}:            {Label: managed},
-			&policyv1.PodDisruptionBudget{}: {Label: managed},
-		}},
+		Cache:                         cacheOpts,
+		NewCache:                      newCache,
 	})
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
@@ -203,6 +215,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if err := (&controller.ParentsReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up the TCPMapping parents controller: %w", err)
+	}
+	if namespaces != nil {
+		if err := (&controller.ScopeReconciler{Client: mgr.GetClient(), Namespaces: namespaces}).SetupWithManager(mgr); err != nil {
+			return fmt.Errorf("set up the namespace scope controller: %w", err)
+		}
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err

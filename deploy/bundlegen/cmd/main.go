@@ -1,4 +1,5 @@
-// Command bundlegen writes the OLM bundle of deploy/ into deploy/bundle.
+// Command bundlegen writes the OLM bundle of deploy/ into deploy/bundle,
+// and the Role of a namespaced install into deploy/namespaced/served.
 package main
 
 import (
@@ -18,6 +19,14 @@ func main() {
 		os.Exit(1)
 	}
 	if err := bundlegen.Generate(root, out); err != nil {
+		fmt.Fprintln(os.Stderr, "bundlegen:", err)
+		os.Exit(1)
+	}
+	role, err := bundlegen.ServedRole(root)
+	if err == nil {
+		err = os.WriteFile(bundlegen.ServedRolePath(root), role, 0o644)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bundlegen:", err)
 		os.Exit(1)
 	}
