@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/haproxy/dataplane/dataplanetest"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/localcluster"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/snapshot"
 )
@@ -25,6 +26,8 @@ var cluster struct {
 }
 
 func TestMain(m *testing.M) {
+	// The official dataplaneapi's reload command (external_official_test.go).
+	dataplanetest.RunReloadHelper()
 	os.Exit(runWithAPIServer(m))
 }
 

@@ -2,13 +2,11 @@ package e2e
 
 import (
 	"fmt"
-	"io"
 	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -20,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/haproxy/dataplane/dataplanetest"
 )
 
 // officialInstance starts HAProxy and the official dataplaneapi (the
@@ -92,17 +91,14 @@ defaults
 		})
 	}
 	start(haproxyBin, "-W", "-S", master+",mode,600", "-f", cfg, "-p", filepath.Join(dir, "haproxy.pid"))
-	var pid int
-	eventually(t, 10*time.Second, "HAProxy's master writes its pid", func() error {
-		b, err := os.ReadFile(filepath.Join(dir, "haproxy.pid"))
-		if err == nil {
-			pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
-		}
-		return err
-	})
-	// HAProxy 2.6 reloads through reload_cmd; signalling the master
-	// returns before the new worker runs, so outcomes are polled.
-	reload := fmt.Sprintf("kill -USR2 %d", pid)
+	// HAProxy 2.6 reloads through reload_cmd: this test binary, which
+	// waits for the new worker (dataplanetest.ReloadThroughMaster), so a
+	// reload the API reports as done is one that serves.
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reload := strings.Join([]string{self, master, filepath.Join(dir, "processes.log")}, " ")
 	yaml := fmt.Sprintf(`name: official
 dataplaneapi:
   host: %[1]s
@@ -142,6 +138,7 @@ log:
 	if err := os.WriteFile(filepath.Join(dir, "dataplaneapi.yaml"), []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	env = append(env, dataplanetest.ReloadHelperEnv+"=1")
 	start(bin, "-f", filepath.Join(dir, "dataplaneapi.yaml"))
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -172,29 +169,9 @@ func masterReloads(t testing.TB, socket string) int {
 	t.Helper()
 	var n int
 	eventually(t, 15*time.Second, "HAProxy's master answers show proc", func() error {
-		c, err := net.DialTimeout("unix", socket, 2*time.Second)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-		if _, err := io.WriteString(c, "show proc\n"); err != nil {
-			return err
-		}
-		// The 2.6 master CLI answers in full once the request side
-		// closes.
-		_ = c.(*net.UnixConn).CloseWrite()
-		out, err := io.ReadAll(c)
-		if err != nil {
-			return err
-		}
-		for _, line := range strings.Split(string(out), "\n") {
-			if f := strings.Fields(line); len(f) >= 3 && f[1] == "master" {
-				n, err = strconv.Atoi(f[2])
-				return err
-			}
-		}
-		return fmt.Errorf("no master in show proc: %q", out)
+		p, err := dataplanetest.ShowProc(socket)
+		n = p.Reloads
+		return err
 	})
 	return n
 }

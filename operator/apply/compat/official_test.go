@@ -1,10 +1,7 @@
 package compat_test
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -19,107 +16,9 @@ import (
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/haproxy/dataplane/dataplanetest"
 )
 
-// reloadHelperEnv makes the test binary act as the official API's reload
-// command: HAProxy 2.6's master CLI "reload" answers before the new
-// worker runs and says nothing of a failure, so the helper waits for a
-// new worker, or for the master's failed-reload count to grow.
-const reloadHelperEnv = "COMPAT_RELOAD_HELPER"
-
 func TestMain(m *testing.M) {
-	if os.Getenv(reloadHelperEnv) == "1" && len(os.Args) == 3 {
-		if err := reloadThroughMaster(os.Args[1], os.Args[2]); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
+	dataplanetest.RunReloadHelper()
 	os.Exit(m.Run())
-}
-
-// masterCommand sends one command to the master CLI and reads the answer.
-func masterCommand(socket, cmd string) (string, error) {
-	c, err := net.DialTimeout("unix", socket, 2*time.Second)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(c, cmd+"\n"); err != nil {
-		return "", err
-	}
-	// The 2.6 master CLI answers in full only once the request side is
-	// closed.
-	_ = c.(*net.UnixConn).CloseWrite()
-	b, err := io.ReadAll(c)
-	return string(b), err
-}
-
-// processes is what show proc says: failed reloads and worker PIDs.
-type processes struct {
-	failed  int
-	workers map[string]bool
-}
-
-func showProc(socket string) (processes, error) {
-	out, err := masterCommand(socket, "show proc")
-	if err != nil {
-		return processes{}, err
-	}
-	p := processes{failed: -1, workers: map[string]bool{}}
-	sc := bufio.NewScanner(strings.NewReader(out))
-	for sc.Scan() {
-		line := sc.Text()
-		f := strings.Fields(line)
-		if len(f) < 3 || strings.HasPrefix(f[0], "#") {
-			continue
-		}
-		switch f[1] {
-		case "master":
-			if _, after, ok := strings.Cut(line, "[failed: "); ok {
-				n, _, _ := strings.Cut(after, "]")
-				p.failed, _ = strconv.Atoi(n)
-			}
-		case "worker":
-			p.workers[f[0]] = true
-		}
-	}
-	if p.failed < 0 {
-		return p, fmt.Errorf("unexpected show proc answer: %q", out)
-	}
-	return p, nil
-}
-
-func reloadThroughMaster(socket, logFile string) error {
-	before, err := showProc(socket)
-	if err != nil {
-		return fmt.Errorf("show proc before the reload: %w", err)
-	}
-	var logSize int64
-	if st, err := os.Stat(logFile); err == nil {
-		logSize = st.Size()
-	}
-	_, _ = masterCommand(socket, "reload")
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond) // polling a process outside Go
-		now, err := showProc(socket)
-		if err != nil {
-			continue // the master is re-executing
-		}
-		if now.failed > before.failed {
-			msg := "reload failed"
-			if b, err := os.ReadFile(logFile); err == nil && int64(len(b)) > logSize {
-				msg += ":\n" + string(b[logSize:])
-			}
-			return errors.New(msg)
-		}
-		for pid := range now.workers {
-			if !before.workers[pid] {
-				return nil
-			}
-		}
-	}
-	return errors.New("no new worker within 30s")
 }
 
 // startOfficial starts HAProxy in master-worker mode and the Data Plane
@@ -176,8 +75,8 @@ frontend placeholder
 	}
 	t.Cleanup(func() { stop(haproxy) })
 	dataplanetest.Eventually(t, 10*time.Second, "HAProxy runs a worker", func() bool {
-		p, err := showProc(master)
-		return err == nil && len(p.workers) > 0
+		p, err := dataplanetest.ShowProc(master)
+		return err == nil && len(p.Workers) > 0
 	})
 
 	self, err := os.Executable()
@@ -221,7 +120,7 @@ log:
 		t.Fatal(err)
 	}
 	api := exec.Command(bin, "-f", filepath.Join(dir, "dataplaneapi.yaml"))
-	api.Env = append(env, reloadHelperEnv+"=1")
+	api.Env = append(env, dataplanetest.ReloadHelperEnv+"=1")
 	api.Stdout, api.Stderr = log, log
 	api.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := api.Start(); err != nil {

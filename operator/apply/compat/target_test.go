@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -77,17 +76,8 @@ func startTarget(t testing.TB) *target {
 // masterReloads reads the master's reload count from show proc on the
 // HAProxy master CLI.
 func masterReloads(socket string) (int, error) {
-	out, err := masterCommand(socket, "show proc")
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 3 && f[1] == "master" {
-			return strconv.Atoi(f[2])
-		}
-	}
-	return 0, fmt.Errorf("no master in show proc: %q", out)
+	p, err := dataplanetest.ShowProc(socket)
+	return p.Reloads, err
 }
 
 // counter is a RoundTripper that counts requests by method and answers
