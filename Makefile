@@ -96,8 +96,8 @@ bench: test-deps ## Run the benchmarks: apply latency against real haproxy, and 
 ##@ Release
 
 .PHONY: bundle
-bundle: ## Generate the OLM bundle in deploy/bundle from deploy/
-	$(GO) run ./deploy/bundlegen/cmd deploy deploy/bundle
+bundle: ## Generate the OLM bundle in deploy/bundle from deploy/ (OPERATOR_DIGEST, HAPROXY_DIGEST pin the built images)
+	$(GO) run ./deploy/bundlegen/cmd -registry=$(IMAGE_REGISTRY) -operator-digest=$(OPERATOR_DIGEST) -haproxy-digest=$(HAPROXY_DIGEST) deploy deploy/bundle
 
 HELM_CHART := deploy/helm/haproxy-tcp-operator
 
@@ -112,9 +112,14 @@ helm: ## Copy the CRDs and RBAC rules from deploy/ into the Helm chart deploy/he
 	cp deploy/admission/secrets_policy.yaml $(HELM_CHART)/files/admission/
 
 IMAGE_TAG ?= v0.1.0
+# The registry the images are pushed to and the bundle names; the digests
+# of the pushed images pin them in the bundle (make bundle OPERATOR_DIGEST=sha256:...).
+IMAGE_REGISTRY ?= registry.example.com
+OPERATOR_DIGEST ?=
+HAPROXY_DIGEST ?=
 
 .PHONY: docker-build
 docker-build: ## Build the operator and HAProxy instance images (needs a Docker engine)
-	docker build --build-arg VERSION=$(IMAGE_TAG) -t haproxy-tcp-operator/operator:$(IMAGE_TAG) -f Dockerfile .
-	docker build -t haproxy-tcp-operator/haproxy:$(IMAGE_TAG) -f haproxy.Dockerfile .
-	docker build -t haproxy-tcp-operator/bundle:$(IMAGE_TAG) -f deploy/bundle/bundle.Dockerfile deploy/bundle
+	docker build --build-arg VERSION=$(IMAGE_TAG) -t $(IMAGE_REGISTRY)/haproxy-tcp-operator/operator:$(IMAGE_TAG) -f Dockerfile .
+	docker build -t $(IMAGE_REGISTRY)/haproxy-tcp-operator/haproxy:$(IMAGE_TAG) -f haproxy.Dockerfile .
+	docker build -t $(IMAGE_REGISTRY)/haproxy-tcp-operator/bundle:$(IMAGE_TAG) -f deploy/bundle/bundle.Dockerfile deploy/bundle

@@ -1,8 +1,14 @@
 // Command bundlegen writes the OLM bundle of deploy/ into deploy/bundle,
 // and the Role of a namespaced install into deploy/namespaced/served.
+//
+//	bundlegen [-registry host[:port]] [-operator-digest sha256:...] [-haproxy-digest sha256:...] [root out]
+//
+// The digests, known once the images are built and pushed, pin the
+// bundle's images: relatedImages and the Deployment name them by digest.
 package main
 
 import (
+	"flag"
 	"fmt"
 	"os"
 
@@ -10,15 +16,37 @@ import (
 )
 
 func main() {
+	fs := flag.NewFlagSet("bundlegen", flag.ContinueOnError)
+	registry := fs.String("registry", bundlegen.DefaultRegistry, "registry of the images the manifests name without one")
+	operatorDigest := fs.String("operator-digest", "", "pin the operator image: sha256:<hex> or <repository>@sha256:<hex>")
+	haproxyDigest := fs.String("haproxy-digest", "", "pin the HAProxy instance image: sha256:<hex> or <repository>@sha256:<hex>")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		if err == flag.ErrHelp {
+			os.Exit(0)
+		}
+		os.Exit(2)
+	}
 	root, out := "deploy", "deploy/bundle"
-	if len(os.Args) == 3 {
-		root, out = os.Args[1], os.Args[2]
+	switch fs.NArg() {
+	case 0:
+	case 2:
+		root, out = fs.Arg(0), fs.Arg(1)
+	default:
+		fmt.Fprintln(os.Stderr, "bundlegen: give both the deploy folder and the bundle folder, or neither")
+		os.Exit(2)
+	}
+	images := bundlegen.Images{Registry: *registry, Digests: map[string]string{}}
+	if *operatorDigest != "" {
+		images.Digests[bundlegen.ImageOperator] = *operatorDigest
+	}
+	if *haproxyDigest != "" {
+		images.Digests[bundlegen.ImageHAProxy] = *haproxyDigest
 	}
 	if err := os.RemoveAll(out); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	if err := bundlegen.Generate(root, out); err != nil {
+	if err := bundlegen.Generate(root, out, images); err != nil {
 		fmt.Fprintln(os.Stderr, "bundlegen:", err)
 		os.Exit(1)
 	}
