@@ -62,7 +62,7 @@ verify: generate manifests bundle docs helm testdata ## Regenerate everything; f
 	git diff --exit-code -- api deploy docs operator
 
 .PHONY: test-deps
-test-deps: $(K8S_BIN)/kube-apiserver $(K8S_BIN)/etcd $(K8S_BIN)/kubectl /usr/sbin/haproxy /usr/sbin/ip ## Install or build what the tests run
+test-deps: $(K8S_BIN)/kube-apiserver $(K8S_BIN)/etcd $(K8S_BIN)/kubectl /usr/sbin/haproxy /usr/sbin/ip /usr/sbin/setcap ## Install or build what the tests run
 
 # kube-apiserver is not packaged: build it from k8s.io/kubernetes in the
 # e2e/tools module (about 10 minutes on 2 cores the first time, then cached
@@ -83,6 +83,10 @@ $(K8S_BIN)/kubectl:
 
 /usr/sbin/haproxy /usr/bin/etcd /usr/sbin/ip:
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy etcd-server iproute2
+
+# setcap: the instance image's capability step, tested in deploy/images.
+/usr/sbin/setcap:
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libcap2-bin
 
 .PHONY: clean
 clean: ## Remove build output (keeps the built kube-apiserver)
