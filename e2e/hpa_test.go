@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/controller"
@@ -84,23 +86,24 @@ func TestScaleSubresourceAndHPA(t *testing.T) {
 		return nil
 	})
 
-	// An HPA on the HAProxy: the API server accepts it, and kubectl
-	// lists it against its target.
-	hpa := &autoscalingv2.HorizontalPodAutoscaler{
-		ObjectMeta: metav1.ObjectMeta{Name: "edge", Namespace: ns},
-		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
-			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: v1alpha1.GroupVersion.String(), Kind: "HAProxy", Name: "edge"},
-			MinReplicas:    ptr.To(int32(2)),
-			MaxReplicas:    5,
-			Metrics: []autoscalingv2.MetricSpec{{
-				Type: autoscalingv2.ResourceMetricSourceType,
-				Resource: &autoscalingv2.ResourceMetricSource{
-					Name:   corev1.ResourceCPU,
-					Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: ptr.To(int32(70))},
-				},
-			}},
-		},
+	// The README's HPA on the HAProxy: the API server accepts it.
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
 	}
+	_, rest, found := strings.Cut(string(readme), "<!-- hpa:begin -->\n```yaml\n")
+	doc, _, ended := strings.Cut(rest, "```\n<!-- hpa:end -->")
+	if !found || !ended {
+		t.Fatal("README has no hpa block")
+	}
+	hpa := &autoscalingv2.HorizontalPodAutoscaler{}
+	if err := yaml.UnmarshalStrict([]byte(doc), hpa); err != nil {
+		t.Fatalf("the README's HPA: %v", err)
+	}
+	if ref := hpa.Spec.ScaleTargetRef; ref.APIVersion != v1alpha1.GroupVersion.String() || ref.Kind != "HAProxy" || ref.Name != "edge" {
+		t.Fatalf("the README's HPA targets %+v, want the HAProxy edge", ref)
+	}
+	hpa.Namespace = ns
 	create(t, hpa)
 	got := kubectlK8s(t, "", "-n", ns, "get", "hpa", "edge", "-o", "jsonpath={.spec.scaleTargetRef.kind}/{.spec.scaleTargetRef.name}")
 	if got != "HAProxy/edge" {
