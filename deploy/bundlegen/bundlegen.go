@@ -124,11 +124,11 @@ func Generate(root, out string, images Images) error {
 	}
 	operatorImage, err := images.resolve(ImageOperator, container.Image)
 	if err != nil {
-		return fmt.Errorf("operator image: %w", err)
+		return err
 	}
 	instanceImage, err := images.resolve(ImageHAProxy, strings.TrimPrefix(container.Args[instanceArg], "--instance-image="))
 	if err != nil {
-		return fmt.Errorf("HAProxy instance image (--instance-image): %w", err)
+		return fmt.Errorf("--instance-image: %w", err)
 	}
 	container.Image = operatorImage
 	container.Args[instanceArg] = "--instance-image=" + instanceImage

@@ -94,7 +94,7 @@ func hasRegistry(repository string) bool {
 func (o Images) resolve(name, image string) (string, error) {
 	ref, err := parseReference(image)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("the %s image: %w", name, err)
 	}
 	registry := o.Registry
 	if registry == "" {

@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/deploy/bundlegen"
 )
@@ -42,11 +43,27 @@ func main() {
 	if *haproxyDigest != "" {
 		images.Digests[bundlegen.ImageHAProxy] = *haproxyDigest
 	}
-	if err := os.RemoveAll(out); err != nil {
-		fmt.Fprintln(os.Stderr, err)
+	// Generate beside out and replace it only on success, so a bad flag
+	// leaves the committed bundle as it was.
+	tmp, err := os.MkdirTemp(filepath.Dir(filepath.Clean(out)), ".bundle-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bundlegen:", err)
 		os.Exit(1)
 	}
-	if err := bundlegen.Generate(root, out, images); err != nil {
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, "bundlegen:", err)
+		os.Exit(1)
+	}
+	if err := bundlegen.Generate(root, tmp, images); err != nil {
+		os.RemoveAll(tmp)
+		fmt.Fprintln(os.Stderr, "bundlegen:", err)
+		os.Exit(1)
+	}
+	if err := os.RemoveAll(out); err != nil {
+		fmt.Fprintln(os.Stderr, "bundlegen:", err)
+		os.Exit(1)
+	}
+	if err := os.Rename(tmp, out); err != nil {
 		fmt.Fprintln(os.Stderr, "bundlegen:", err)
 		os.Exit(1)
 	}
