@@ -62,7 +62,7 @@ verify: generate manifests bundle docs helm testdata ## Regenerate everything; f
 	git diff --exit-code -- api deploy docs operator
 
 .PHONY: test-deps
-test-deps: $(K8S_BIN)/kube-apiserver $(K8S_BIN)/etcd $(K8S_BIN)/kubectl /usr/sbin/haproxy /usr/sbin/ip ## Install or build what the tests run
+test-deps: $(K8S_BIN)/kube-apiserver $(K8S_BIN)/etcd $(K8S_BIN)/kubectl /usr/sbin/haproxy /usr/sbin/ip /usr/sbin/setcap ## Install or build what the tests run
 
 # kube-apiserver is not packaged: build it from k8s.io/kubernetes in the
 # e2e/tools module (about 10 minutes on 2 cores the first time, then cached
@@ -84,6 +84,10 @@ $(K8S_BIN)/kubectl:
 /usr/sbin/haproxy /usr/bin/etcd /usr/sbin/ip:
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy etcd-server iproute2
 
+# setcap: the instance image's capability step, tested in deploy/images.
+/usr/sbin/setcap:
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libcap2-bin
+
 .PHONY: clean
 clean: ## Remove build output (keeps the built kube-apiserver)
 	rm -f $(BIN)/haproxy-tcp-operator $(BIN)/haproxy-tcp-operator-dev
@@ -96,8 +100,8 @@ bench: test-deps ## Run the benchmarks: apply latency against real haproxy, and 
 ##@ Release
 
 .PHONY: bundle
-bundle: ## Generate the OLM bundle in deploy/bundle from deploy/
-	$(GO) run ./deploy/bundlegen/cmd deploy deploy/bundle
+bundle: ## Generate the OLM bundle in deploy/bundle from deploy/ (OPERATOR_DIGEST, HAPROXY_DIGEST pin the built images)
+	$(GO) run ./deploy/bundlegen/cmd -registry=$(IMAGE_REGISTRY) -operator-digest=$(OPERATOR_DIGEST) -haproxy-digest=$(HAPROXY_DIGEST) deploy deploy/bundle
 
 HELM_CHART := deploy/helm/haproxy-tcp-operator
 
@@ -112,9 +116,14 @@ helm: ## Copy the CRDs and RBAC rules from deploy/ into the Helm chart deploy/he
 	cp deploy/admission/secrets_policy.yaml $(HELM_CHART)/files/admission/
 
 IMAGE_TAG ?= v0.1.0
+# The registry the images are pushed to and the bundle names; the digests
+# of the pushed images pin them in the bundle (make bundle OPERATOR_DIGEST=sha256:...).
+IMAGE_REGISTRY ?= registry.example.com
+OPERATOR_DIGEST ?=
+HAPROXY_DIGEST ?=
 
 .PHONY: docker-build
 docker-build: ## Build the operator and HAProxy instance images (needs a Docker engine)
-	docker build --build-arg VERSION=$(IMAGE_TAG) -t haproxy-tcp-operator/operator:$(IMAGE_TAG) -f Dockerfile .
-	docker build -t haproxy-tcp-operator/haproxy:$(IMAGE_TAG) -f haproxy.Dockerfile .
-	docker build -t haproxy-tcp-operator/bundle:$(IMAGE_TAG) -f deploy/bundle/bundle.Dockerfile deploy/bundle
+	docker build --build-arg VERSION=$(IMAGE_TAG) -t $(IMAGE_REGISTRY)/haproxy-tcp-operator/operator:$(IMAGE_TAG) -f Dockerfile .
+	docker build -t $(IMAGE_REGISTRY)/haproxy-tcp-operator/haproxy:$(IMAGE_TAG) -f haproxy.Dockerfile .
+	docker build -t $(IMAGE_REGISTRY)/haproxy-tcp-operator/bundle:$(IMAGE_TAG) -f deploy/bundle/bundle.Dockerfile deploy/bundle

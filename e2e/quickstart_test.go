@@ -48,5 +48,19 @@ func TestREADMEQuickStart(t *testing.T) {
 		c.Close()
 		t.Error("HAProxy still listens after the quick start stopped it")
 	}
+	// The newcomer's log: the operator's metrics URL, and no stack trace
+	// on the normal path.
+	log, err := os.ReadFile("../run.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(log), "Operator metrics: https://127.0.0.1:") {
+		t.Errorf("run.log does not print the operator's metrics URL:\n%s", log)
+	}
+	for _, trace := range []string{"stacktrace", "goroutine ", "panic:", ".go:"} {
+		if strings.Contains(string(log), trace) {
+			t.Errorf("run.log has %q, a stack trace on the normal path:\n%s", trace, log)
+		}
+	}
 	_ = os.Remove("../run.log")
 }

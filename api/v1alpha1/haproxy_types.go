@@ -319,6 +319,11 @@ type HAProxyStatus struct {
 	// configuration.
 	// +optional
 	ProgrammedReplicas int32 `json:"programmedReplicas,omitempty"`
+	// Selector is the label selector of the instance Pods, in the string
+	// form of a label query; the scale subresource returns it, so a
+	// HorizontalPodAutoscaler finds the Pods whose metrics it averages.
+	// +optional
+	Selector string `json:"selector,omitempty"`
 	// ConfigHash is the hash of the desired configuration.
 	// +optional
 	ConfigHash string `json:"configHash,omitempty"`
@@ -345,7 +350,7 @@ type HAProxyStatus struct {
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:subresource:scale:specpath=.spec.replicas,statuspath=.status.replicas
+// +kubebuilder:subresource:scale:specpath=.spec.replicas,statuspath=.status.replicas,selectorpath=.status.selector
 // +kubebuilder:resource:path=haproxies,shortName=hap,categories=haproxy-operator
 // +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.spec.replicas`
 // +kubebuilder:printcolumn:name="Ready",type=integer,JSONPath=`.status.readyReplicas`

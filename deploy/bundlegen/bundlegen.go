@@ -80,8 +80,9 @@ func docs(path string) ([][]byte, error) {
 	return out, nil
 }
 
-// Generate writes the bundle of the deploy folder root into out.
-func Generate(root, out string) error {
+// Generate writes the bundle of the deploy folder root into out, naming
+// the images as images says.
+func Generate(root, out string, images Images) error {
 	var dep appsv1.Deployment
 	manager, err := docs(filepath.Join(root, "manager", "manager.yaml"))
 	if err != nil {
@@ -98,18 +99,39 @@ func Generate(root, out string) error {
 	if len(dep.Spec.Template.Spec.Containers) == 0 {
 		return fmt.Errorf("no operator Deployment in %s", filepath.Join(root, "manager"))
 	}
-	operatorImage := dep.Spec.Template.Spec.Containers[0].Image
-	instanceImage := ""
-	for _, a := range dep.Spec.Template.Spec.Containers[0].Args {
-		if v, found := strings.CutPrefix(a, "--instance-image="); found {
-			instanceImage = v
+	container := &dep.Spec.Template.Spec.Containers[0]
+	instanceArg := -1
+	for i, a := range container.Args {
+		if strings.HasPrefix(a, "--instance-image=") {
+			instanceArg = i
 		}
 	}
-	tag := operatorImage[strings.LastIndex(operatorImage, ":")+1:]
-	ver, err := semver.Parse(strings.TrimPrefix(tag, "v"))
-	if err != nil {
-		return fmt.Errorf("operator image tag %q is no version: %w", tag, err)
+	if instanceArg < 0 {
+		return fmt.Errorf("the operator Deployment in %s has no --instance-image flag", filepath.Join(root, "manager"))
 	}
+	ref, err := parseReference(container.Image)
+	if err != nil {
+		return fmt.Errorf("operator Deployment: %w", err)
+	}
+	ver, err := semver.Parse(strings.TrimPrefix(ref.tag, "v"))
+	if err != nil {
+		return fmt.Errorf("operator image tag %q is no version: %w", ref.tag, err)
+	}
+	for name := range images.Digests {
+		if name != ImageOperator && name != ImageHAProxy {
+			return fmt.Errorf("digest for image %q: the bundle's images are %s and %s", name, ImageOperator, ImageHAProxy)
+		}
+	}
+	operatorImage, err := images.resolve(ImageOperator, container.Image)
+	if err != nil {
+		return err
+	}
+	instanceImage, err := images.resolve(ImageHAProxy, strings.TrimPrefix(container.Args[instanceArg], "--instance-image="))
+	if err != nil {
+		return fmt.Errorf("--instance-image: %w", err)
+	}
+	container.Image = operatorImage
+	container.Args[instanceArg] = "--instance-image=" + instanceImage
 
 	var clusterRole rbacv1.ClusterRole
 	if err := readYAML(filepath.Join(root, "rbac", "role.yaml"), &clusterRole); err != nil {
@@ -211,8 +233,8 @@ func Generate(root, out string) error {
 				},
 			},
 			RelatedImages: []operatorsv1alpha1.RelatedImage{
-				{Name: "operator", Image: operatorImage},
-				{Name: "haproxy", Image: instanceImage},
+				{Name: ImageOperator, Image: operatorImage},
+				{Name: ImageHAProxy, Image: instanceImage},
 			},
 		},
 	}

@@ -25,7 +25,7 @@ var acceptedWarnings = map[string]string{}
 // community validators on it.
 func TestBundleIsCurrentAndValid(t *testing.T) {
 	out := t.TempDir()
-	if err := bundlegen.Generate("..", out); err != nil {
+	if err := bundlegen.Generate("..", out, bundlegen.Images{}); err != nil {
 		t.Fatal(err)
 	}
 	err := filepath.Walk(out, func(path string, info os.FileInfo, err error) error {
@@ -44,9 +44,16 @@ func TestBundleIsCurrentAndValid(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	bundle, err := manifests.GetBundleFromDir("../bundle")
+	validateBundle(t, "../bundle")
+}
+
+// validateBundle runs OLM's bundle, CSV, CRD, OperatorHub and community
+// validators on the bundle in dir.
+func validateBundle(t *testing.T, dir string) {
+	t.Helper()
+	bundle, err := manifests.GetBundleFromDir(dir)
 	if err != nil {
-		t.Fatalf("load deploy/bundle: %v", err)
+		t.Fatalf("load %s: %v", dir, err)
 	}
 	objs := append(bundle.ObjectsToValidate(), map[string]string{"k8s-version": "1.37"})
 	validators := validation.DefaultBundleValidators.WithValidators(
@@ -95,8 +102,8 @@ func TestImagesAgree(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, image := range []string{"haproxy-tcp-operator/operator:v0.1.0", "haproxy-tcp-operator/haproxy:v0.1.0"} {
-		if !bytes.Contains(csv, []byte(image)) || !bytes.Contains(manager, []byte(image)) {
-			t.Errorf("%s is not named by both the Deployment and the CSV", image)
+		if !bytes.Contains(csv, []byte(bundlegen.DefaultRegistry+"/"+image)) || !bytes.Contains(manager, []byte(image)) {
+			t.Errorf("%s is not named by both the Deployment and the CSV (there from %s)", image, bundlegen.DefaultRegistry)
 		}
 	}
 }

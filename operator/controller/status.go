@@ -265,7 +265,7 @@ func expiryCondition(notAfter *time.Time, warnBefore time.Duration, now time.Tim
 func haproxyStatus(current v1alpha1.HAProxyStatus, hap *v1alpha1.HAProxy, res translate.Result, hash string, pods, ready int32, instances []instance) v1alpha1.HAProxyStatus {
 	st := *current.DeepCopy()
 	st.ObservedGeneration = hap.Generation
-	st.Replicas, st.ReadyReplicas = pods, ready
+	st.Replicas, st.ReadyReplicas, st.Selector = pods, ready, ScaleSelector(hap)
 	st.ConfigHash = hash
 	st.Instances = nil
 	st.ProgrammedReplicas = 0
