@@ -154,6 +154,18 @@ type Server struct {
 	// TLS opens TLS towards the server; SNI is then sent when set.
 	TLS bool   `json:"tls,omitempty"`
 	SNI string `json:"sni,omitempty"`
+	// Verify is "required" (the server's certificate is checked against
+	// CAFile and VerifyHost) or "none"; only with TLS.
+	Verify string `json:"verify,omitempty"`
+	// CAFile is the CA bundle the server's certificate is checked
+	// against: a file name in the certificate directory, or
+	// SystemCAFile.
+	CAFile string `json:"caFile,omitempty"`
+	// VerifyHost is the name the server's certificate must be valid for.
+	VerifyHost string `json:"verifyHost,omitempty"`
+	// ClientCertificate is the PEM file (chain and key) presented to the
+	// server when it asks for one.
+	ClientCertificate string `json:"clientCertificate,omitempty"`
 	// Resolve is set for servers whose Address is a DNS name.
 	Resolve *Resolve `json:"resolve,omitempty"`
 	// SendProxy sends a PROXY protocol v2 header (internal loops).
@@ -169,6 +181,17 @@ type Resolve struct {
 	// Prefer is "ipv4" or "ipv6".
 	Prefer string `json:"prefer"`
 }
+
+// Server verification settings.
+const (
+	VerifyRequired = "required"
+	VerifyNone     = "none"
+	// SystemCAFile is the system's CA bundle on the instance (Debian's
+	// ca-certificates path, which Alpine shares). An absolute path:
+	// HAProxy 2.6 resolves its @system-ca keyword under ca-base, where
+	// it does not exist.
+	SystemCAFile = "/etc/ssl/certs/ca-certificates.crt"
+)
 
 // Kinds of certificate files: the Data Plane API stores them differently.
 const (

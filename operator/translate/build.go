@@ -412,6 +412,7 @@ func (t *translation) backend(l *listener, g *group) model.Backend {
 		sh := share(g, c)
 		be.Members = append(be.Members, model.Member{Mapping: c.key, Share: sh})
 		be.Servers = append(be.Servers, servers(c, sh)...)
+		t.addUpstreamFiles(c)
 	}
 	return be
 }
@@ -442,6 +443,10 @@ func slots(n int) int {
 func servers(c *candidate, sh float64) []model.Server {
 	tgt := c.target
 	base := model.Server{TLS: tgt.TLS}
+	if up := c.upstream; up != nil && tgt.TLS {
+		base.Verify, base.CAFile, base.VerifyHost = up.verify, up.caFile, up.verifyHost
+		base.SNI, base.ClientCertificate = up.sni, up.clientCert
+	}
 	switch {
 	case tgt.IP != "":
 		base.Name = model.ServerName(c.m.Namespace, c.m.Name, 1)
@@ -452,9 +457,6 @@ func servers(c *candidate, sh float64) []model.Server {
 		base.Name = model.ServerName(c.m.Namespace, c.m.Name, 1)
 		base.Address, base.Port = tgt.DNSName, tgt.Port
 		base.Weight = serverWeight(sh, 1)
-		if tgt.TLS {
-			base.SNI = tgt.DNSName
-		}
 		// Both families: no restriction, IPv6 first, as the seed says.
 		switch {
 		case c.ipv4 && c.ipv6:

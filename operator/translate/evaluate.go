@@ -34,6 +34,8 @@ type candidate struct {
 	host     string
 	ctx      *contextInfo
 	target   target
+	// upstream is the TLS towards an https:// service's servers.
+	upstream *upstreamTLS
 	ipv4     bool
 	ipv6     bool
 	idle     time.Duration
@@ -134,6 +136,17 @@ func (t *translation) evaluate(m *v1alpha1.TCPMapping, spec *v1alpha1.TCPMapping
 		}
 		c.target = tgt
 		refs = cond
+		if refs.Status && tgt.TLS {
+			ref, _ := parseService(spec.Service) // resolved above, so it parses
+			up, cond := t.resolveUpstream(m.Namespace, spec, ref)
+			if cond.Status {
+				c.upstream = up
+				v := up.verified
+				c.result.UpstreamTLSVerified = &v
+			} else {
+				refs = cond
+			}
+		}
 		if c.ctx != nil && refs.Status {
 			refs.Message = fmt.Sprintf("TLSContext %s resolved; %s", c.ctx.key, refs.Message)
 		}

@@ -68,6 +68,15 @@ func checkMapping(namespace, name string, spec *v1alpha1.TCPMappingSpec) string 
 	if spec.IdleTimeoutMs != nil && (*spec.IdleTimeoutMs < 1 || *spec.IdleTimeoutMs > maxTimeoutMs) {
 		return fmt.Sprintf("spec.idleTimeoutMs %d is not between 1 and %d", *spec.IdleTimeoutMs, maxTimeoutMs)
 	}
+	// A service that does not parse is reported where it is resolved.
+	if ref, err := parseService(spec.Service); err == nil {
+		if msg := checkUpstreamTLS(spec, ref); msg != "" {
+			return msg
+		}
+		if msg := checkUpstreamName(spec, ref); msg != "" {
+			return msg
+		}
+	}
 	return ""
 }
 
