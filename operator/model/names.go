@@ -74,15 +74,16 @@ func CRLFile(namespace, name string) string {
 }
 
 // UpstreamCAFile is the PEM file of the CA bundle from Secret
-// namespace/name that upstream certificates are verified against. The
-// "upstream-ca_" start cannot be a namespace followed by "_", so it never
+// namespace/name that upstream certificates are verified against; the
+// .ca.pem ending tells the instances it holds no key, as for CAFile. The
+// "upstream_" start cannot be a namespace followed by "_", so it never
 // meets a TLSContext's files.
 func UpstreamCAFile(namespace, name string) string {
-	return "upstream-ca_" + namespace + "_" + name + ".pem"
+	return "upstream_" + namespace + "_" + name + ".ca.pem"
 }
 
 // UpstreamCertificateFile is the PEM file (chain and key) from Secret
 // namespace/name that HAProxy presents to upstreams.
 func UpstreamCertificateFile(namespace, name string) string {
-	return "upstream-crt_" + namespace + "_" + name + ".pem"
+	return "upstream_" + namespace + "_" + name + ".pem"
 }
