@@ -239,6 +239,13 @@ func (c *converter) tcpMapping(name, namespace string, f map[string]any, where s
 	if m.Spec.Host != "" && m.Spec.TLS == "" {
 		c.note("%s: %s: host without tls is routed here as TLS passthrough on the ClientHello's SNI", where, what)
 	}
+	if strings.HasPrefix(m.Spec.Service, "https://") {
+		// Ambassador originates TLS without verifying the upstream; the
+		// converted mapping keeps working the same way, and says so in
+		// its status, until the upstream's CA is given.
+		m.Spec.UpstreamTLS = &v1alpha1.UpstreamTLS{InsecureSkipVerify: true}
+		c.note("%s: %s: service %s: Ambassador does not verify the upstream's certificate, so upstreamTLS.insecureSkipVerify is set (the mapping's status warns about it); replace it with upstreamTLS.caSecret naming a Secret with the upstream's CA, or remove upstreamTLS to verify against the system's CAs", where, what, m.Spec.Service)
+	}
 	c.leftOut(f, known, what, where)
 	return c.add(m, where)
 }
