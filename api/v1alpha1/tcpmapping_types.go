@@ -76,6 +76,30 @@ type TCPMappingSpec struct {
 	// +kubebuilder:validation:Maximum=2147483647
 	IdleTimeoutMs *int64 `json:"idleTimeoutMs,omitempty"`
 
+	// ConnectTimeoutMs bounds, in milliseconds, how long HAProxy waits
+	// for a connection to one of the service's servers to be established.
+	// The default is 5000. Mappings that share traffic (same address, port
+	// and host) must agree on it, as on retries and redispatch.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=2147483647
+	ConnectTimeoutMs *int64 `json:"connectTimeoutMs,omitempty"`
+
+	// Retries is how many times HAProxy tries again to connect to a
+	// server after a failed attempt, before it closes the client's
+	// connection. The default is 3.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	Retries *int32 `json:"retries,omitempty"`
+
+	// Redispatch makes each retry after a failed connection go to another
+	// server of the service instead of the same one. With weighted
+	// mappings, a retry may go to a server of another mapping that shares
+	// the traffic.
+	// +optional
+	Redispatch *bool `json:"redispatch,omitempty"`
+
 	// EnableIPv4 enables IPv4 DNS lookups for this mapping's service. The
 	// default is the HAProxy resource's enableIPv4.
 	// +optional

@@ -406,6 +406,21 @@ func (in *TCPMappingSpec) DeepCopyInto(out *TCPMappingSpec) {
 		*out = new(int64)
 		**out = **in
 	}
+	if in.ConnectTimeoutMs != nil {
+		in, out := &in.ConnectTimeoutMs, &out.ConnectTimeoutMs
+		*out = new(int64)
+		**out = **in
+	}
+	if in.Retries != nil {
+		in, out := &in.Retries, &out.Retries
+		*out = new(int32)
+		**out = **in
+	}
+	if in.Redispatch != nil {
+		in, out := &in.Redispatch, &out.Redispatch
+		*out = new(bool)
+		**out = **in
+	}
 	if in.EnableIPv4 != nil {
 		in, out := &in.EnableIPv4, &out.EnableIPv4
 		*out = new(bool)

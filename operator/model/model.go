@@ -119,6 +119,14 @@ type Backend struct {
 	// IdleTimeout closes connections idle in both directions; zero means
 	// none (HAProxy's longest timeout, about 24 days, in practice).
 	IdleTimeout time.Duration `json:"idleTimeout,omitempty"`
+	// ConnectTimeout bounds the connection to a server; zero keeps the
+	// defaults section's.
+	ConnectTimeout time.Duration `json:"connectTimeout,omitempty"`
+	// Retries is HAProxy's retries after a failed connection; nil keeps
+	// HAProxy's default (3).
+	Retries *int32 `json:"retries,omitempty"`
+	// Redispatch sends every retry to another server.
+	Redispatch bool `json:"redispatch,omitempty"`
 	// Members are the mappings whose servers this backend holds.
 	Members []Member `json:"members,omitempty"`
 	// Servers are every member's servers, in member order.

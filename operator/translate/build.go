@@ -5,6 +5,7 @@ import (
 	"math"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/model"
@@ -191,8 +192,31 @@ func groupConflict(winner, c *candidate, listenerWhere string) string {
 	case winner.idle != c.idle:
 		return fmt.Sprintf("%s has idleTimeoutMs %s from TCPMapping %s, which is older; mappings that share traffic must agree, and this one has %s",
 			where, idleString(winner), winner.key, idleString(c))
+	case winner.connect != c.connect:
+		return fmt.Sprintf("%s has connectTimeoutMs %s from TCPMapping %s, which is older; mappings that share traffic must agree, and this one has %s",
+			where, msString(winner.connect), winner.key, msString(c.connect))
+	case retriesString(winner) != retriesString(c):
+		return fmt.Sprintf("%s has retries %s from TCPMapping %s, which is older; mappings that share traffic must agree, and this one has %s",
+			where, retriesString(winner), winner.key, retriesString(c))
+	case winner.redispatch != c.redispatch:
+		return fmt.Sprintf("%s has redispatch %t from TCPMapping %s, which is older; mappings that share traffic must agree, and this one has %t",
+			where, winner.redispatch, winner.key, c.redispatch)
 	}
 	return ""
+}
+
+func msString(d time.Duration) string {
+	if d == 0 {
+		return "unset"
+	}
+	return fmt.Sprint(d.Milliseconds())
+}
+
+func retriesString(c *candidate) string {
+	if c.retries == nil {
+		return "unset"
+	}
+	return fmt.Sprint(*c.retries)
 }
 
 func idleString(c *candidate) string {
@@ -407,7 +431,9 @@ func (t *translation) addCertificate(ci *contextInfo) {
 // backend builds one weight group's backend: every member's servers, each
 // weighted so the member receives its share.
 func (t *translation) backend(l *listener, g *group) model.Backend {
-	be := model.Backend{Name: model.BackendName(l.key, g.host), IdleTimeout: g.first().idle, Sources: sources(mappingRefs(g))}
+	first := g.first()
+	be := model.Backend{Name: model.BackendName(l.key, g.host), IdleTimeout: first.idle, Sources: sources(mappingRefs(g)),
+		ConnectTimeout: first.connect, Retries: first.retries, Redispatch: first.redispatch}
 	for _, c := range g.members {
 		sh := share(g, c)
 		be.Members = append(be.Members, model.Member{Mapping: c.key, Share: sh})

@@ -39,7 +39,12 @@ type candidate struct {
 	ipv4     bool
 	ipv6     bool
 	idle     time.Duration
-	result   *MappingResult
+	// connect, retries and redispatch are the backend's connection
+	// settings; zero, nil and false keep HAProxy's.
+	connect    time.Duration
+	retries    *int32
+	redispatch bool
+	result     *MappingResult
 }
 
 func (c *candidate) reject(reason, msg string) {
@@ -75,6 +80,11 @@ func (t *translation) evaluate(m *v1alpha1.TCPMapping, spec *v1alpha1.TCPMapping
 	if spec.IdleTimeoutMs != nil {
 		c.idle = time.Duration(*spec.IdleTimeoutMs) * time.Millisecond
 	}
+	if spec.ConnectTimeoutMs != nil {
+		c.connect = time.Duration(*spec.ConnectTimeoutMs) * time.Millisecond
+	}
+	c.retries = spec.Retries
+	c.redispatch = boolOr(spec.Redispatch, false)
 
 	c.ipv4 = boolOr(spec.EnableIPv4, boolOr(t.hap.Spec.EnableIPv4, true))
 	c.ipv6 = boolOr(spec.EnableIPv6, boolOr(t.hap.Spec.EnableIPv6, false))

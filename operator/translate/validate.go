@@ -26,6 +26,9 @@ var (
 // maxTimeoutMs is HAProxy's largest timeout, about 24.8 days.
 const maxTimeoutMs = 2147483647
 
+// maxRetries bounds retries as the CRD does.
+const maxRetries = 100
+
 // maxTLSNames bounds cipherSuites and ecdhCurves as the CRD does.
 const maxTLSNames = 64
 
@@ -67,6 +70,12 @@ func checkMapping(namespace, name string, spec *v1alpha1.TCPMappingSpec) string 
 	}
 	if spec.IdleTimeoutMs != nil && (*spec.IdleTimeoutMs < 1 || *spec.IdleTimeoutMs > maxTimeoutMs) {
 		return fmt.Sprintf("spec.idleTimeoutMs %d is not between 1 and %d", *spec.IdleTimeoutMs, maxTimeoutMs)
+	}
+	if spec.ConnectTimeoutMs != nil && (*spec.ConnectTimeoutMs < 1 || *spec.ConnectTimeoutMs > maxTimeoutMs) {
+		return fmt.Sprintf("spec.connectTimeoutMs %d is not between 1 and %d", *spec.ConnectTimeoutMs, maxTimeoutMs)
+	}
+	if spec.Retries != nil && (*spec.Retries < 0 || *spec.Retries > maxRetries) {
+		return fmt.Sprintf("spec.retries %d is not between 0 and %d", *spec.Retries, maxRetries)
 	}
 	// A service that does not parse is reported where it is resolved.
 	if ref, err := parseService(spec.Service); err == nil {
