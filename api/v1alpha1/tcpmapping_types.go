@@ -100,6 +100,18 @@ type TCPMappingSpec struct {
 	// +optional
 	Redispatch *bool `json:"redispatch,omitempty"`
 
+	// LoadBalancer is how connections are spread over the servers:
+	// roundrobin (the default) takes them in turn, in proportion to their
+	// weights; leastconn picks the server with the fewest connections,
+	// for long-lived ones; source keeps each client address on one server
+	// (consistent hashing, so a server coming or going moves few
+	// clients). Weights hold with each: with source they split client
+	// addresses rather than connections. Mappings that share traffic must
+	// agree on it.
+	// +optional
+	// +kubebuilder:validation:Enum=roundrobin;leastconn;source
+	LoadBalancer string `json:"loadBalancer,omitempty"`
+
 	// EnableIPv4 enables IPv4 DNS lookups for this mapping's service. The
 	// default is the HAProxy resource's enableIPv4.
 	// +optional

@@ -201,7 +201,7 @@ func (c *converter) tcpMapping(name, namespace string, f map[string]any, where s
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
 	}
 	known := map[string]bool{"port": true, "address": true, "service": true, "tls": true, "host": true,
-		"weight": true, "idle_timeout_ms": true, "enable_ipv4": true, "enable_ipv6": true}
+		"weight": true, "idle_timeout_ms": true, "enable_ipv4": true, "enable_ipv6": true, "load_balancer": true}
 	for k := range flatMeta {
 		known[k] = true
 	}
@@ -239,6 +239,9 @@ func (c *converter) tcpMapping(name, namespace string, f map[string]any, where s
 	if m.Spec.Host != "" && m.Spec.TLS == "" {
 		c.note("%s: %s: host without tls is routed here as TLS passthrough on the ClientHello's SNI", where, what)
 	}
+	if lb, present := f["load_balancer"]; present {
+		m.Spec.LoadBalancer = c.loadBalancer(lb, what, where)
+	}
 	if strings.HasPrefix(m.Spec.Service, "https://") {
 		// Ambassador originates TLS without verifying the upstream; the
 		// converted mapping keeps working the same way, and says so in
@@ -248,6 +251,28 @@ func (c *converter) tcpMapping(name, namespace string, f map[string]any, where s
 	}
 	c.leftOut(f, known, what, where)
 	return c.add(m, where)
+}
+
+// loadBalancer maps Ambassador's load_balancer (policy round_robin,
+// least_request, ring_hash or maglev, the hashes on source_ip) to
+// loadBalancer; what has no equivalent keeps the default with a note.
+func (c *converter) loadBalancer(v any, what, where string) string {
+	lb, _ := v.(map[string]any)
+	policy := str(lb, "policy")
+	sourceIP, _ := boolean(lb["source_ip"])
+	switch {
+	case policy == "round_robin":
+		return "roundrobin"
+	case policy == "least_request":
+		return "leastconn"
+	case (policy == "ring_hash" || policy == "maglev") && sourceIP:
+		if policy == "maglev" {
+			c.note("%s: %s: load_balancer maglev on source_ip becomes loadBalancer source (consistent hashing)", where, what)
+		}
+		return "source"
+	}
+	c.note("%s: %s: load_balancer %v not carried over: only round_robin, least_request, and ring_hash or maglev on source_ip have an equivalent (roundrobin, leastconn, source); the default roundrobin applies", where, what, v)
+	return ""
 }
 
 func (c *converter) add(o client.Object, where string) error {

@@ -127,6 +127,12 @@ type Backend struct {
 	Retries *int32 `json:"retries,omitempty"`
 	// Redispatch sends every retry to another server.
 	Redispatch bool `json:"redispatch,omitempty"`
+	// Balance is HAProxy's balance algorithm: BalanceRoundRobin (also
+	// when empty), BalanceLeastConn or BalanceSource.
+	Balance string `json:"balance,omitempty"`
+	// HashType is "consistent" for hashing algorithms, so weights can
+	// change at runtime and a server change moves few clients.
+	HashType string `json:"hashType,omitempty"`
 	// Members are the mappings whose servers this backend holds.
 	Members []Member `json:"members,omitempty"`
 	// Servers are every member's servers, in member order.
@@ -189,6 +195,15 @@ type Resolve struct {
 	// Prefer is "ipv4" or "ipv6".
 	Prefer string `json:"prefer"`
 }
+
+// Balance algorithms.
+const (
+	BalanceRoundRobin = "roundrobin"
+	BalanceLeastConn  = "leastconn"
+	BalanceSource     = "source"
+	// HashConsistent is the hash-type of hashing algorithms.
+	HashConsistent = "consistent"
+)
 
 // Server verification settings.
 const (

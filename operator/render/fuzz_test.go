@@ -279,7 +279,7 @@ func sections(text []byte) []section {
 // Directives a section created for the fuzzed object may hold.
 var (
 	frontendLine = regexp.MustCompile(`^    (bind|tcp-request|use_backend|default_backend) `)
-	backendLine  = regexp.MustCompile(`^    (balance roundrobin|timeout (server|tunnel) [0-9]+d?|timeout connect [0-9]+|retries [0-9]+|option redispatch 1|# [a-z0-9.-]+/[a-z0-9.-]+: [0-9.]+% of connections|server [^ ]+ [^ ]+ weight [0-9]+( .*)?)$`)
+	backendLine  = regexp.MustCompile(`^    (balance (roundrobin|leastconn|source)|hash-type consistent|timeout (server|tunnel) [0-9]+d?|timeout connect [0-9]+|retries [0-9]+|option redispatch 1|# [a-z0-9.-]+/[a-z0-9.-]+: [0-9.]+% of connections|server [^ ]+ [^ ]+ weight [0-9]+( .*)?)$`)
 	// safeToken is what any value taken from an object may look like in
 	// haproxy.cfg: nothing HAProxy's parser gives a meaning to (spaces,
 	// #, quotes, backslashes, $ and % expansions, braces, commas).

@@ -198,6 +198,9 @@ func groupConflict(winner, c *candidate, listenerWhere string) string {
 	case retriesString(winner) != retriesString(c):
 		return fmt.Sprintf("%s has retries %s from TCPMapping %s, which is older; mappings that share traffic must agree, and this one has %s",
 			where, retriesString(winner), winner.key, retriesString(c))
+	case winner.balance != c.balance:
+		return fmt.Sprintf("%s has loadBalancer %s from TCPMapping %s, which is older; mappings that share traffic must agree, and this one has %s",
+			where, winner.balance, winner.key, c.balance)
 	case winner.redispatch != c.redispatch:
 		return fmt.Sprintf("%s has redispatch %t from TCPMapping %s, which is older; mappings that share traffic must agree, and this one has %t",
 			where, winner.redispatch, winner.key, c.redispatch)
@@ -433,7 +436,10 @@ func (t *translation) addCertificate(ci *contextInfo) {
 func (t *translation) backend(l *listener, g *group) model.Backend {
 	first := g.first()
 	be := model.Backend{Name: model.BackendName(l.key, g.host), IdleTimeout: first.idle, Sources: sources(mappingRefs(g)),
-		ConnectTimeout: first.connect, Retries: first.retries, Redispatch: first.redispatch}
+		ConnectTimeout: first.connect, Retries: first.retries, Redispatch: first.redispatch, Balance: first.balance}
+	if be.Balance == model.BalanceSource {
+		be.HashType = model.HashConsistent
+	}
 	for _, c := range g.members {
 		sh := share(g, c)
 		be.Members = append(be.Members, model.Member{Mapping: c.key, Share: sh})

@@ -44,7 +44,9 @@ type candidate struct {
 	connect    time.Duration
 	retries    *int32
 	redispatch bool
-	result     *MappingResult
+	// balance is the backend's algorithm, never empty.
+	balance string
+	result  *MappingResult
 }
 
 func (c *candidate) reject(reason, msg string) {
@@ -85,6 +87,10 @@ func (t *translation) evaluate(m *v1alpha1.TCPMapping, spec *v1alpha1.TCPMapping
 	}
 	c.retries = spec.Retries
 	c.redispatch = boolOr(spec.Redispatch, false)
+	c.balance = spec.LoadBalancer
+	if c.balance == "" {
+		c.balance = model.BalanceRoundRobin
+	}
 
 	c.ipv4 = boolOr(spec.EnableIPv4, boolOr(t.hap.Spec.EnableIPv4, true))
 	c.ipv6 = boolOr(spec.EnableIPv6, boolOr(t.hap.Spec.EnableIPv6, false))

@@ -6,6 +6,7 @@ import (
 	"regexp"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/model"
 )
 
 // ReasonInvalidSpec is the API's reason for a field the API server would
@@ -76,6 +77,11 @@ func checkMapping(namespace, name string, spec *v1alpha1.TCPMappingSpec) string 
 	}
 	if spec.Retries != nil && (*spec.Retries < 0 || *spec.Retries > maxRetries) {
 		return fmt.Sprintf("spec.retries %d is not between 0 and %d", *spec.Retries, maxRetries)
+	}
+	switch spec.LoadBalancer {
+	case "", model.BalanceRoundRobin, model.BalanceLeastConn, model.BalanceSource:
+	default:
+		return fmt.Sprintf("spec.loadBalancer %q is not roundrobin, leastconn or source", spec.LoadBalancer)
 	}
 	// A service that does not parse is reported where it is resolved.
 	if ref, err := parseService(spec.Service); err == nil {
