@@ -112,6 +112,23 @@ type TCPMappingSpec struct {
 	// +kubebuilder:validation:Enum=roundrobin;leastconn;source
 	LoadBalancer string `json:"loadBalancer,omitempty"`
 
+	// SendProxyProtocol makes HAProxy start every connection to the
+	// service with a PROXY protocol header (v1, text, or v2, binary) that
+	// tells the upstream the client's address and port.
+	// +optional
+	// +kubebuilder:validation:Enum=v1;v2
+	SendProxyProtocol string `json:"sendProxyProtocol,omitempty"`
+
+	// AcceptProxyProtocol makes HAProxy read a PROXY protocol header (v1
+	// or v2) at the start of every connection on this mapping's port, as
+	// sent by a load balancer in front of it, and use the client address
+	// it carries; a connection without one is closed. It holds for the
+	// whole port (address and port): when mappings on one port disagree,
+	// the oldest one decides and a newer one that differs is not
+	// accepted (Conflict).
+	// +optional
+	AcceptProxyProtocol *bool `json:"acceptProxyProtocol,omitempty"`
+
 	// EnableIPv4 enables IPv4 DNS lookups for this mapping's service. The
 	// default is the HAProxy resource's enableIPv4.
 	// +optional

@@ -421,6 +421,11 @@ func (in *TCPMappingSpec) DeepCopyInto(out *TCPMappingSpec) {
 		*out = new(bool)
 		**out = **in
 	}
+	if in.AcceptProxyProtocol != nil {
+		in, out := &in.AcceptProxyProtocol, &out.AcceptProxyProtocol
+		*out = new(bool)
+		**out = **in
+	}
 	if in.EnableIPv4 != nil {
 		in, out := &in.EnableIPv4, &out.EnableIPv4
 		*out = new(bool)

@@ -51,6 +51,14 @@ func Convert(data []byte, opt Options) (Result, error) {
 	if c.module != nil {
 		c.res.Objects = append(c.res.Objects, c.module)
 	}
+	if c.proxyProto {
+		// The Module may come after the mappings: applied at the end.
+		for _, o := range c.res.Objects {
+			if m, isMapping := o.(*v1alpha1.TCPMapping); isMapping {
+				m.Spec.AcceptProxyProtocol = ptr.To(true)
+			}
+		}
+	}
 	if err := c.addGrants(); err != nil {
 		return Result{}, err
 	}
@@ -62,6 +70,9 @@ type converter struct {
 	res    Result
 	module *v1alpha1.HAProxy
 	names  map[string]bool
+	// proxyProto: the ambassador Module reads the PROXY protocol on every
+	// listener.
+	proxyProto bool
 }
 
 func (c *converter) note(format string, args ...any) {
@@ -357,9 +368,13 @@ func (c *converter) moduleConfig(name, namespace string, f map[string]any, where
 	if b, ok := boolean(cfg["enable_ipv6"]); ok {
 		hap.Spec.EnableIPv6 = ptr.To(b)
 	}
+	if b, ok := boolean(cfg["use_proxy_proto"]); ok && b {
+		c.proxyProto = true
+		c.note("%s: Module ambassador: use_proxy_proto: true becomes acceptProxyProtocol: true on every converted TCPMapping", where)
+	}
 	var extra []string
 	for k := range cfg {
-		if k != "enable_ipv4" && k != "enable_ipv6" {
+		if k != "enable_ipv4" && k != "enable_ipv6" && k != "use_proxy_proto" {
 			extra = append(extra, k)
 		}
 	}

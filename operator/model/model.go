@@ -182,8 +182,11 @@ type Server struct {
 	ClientCertificate string `json:"clientCertificate,omitempty"`
 	// Resolve is set for servers whose Address is a DNS name.
 	Resolve *Resolve `json:"resolve,omitempty"`
-	// SendProxy sends a PROXY protocol v2 header (internal loops).
+	// SendProxy sends a PROXY protocol v2 header (internal loops, and
+	// mappings that ask for v2).
 	SendProxy bool `json:"sendProxy,omitempty"`
+	// SendProxyV1 sends a PROXY protocol v1 (text) header instead.
+	SendProxyV1 bool `json:"sendProxyV1,omitempty"`
 }
 
 // Resolve says how a DNS name is resolved.

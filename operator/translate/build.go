@@ -80,6 +80,10 @@ func (t *translation) build(candidates []*candidate) {
 			c.reject(v1alpha1.ReasonConflict, conflict)
 			continue
 		}
+		if conflict := proxyConflict(l, c); conflict != "" {
+			c.reject(v1alpha1.ReasonConflict, conflict)
+			continue
+		}
 		if conflict := listenerConflict(l, c); conflict != "" {
 			c.reject(v1alpha1.ReasonConflict, conflict)
 			continue
@@ -155,6 +159,21 @@ func ownerConflict(l *listener, c *candidate, all []*listener) string {
 			l.where(), o.where(), o.holderKey)
 	}
 	return ""
+}
+
+// proxyConflict: whether a port reads a PROXY protocol header is decided
+// for every connection before it is routed, so the mappings of a listener
+// must agree; the oldest one decides.
+func proxyConflict(l *listener, c *candidate) string {
+	if len(l.groups) == 0 {
+		return ""
+	}
+	winner := l.groups[0].first()
+	if winner.acceptProxy == c.acceptProxy {
+		return ""
+	}
+	return fmt.Sprintf("%s has acceptProxyProtocol %t from TCPMapping %s, which is older; it holds for every connection on the port, and this mapping has %t",
+		l.where(), winner.acceptProxy, winner.key, c.acceptProxy)
 }
 
 // listenerConflict: a cleartext mapping owns its port; TLS mappings
@@ -274,7 +293,7 @@ func (t *translation) addListener(l *listener) {
 	cfg := &t.result.Config
 	fe := model.Frontend{
 		Name: model.FrontendName(l.key),
-		Bind: model.Bind{Address: l.address, Port: l.port},
+		Bind: model.Bind{Address: l.address, Port: l.port, AcceptProxy: l.groups[0].first().acceptProxy},
 	}
 	sortGroups(l.groups)
 	var all []string
@@ -474,7 +493,7 @@ func slots(n int) int {
 
 func servers(c *candidate, sh float64) []model.Server {
 	tgt := c.target
-	base := model.Server{TLS: tgt.TLS}
+	base := model.Server{TLS: tgt.TLS, SendProxy: c.spec.SendProxyProtocol == "v2", SendProxyV1: c.spec.SendProxyProtocol == "v1"}
 	if up := c.upstream; up != nil && tgt.TLS {
 		base.Verify, base.CAFile, base.VerifyHost = up.verify, up.caFile, up.verifyHost
 		base.SNI, base.ClientCertificate = up.sni, up.clientCert

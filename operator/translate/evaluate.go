@@ -46,7 +46,10 @@ type candidate struct {
 	redispatch bool
 	// balance is the backend's algorithm, never empty.
 	balance string
-	result  *MappingResult
+	// acceptProxy is the listener-wide PROXY protocol setting the mapping
+	// asks for.
+	acceptProxy bool
+	result      *MappingResult
 }
 
 func (c *candidate) reject(reason, msg string) {
@@ -87,6 +90,7 @@ func (t *translation) evaluate(m *v1alpha1.TCPMapping, spec *v1alpha1.TCPMapping
 	}
 	c.retries = spec.Retries
 	c.redispatch = boolOr(spec.Redispatch, false)
+	c.acceptProxy = boolOr(spec.AcceptProxyProtocol, false)
 	c.balance = spec.LoadBalancer
 	if c.balance == "" {
 		c.balance = model.BalanceRoundRobin

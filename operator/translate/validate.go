@@ -78,6 +78,11 @@ func checkMapping(namespace, name string, spec *v1alpha1.TCPMappingSpec) string 
 	if spec.Retries != nil && (*spec.Retries < 0 || *spec.Retries > maxRetries) {
 		return fmt.Sprintf("spec.retries %d is not between 0 and %d", *spec.Retries, maxRetries)
 	}
+	switch spec.SendProxyProtocol {
+	case "", "v1", "v2":
+	default:
+		return fmt.Sprintf("spec.sendProxyProtocol %q is not v1 or v2", spec.SendProxyProtocol)
+	}
 	switch spec.LoadBalancer {
 	case "", model.BalanceRoundRobin, model.BalanceLeastConn, model.BalanceSource:
 	default:
