@@ -67,12 +67,14 @@ func TestSeedExamplesRouteTraffic(t *testing.T) {
 	publish(t, ns, "qotm1", "tls", qotm1)
 	publish(t, ns, "qotm2", "tls", qotm2)
 	tlsSecret(t, ns, "some-cert", "some-context.example")
+	// The backends' certificates are self-signed: nothing to verify them by.
+	selfSigned := &v1alpha1.UpstreamTLS{InsecureSkipVerify: true}
 	create(t, tlsContext(ns, "some-context", "some-cert"),
 		mapping(ns, "qotm-mapping", v1alpha1.TCPMappingSpec{Port: 2222, Service: "qotm"}),
 		mapping(ns, "quote-mapping", v1alpha1.TCPMappingSpec{Port: 2223, TLS: "some-context", Service: "qotm"}),
-		mapping(ns, "quote-mapping-https", v1alpha1.TCPMappingSpec{Port: 2224, TLS: "some-context", Service: "https://qotm"}),
-		mapping(ns, "quote-mapping-1", v1alpha1.TCPMappingSpec{Port: 2225, TLS: "some-context", Host: "host1", Service: "https://qotm1"}),
-		mapping(ns, "quote-mapping-2", v1alpha1.TCPMappingSpec{Port: 2225, TLS: "some-context", Host: "host2", Service: "https://qotm2"}),
+		mapping(ns, "quote-mapping-https", v1alpha1.TCPMappingSpec{Port: 2224, TLS: "some-context", Service: "https://qotm", UpstreamTLS: selfSigned}),
+		mapping(ns, "quote-mapping-1", v1alpha1.TCPMappingSpec{Port: 2225, TLS: "some-context", Host: "host1", Service: "https://qotm1", UpstreamTLS: selfSigned}),
+		mapping(ns, "quote-mapping-2", v1alpha1.TCPMappingSpec{Port: 2225, TLS: "some-context", Host: "host2", Service: "https://qotm2", UpstreamTLS: selfSigned}),
 	)
 	for _, m := range []string{"qotm-mapping", "quote-mapping", "quote-mapping-https", "quote-mapping-1", "quote-mapping-2"} {
 		condition(t, ns, m, v1alpha1.ConditionProgrammed, metav1.ConditionTrue)

@@ -16,6 +16,10 @@ const (
 	// ConditionCertificateExpiring is True on a TLSContext whose
 	// certificate expires soon or has expired.
 	ConditionCertificateExpiring = "CertificateExpiring"
+	// ConditionUpstreamTLSVerified, on a TCPMapping with an https://
+	// service, says whether HAProxy verifies the upstream's certificate:
+	// False with reason InsecureSkipVerify is a warning, not a rejection.
+	ConditionUpstreamTLSVerified = "UpstreamTLSVerified"
 )
 
 // Reasons carried by conditions and events.
@@ -64,6 +68,11 @@ const (
 	ReasonCertificateExpiring = "CertificateExpiring"
 	ReasonCertificateExpired  = "CertificateExpired"
 	ReasonCertificateValid    = "CertificateValid"
+	// ReasonInsecureSkipVerify: upstreamTLS.insecureSkipVerify is set, so
+	// the upstream's certificate is not verified.
+	ReasonInsecureSkipVerify = "InsecureSkipVerify"
+	// ReasonVerified: the upstream's certificate is verified.
+	ReasonVerified = "Verified"
 )
 
 // Cross-namespace references.

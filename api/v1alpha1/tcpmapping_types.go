@@ -8,6 +8,8 @@ import (
 // service. Its fields follow Ambassador's TCPMapping attributes one for one.
 //
 // +kubebuilder:validation:XValidation:rule="!(has(self.enableIPv4) && !self.enableIPv4 && has(self.enableIPv6) && !self.enableIPv6)",message="enableIPv4 and enableIPv6 cannot both be false: the service could not be resolved at all"
+// +kubebuilder:validation:XValidation:rule="!has(self.upstreamTLS) || self.service.startsWith('https://')",message="upstreamTLS needs an https:// service"
+// +kubebuilder:validation:XValidation:rule="!self.service.matches('^https://([0-9]+[.][0-9]+[.][0-9]+[.][0-9]+|[[][0-9a-fA-F:.]+[]])(:[0-9]+)?$') || (has(self.upstreamTLS) && (has(self.upstreamTLS.serverName) || (has(self.upstreamTLS.insecureSkipVerify) && self.upstreamTLS.insecureSkipVerify)))",message="an https:// service given as an IP address needs upstreamTLS.serverName (the name its certificate is verified for) or upstreamTLS.insecureSkipVerify"
 type TCPMappingSpec struct {
 	// Port is the TCP port on which HAProxy listens for connections for this
 	// mapping.
@@ -74,6 +76,59 @@ type TCPMappingSpec struct {
 	// +kubebuilder:validation:Maximum=2147483647
 	IdleTimeoutMs *int64 `json:"idleTimeoutMs,omitempty"`
 
+	// ConnectTimeoutMs bounds, in milliseconds, how long HAProxy waits
+	// for a connection to one of the service's servers to be established.
+	// The default is 5000. Mappings that share traffic (same address, port
+	// and host) must agree on it, as on retries and redispatch.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=2147483647
+	ConnectTimeoutMs *int64 `json:"connectTimeoutMs,omitempty"`
+
+	// Retries is how many times HAProxy tries again to connect to a
+	// server after a failed attempt, before it closes the client's
+	// connection. The default is 3.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	Retries *int32 `json:"retries,omitempty"`
+
+	// Redispatch makes each retry after a failed connection go to another
+	// server of the service instead of the same one. With weighted
+	// mappings, a retry may go to a server of another mapping that shares
+	// the traffic.
+	// +optional
+	Redispatch *bool `json:"redispatch,omitempty"`
+
+	// LoadBalancer is how connections are spread over the servers:
+	// roundrobin (the default) takes them in turn, in proportion to their
+	// weights; leastconn picks the server with the fewest connections,
+	// for long-lived ones; source keeps each client address on one server
+	// (consistent hashing, so a server coming or going moves few
+	// clients). Weights hold with each: with source they split client
+	// addresses rather than connections. Mappings that share traffic must
+	// agree on it.
+	// +optional
+	// +kubebuilder:validation:Enum=roundrobin;leastconn;source
+	LoadBalancer string `json:"loadBalancer,omitempty"`
+
+	// SendProxyProtocol makes HAProxy start every connection to the
+	// service with a PROXY protocol header (v1, text, or v2, binary) that
+	// tells the upstream the client's address and port.
+	// +optional
+	// +kubebuilder:validation:Enum=v1;v2
+	SendProxyProtocol string `json:"sendProxyProtocol,omitempty"`
+
+	// AcceptProxyProtocol makes HAProxy read a PROXY protocol header (v1
+	// or v2) at the start of every connection on this mapping's port, as
+	// sent by a load balancer in front of it, and use the client address
+	// it carries; a connection without one is closed. It holds for the
+	// whole port (address and port): when mappings on one port disagree,
+	// the oldest one decides and a newer one that differs is not
+	// accepted (Conflict).
+	// +optional
+	AcceptProxyProtocol *bool `json:"acceptProxyProtocol,omitempty"`
+
 	// EnableIPv4 enables IPv4 DNS lookups for this mapping's service. The
 	// default is the HAProxy resource's enableIPv4.
 	// +optional
@@ -84,6 +139,53 @@ type TCPMappingSpec struct {
 	// enabled, IPv6 is preferred.
 	// +optional
 	EnableIPv6 *bool `json:"enableIPv6,omitempty"`
+
+	// UpstreamTLS says how HAProxy checks the server of an https://
+	// service and which certificate it shows it. Without it, an https://
+	// service's certificate is verified against the system's certificate
+	// authorities, for the service's host name.
+	// +optional
+	UpstreamTLS *UpstreamTLS `json:"upstreamTLS,omitempty"`
+}
+
+// UpstreamTLS is the TLS HAProxy opens towards an https:// service.
+//
+// +kubebuilder:validation:XValidation:rule="!(has(self.insecureSkipVerify) && self.insecureSkipVerify && has(self.caSecret))",message="insecureSkipVerify cannot be combined with caSecret: nothing would be verified against it"
+type UpstreamTLS struct {
+	// CASecret is a Secret (name in the mapping's namespace, or
+	// name.namespace, which needs a ReferenceGrant there like service)
+	// whose ca.crt holds the certificate authorities the upstream's
+	// certificate is verified against. Without it, the system's
+	// certificate authorities of the HAProxy instance are used.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)?$')",message="caSecret must be name or name.namespace"
+	CASecret string `json:"caSecret,omitempty"`
+
+	// ServerName is sent as SNI and is the name the upstream's
+	// certificate must be valid for. The default is the host of service
+	// as written (name, name.namespace or a DNS name); a service given as
+	// an IP address needs it unless insecureSkipVerify is set.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="serverName must be a lowercase DNS name"
+	ServerName string `json:"serverName,omitempty"`
+
+	// InsecureSkipVerify accepts any certificate from the upstream. The
+	// connection is encrypted but not authenticated; the mapping's
+	// Accepted condition says so, and its UpstreamTLSVerified condition
+	// is False with reason InsecureSkipVerify.
+	// +optional
+	InsecureSkipVerify bool `json:"insecureSkipVerify,omitempty"`
+
+	// ClientCertificateSecret is a kubernetes.io/tls Secret (keys tls.crt
+	// and tls.key; name, or name.namespace permitted as for caSecret)
+	// whose certificate HAProxy presents to the upstream, for upstreams
+	// that require client certificates.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)?$')",message="clientCertificateSecret must be name or name.namespace"
+	ClientCertificateSecret string `json:"clientCertificateSecret,omitempty"`
 }
 
 // TCPMappingStatus is what the operator observed of a TCPMapping.

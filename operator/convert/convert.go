@@ -51,6 +51,14 @@ func Convert(data []byte, opt Options) (Result, error) {
 	if c.module != nil {
 		c.res.Objects = append(c.res.Objects, c.module)
 	}
+	if c.proxyProto {
+		// The Module may come after the mappings: applied at the end.
+		for _, o := range c.res.Objects {
+			if m, isMapping := o.(*v1alpha1.TCPMapping); isMapping {
+				m.Spec.AcceptProxyProtocol = ptr.To(true)
+			}
+		}
+	}
 	if err := c.addGrants(); err != nil {
 		return Result{}, err
 	}
@@ -62,6 +70,9 @@ type converter struct {
 	res    Result
 	module *v1alpha1.HAProxy
 	names  map[string]bool
+	// proxyProto: the ambassador Module reads the PROXY protocol on every
+	// listener.
+	proxyProto bool
 }
 
 func (c *converter) note(format string, args ...any) {
@@ -201,7 +212,7 @@ func (c *converter) tcpMapping(name, namespace string, f map[string]any, where s
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
 	}
 	known := map[string]bool{"port": true, "address": true, "service": true, "tls": true, "host": true,
-		"weight": true, "idle_timeout_ms": true, "enable_ipv4": true, "enable_ipv6": true}
+		"weight": true, "idle_timeout_ms": true, "enable_ipv4": true, "enable_ipv6": true, "load_balancer": true}
 	for k := range flatMeta {
 		known[k] = true
 	}
@@ -239,8 +250,40 @@ func (c *converter) tcpMapping(name, namespace string, f map[string]any, where s
 	if m.Spec.Host != "" && m.Spec.TLS == "" {
 		c.note("%s: %s: host without tls is routed here as TLS passthrough on the ClientHello's SNI", where, what)
 	}
+	if lb, present := f["load_balancer"]; present {
+		m.Spec.LoadBalancer = c.loadBalancer(lb, what, where)
+	}
+	if strings.HasPrefix(m.Spec.Service, "https://") {
+		// Ambassador originates TLS without verifying the upstream; the
+		// converted mapping keeps working the same way, and says so in
+		// its status, until the upstream's CA is given.
+		m.Spec.UpstreamTLS = &v1alpha1.UpstreamTLS{InsecureSkipVerify: true}
+		c.note("%s: %s: service %s: Ambassador does not verify the upstream's certificate, so upstreamTLS.insecureSkipVerify is set (the mapping's status warns about it); replace it with upstreamTLS.caSecret naming a Secret with the upstream's CA, or remove upstreamTLS to verify against the system's CAs", where, what, m.Spec.Service)
+	}
 	c.leftOut(f, known, what, where)
 	return c.add(m, where)
+}
+
+// loadBalancer maps Ambassador's load_balancer (policy round_robin,
+// least_request, ring_hash or maglev, the hashes on source_ip) to
+// loadBalancer; what has no equivalent keeps the default with a note.
+func (c *converter) loadBalancer(v any, what, where string) string {
+	lb, _ := v.(map[string]any)
+	policy := str(lb, "policy")
+	sourceIP, _ := boolean(lb["source_ip"])
+	switch {
+	case policy == "round_robin":
+		return "roundrobin"
+	case policy == "least_request":
+		return "leastconn"
+	case (policy == "ring_hash" || policy == "maglev") && sourceIP:
+		if policy == "maglev" {
+			c.note("%s: %s: load_balancer maglev on source_ip becomes loadBalancer source (consistent hashing)", where, what)
+		}
+		return "source"
+	}
+	c.note("%s: %s: load_balancer %v not carried over: only round_robin, least_request, and ring_hash or maglev on source_ip have an equivalent (roundrobin, leastconn, source); the default roundrobin applies", where, what, v)
+	return ""
 }
 
 func (c *converter) add(o client.Object, where string) error {
@@ -325,9 +368,13 @@ func (c *converter) moduleConfig(name, namespace string, f map[string]any, where
 	if b, ok := boolean(cfg["enable_ipv6"]); ok {
 		hap.Spec.EnableIPv6 = ptr.To(b)
 	}
+	if b, ok := boolean(cfg["use_proxy_proto"]); ok && b {
+		c.proxyProto = true
+		c.note("%s: Module ambassador: use_proxy_proto: true becomes acceptProxyProtocol: true on every converted TCPMapping", where)
+	}
 	var extra []string
 	for k := range cfg {
-		if k != "enable_ipv4" && k != "enable_ipv6" {
+		if k != "enable_ipv4" && k != "enable_ipv6" && k != "use_proxy_proto" {
 			extra = append(extra, k)
 		}
 	}

@@ -119,6 +119,20 @@ type Backend struct {
 	// IdleTimeout closes connections idle in both directions; zero means
 	// none (HAProxy's longest timeout, about 24 days, in practice).
 	IdleTimeout time.Duration `json:"idleTimeout,omitempty"`
+	// ConnectTimeout bounds the connection to a server; zero keeps the
+	// defaults section's.
+	ConnectTimeout time.Duration `json:"connectTimeout,omitempty"`
+	// Retries is HAProxy's retries after a failed connection; nil keeps
+	// HAProxy's default (3).
+	Retries *int32 `json:"retries,omitempty"`
+	// Redispatch sends every retry to another server.
+	Redispatch bool `json:"redispatch,omitempty"`
+	// Balance is HAProxy's balance algorithm: BalanceRoundRobin (also
+	// when empty), BalanceLeastConn or BalanceSource.
+	Balance string `json:"balance,omitempty"`
+	// HashType is "consistent" for hashing algorithms, so weights can
+	// change at runtime and a server change moves few clients.
+	HashType string `json:"hashType,omitempty"`
 	// Members are the mappings whose servers this backend holds.
 	Members []Member `json:"members,omitempty"`
 	// Servers are every member's servers, in member order.
@@ -154,10 +168,25 @@ type Server struct {
 	// TLS opens TLS towards the server; SNI is then sent when set.
 	TLS bool   `json:"tls,omitempty"`
 	SNI string `json:"sni,omitempty"`
+	// Verify is "required" (the server's certificate is checked against
+	// CAFile and VerifyHost) or "none"; only with TLS.
+	Verify string `json:"verify,omitempty"`
+	// CAFile is the CA bundle the server's certificate is checked
+	// against: a file name in the certificate directory, or
+	// SystemCAFile.
+	CAFile string `json:"caFile,omitempty"`
+	// VerifyHost is the name the server's certificate must be valid for.
+	VerifyHost string `json:"verifyHost,omitempty"`
+	// ClientCertificate is the PEM file (chain and key) presented to the
+	// server when it asks for one.
+	ClientCertificate string `json:"clientCertificate,omitempty"`
 	// Resolve is set for servers whose Address is a DNS name.
 	Resolve *Resolve `json:"resolve,omitempty"`
-	// SendProxy sends a PROXY protocol v2 header (internal loops).
+	// SendProxy sends a PROXY protocol v2 header (internal loops, and
+	// mappings that ask for v2).
 	SendProxy bool `json:"sendProxy,omitempty"`
+	// SendProxyV1 sends a PROXY protocol v1 (text) header instead.
+	SendProxyV1 bool `json:"sendProxyV1,omitempty"`
 }
 
 // Resolve says how a DNS name is resolved.
@@ -169,6 +198,26 @@ type Resolve struct {
 	// Prefer is "ipv4" or "ipv6".
 	Prefer string `json:"prefer"`
 }
+
+// Balance algorithms.
+const (
+	BalanceRoundRobin = "roundrobin"
+	BalanceLeastConn  = "leastconn"
+	BalanceSource     = "source"
+	// HashConsistent is the hash-type of hashing algorithms.
+	HashConsistent = "consistent"
+)
+
+// Server verification settings.
+const (
+	VerifyRequired = "required"
+	VerifyNone     = "none"
+	// SystemCAFile is the system's CA bundle on the instance (Debian's
+	// ca-certificates path, which Alpine shares). An absolute path:
+	// HAProxy 2.6 resolves its @system-ca keyword under ca-base, where
+	// it does not exist.
+	SystemCAFile = "/etc/ssl/certs/ca-certificates.crt"
+)
 
 // Kinds of certificate files: the Data Plane API stores them differently.
 const (

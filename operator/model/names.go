@@ -72,3 +72,18 @@ func CAFile(namespace, name string) string {
 func CRLFile(namespace, name string) string {
 	return namespace + "_" + name + ".crl.pem"
 }
+
+// UpstreamCAFile is the PEM file of the CA bundle from Secret
+// namespace/name that upstream certificates are verified against; the
+// .ca.pem ending tells the instances it holds no key, as for CAFile. The
+// "upstream_" start cannot be a namespace followed by "_", so it never
+// meets a TLSContext's files.
+func UpstreamCAFile(namespace, name string) string {
+	return "upstream_" + namespace + "_" + name + ".ca.pem"
+}
+
+// UpstreamCertificateFile is the PEM file (chain and key) from Secret
+// namespace/name that HAProxy presents to upstreams.
+func UpstreamCertificateFile(namespace, name string) string {
+	return "upstream_" + namespace + "_" + name + ".pem"
+}

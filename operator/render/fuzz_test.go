@@ -21,10 +21,16 @@ import (
 // fuzzInput is one TCPMapping and the TLSContext it names, every string
 // field chosen by the fuzzer. The TLSContext is named by the mapping's tls
 // field and its Secrets by its secret and caSecret fields, so the fuzzed
-// object resolves and its TLS settings reach the bind line.
+// object resolves and its TLS settings reach the bind line; the mapping's
+// upstreamTLS Secrets exist too, so they reach its server lines.
 type fuzzInput struct {
 	namespace, name, service, host, tls, address string
 	alpn, cipher, curve, secret, caSecret        string
+	// upstreamCA, serverName and clientCert are the mapping's
+	// upstreamTLS; its Secrets are created like the TLSContext's.
+	upstreamCA, serverName, clientCert string
+	// loadBalancer and sendProxy are the mapping's enumerations.
+	loadBalancer, sendProxy string
 }
 
 // fuzzPort is the fuzzed mapping's port, one no baseline mapping uses, so
@@ -35,29 +41,38 @@ const fuzzPort = 9999
 // checks see real fuzzed sections), and the characters that would break
 // out of a token, a line or a section if they reached haproxy.cfg.
 var fuzzSeeds = []fuzzInput{
-	{"default", "fz", "qotm", "", "", "", "h2", "ECDHE-ECDSA-AES128-GCM-SHA256", "X25519", "some-context-cert", ""},
-	{"team", "fz", "https://upstream.example.com:8443", "a.example.com", "", "", "", "", "", "", ""},
-	{"team", "fz", "10.1.2.3:7000", "*.example.org", "site", "127.0.0.1", "http/1.1", "TLS_AES_128_GCM_SHA256", "P-256", "cert", "ca.other"},
-	{"team", "fz", "[2001:db8::1]:80", "", "site.other", "::1", "h2", "AES128-SHA", "X448", "cert.third", ""},
-	{"team", "fz\nglobal", "qotm.default", "", "", "", "", "", "", "", ""},
-	{"team", "fz", "qotm\n    bind :1", "", "", "", "", "", "", "", ""},
-	{"team", "fz", "qotm.default", "a.example.com }\n    use_backend x if { always_true", "", "", "", "", "", "", ""},
-	{"team", "fz", "qotm.default", "a.example.com #", "", "", "", "", "", "", ""},
-	{"team", "fz", "qotm.default", "", "site", "127.0.0.1 ssl crt /etc/passwd", "", "", "", "cert", ""},
-	{"team", "fz", "qotm.default", "", "site", "", "h2 crt x.pem", "", "", "cert", ""},
-	{"team", "fz", "qotm.default", "", "site", "", "h2,http/1.1", "", "", "cert", ""},
-	{"team", "fz", "qotm.default", "", "site", "", "", "AES128:ALL", "", "cert", ""},
-	{"team", "fz", "qotm.default", "", "site", "", "", "'quoted'", "\"X25519\"", "cert", ""},
-	{"team", "fz", "qotm.default", "", "site", "", "", "${TCPM_CERT_DIR}", "%[src]", "cert", ""},
-	{"team", "fz", "qotm.default", "", "site", "", "", "{", "}", "cert", ""},
-	{"team", "fz", "qotm.default", "", "site", "", "", "\\", "X25519 ", "cert", ""},
-	{"team", "fz", "qotm.default", "", "site", "", "", "", "", "cert\n", "ca #"},
-	{"team", "f z", "qotm.default", "", "", "", "", "", "", "", ""},
-	{"te#am", "fz", "qotm.default", "", "", "", "", "", "", "", ""},
-	{"team", "fz", "http://qotm:80 weight 256", "", "", "", "", "", "", "", ""},
-	{"team", "fz", "%[env(HOME)]", "${HOME}", "", "", "", "", "", "", ""},
-	{"team", "fz", "upstream.example.com", "", "", "fe80::1%eth0", "", "", "", "", ""},
-	{"", "", "", "", "", "", "", "", "", "", ""},
+	{"default", "fz", "qotm", "", "", "", "h2", "ECDHE-ECDSA-AES128-GCM-SHA256", "X25519", "some-context-cert", "", "", "", "", "leastconn", "v1"},
+	{"team", "fz", "https://upstream.example.com:8443", "a.example.com", "", "", "", "", "", "", "", "upstream-ca", "", "client.other", "source", "v2"},
+	{"team", "fz", "10.1.2.3:7000", "*.example.org", "site", "127.0.0.1", "http/1.1", "TLS_AES_128_GCM_SHA256", "P-256", "cert", "ca.other", "", "", "", "", ""},
+	{"team", "fz", "[2001:db8::1]:80", "", "site.other", "::1", "h2", "AES128-SHA", "X448", "cert.third", "", "", "", "", "", ""},
+	{"team", "fz\nglobal", "qotm.default", "", "", "", "", "", "", "", "", "", "", "", "", ""},
+	{"team", "fz", "qotm\n    bind :1", "", "", "", "", "", "", "", "", "", "", "", "", ""},
+	{"team", "fz", "qotm.default", "a.example.com }\n    use_backend x if { always_true", "", "", "", "", "", "", "", "", "", "", "", ""},
+	{"team", "fz", "qotm.default", "a.example.com #", "", "", "", "", "", "", "", "", "", "", "", ""},
+	{"team", "fz", "qotm.default", "", "site", "127.0.0.1 ssl crt /etc/passwd", "", "", "", "cert", "", "", "", "", "", ""},
+	{"team", "fz", "qotm.default", "", "site", "", "h2 crt x.pem", "", "", "cert", "", "", "", "", "", ""},
+	{"team", "fz", "qotm.default", "", "site", "", "h2,http/1.1", "", "", "cert", "", "", "", "", "", ""},
+	{"team", "fz", "qotm.default", "", "site", "", "", "AES128:ALL", "", "cert", "", "", "", "", "", ""},
+	{"team", "fz", "qotm.default", "", "site", "", "", "'quoted'", "\"X25519\"", "cert", "", "", "", "", "", ""},
+	{"team", "fz", "qotm.default", "", "site", "", "", "${TCPM_CERT_DIR}", "%[src]", "cert", "", "", "", "", "", ""},
+	{"team", "fz", "qotm.default", "", "site", "", "", "{", "}", "cert", "", "", "", "", "", ""},
+	{"team", "fz", "qotm.default", "", "site", "", "", "\\", "X25519 ", "cert", "", "", "", "", "", ""},
+	{"team", "fz", "qotm.default", "", "site", "", "", "", "", "cert\n", "ca #", "", "", "", "", ""},
+	{"team", "f z", "qotm.default", "", "", "", "", "", "", "", "", "", "", "", "", ""},
+	{"te#am", "fz", "qotm.default", "", "", "", "", "", "", "", "", "", "", "", "", ""},
+	{"team", "fz", "http://qotm:80 weight 256", "", "", "", "", "", "", "", "", "", "", "", "", ""},
+	{"team", "fz", "%[env(HOME)]", "${HOME}", "", "", "", "", "", "", "", "", "", "", "", ""},
+	{"team", "fz", "upstream.example.com", "", "", "fe80::1%eth0", "", "", "", "", "", "", "", "", "", ""},
+	{"", "", "", "", "", "", "", "", "", "", "", "", "", "", "", ""},
+	{"team", "fz", "https://upstream.example.com", "", "", "", "", "", "", "", "", "", "db verify none", "", "", ""},
+	{"team", "fz", "https://upstream.example.com", "", "", "", "", "", "", "", "", "", "db\n    bind :1", "", "", ""},
+	{"team", "fz", "https://upstream.example.com", "", "", "", "", "", "", "", "", "ca crt /etc/passwd", "", "", "", ""},
+	{"team", "fz", "https://upstream.example.com", "", "", "", "", "", "", "", "", "", "", "client #", "", ""},
+	{"team", "fz", "https://10.1.2.3", "", "", "", "", "", "", "", "", "ca", "${HOME}", "client", "", ""},
+	{"team", "fz", "https://10.1.2.3", "", "", "", "", "", "", "", "", "", "%[src]", "", "", ""},
+	{"team", "fz", "qotm.default", "", "", "", "", "", "", "", "", "", "", "", "source\n    bind :1", "v2 crt x.pem"},
+	{"team", "fz", "qotm.default", "", "", "", "", "", "", "", "", "", "", "", "leastconn #", "v1\nlisten x"},
+	{"team", "fz", "qotm.default", "", "", "", "", "", "", "", "", "", "", "", "%[src]", "${HOME}"},
 }
 
 // FuzzTranslateRender puts fuzzed strings into every string field of a
@@ -78,15 +93,18 @@ var fuzzSeeds = []fuzzInput{
 // which go test then replays always.
 func FuzzTranslateRender(f *testing.F) {
 	for _, s := range fuzzSeeds {
-		f.Add(s.namespace, s.name, s.service, s.host, s.tls, s.address, s.alpn, s.cipher, s.curve, s.secret, s.caSecret)
+		f.Add(s.namespace, s.name, s.service, s.host, s.tls, s.address, s.alpn, s.cipher, s.curve, s.secret, s.caSecret,
+			s.upstreamCA, s.serverName, s.clientCert, s.loadBalancer, s.sendProxy)
 	}
 	base := fuzzBaseline(f)
 	baseText, err := render.Config(translate.Translate(base).Config)
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Fuzz(func(t *testing.T, namespace, name, service, host, tls, address, alpn, cipher, curve, secret, caSecret string) {
-		in := fuzzInput{namespace, name, service, host, tls, address, alpn, cipher, curve, secret, caSecret}
+	f.Fuzz(func(t *testing.T, namespace, name, service, host, tls, address, alpn, cipher, curve, secret, caSecret,
+		upstreamCA, serverName, clientCert, loadBalancer, sendProxy string) {
+		in := fuzzInput{namespace, name, service, host, tls, address, alpn, cipher, curve, secret, caSecret,
+			upstreamCA, serverName, clientCert, loadBalancer, sendProxy}
 		s, ok := withFuzzedObjects(base, in)
 		if !ok {
 			t.Skip("the fuzzed object collides with a baseline object")
@@ -149,6 +167,7 @@ func withFuzzedObjects(base snapshot.Snapshot, in fuzzInput) (snapshot.Snapshot,
 		ObjectMeta: metav1.ObjectMeta{Namespace: in.namespace, Name: in.name, CreationTimestamp: newer},
 		Spec: v1alpha1.TCPMappingSpec{
 			Port: fuzzPort, Service: in.service, Host: in.host, TLS: in.tls, Address: in.address,
+			LoadBalancer: in.loadBalancer, SendProxyProtocol: in.sendProxy,
 		},
 	}
 	for _, b := range base.TCPMappings {
@@ -156,7 +175,14 @@ func withFuzzedObjects(base snapshot.Snapshot, in fuzzInput) (snapshot.Snapshot,
 			return s, false
 		}
 	}
+	if in.upstreamCA != "" || in.serverName != "" || in.clientCert != "" {
+		m.Spec.UpstreamTLS = &v1alpha1.UpstreamTLS{CASecret: in.upstreamCA, ServerName: in.serverName, ClientCertificateSecret: in.clientCert}
+	}
 	s.TCPMappings = append(slices.Clip(base.TCPMappings), m)
+	var ok bool
+	if s.Secrets, ok = withSecrets(base, in.namespace, []secretRef{{in.upstreamCA, "client-ca"}, {in.clientCert, "some-context-cert"}}); !ok {
+		return s, false
+	}
 	if in.tls == "" {
 		return s, true
 	}
@@ -174,16 +200,32 @@ func withFuzzedObjects(base snapshot.Snapshot, in fuzzInput) (snapshot.Snapshot,
 		}
 	}
 	s.TLSContexts = append(slices.Clip(base.TLSContexts), ctx)
+	secrets, ok := withSecrets(snapshot.Snapshot{Secrets: s.Secrets}, ctxNS, []secretRef{{in.secret, "some-context-cert"}, {in.caSecret, "client-ca"}})
+	if !ok {
+		return s, false
+	}
+	s.Secrets = secrets
+	return s, true
+}
+
+// secretRef is a fuzzed Secret reference and the baseline Secret in
+// namespace default whose data it gets.
+type secretRef struct{ ref, like string }
+
+// withSecrets adds a Secret for each reference (name or name.namespace,
+// relative to namespace) to base's; false when one would replace a
+// baseline Secret.
+func withSecrets(base snapshot.Snapshot, namespace string, refs []secretRef) ([]corev1.Secret, bool) {
 	secrets := slices.Clip(base.Secrets)
-	for _, ref := range []struct{ ref, like string }{{in.secret, "some-context-cert"}, {in.caSecret, "client-ca"}} {
+	for _, ref := range refs {
 		if ref.ref == "" {
 			continue
 		}
-		ns, name := splitRef(ref.ref, ctxNS)
+		ns, name := splitRef(ref.ref, namespace)
 		var like corev1.Secret
-		for _, b := range base.Secrets {
+		for _, b := range secrets {
 			if b.Namespace == ns && b.Name == name {
-				return s, false
+				return nil, false
 			}
 			if b.Namespace == "default" && b.Name == ref.like {
 				like = b
@@ -193,8 +235,7 @@ func withFuzzedObjects(base snapshot.Snapshot, in fuzzInput) (snapshot.Snapshot,
 		sec.Namespace, sec.Name = ns, name
 		secrets = append(secrets, sec)
 	}
-	s.Secrets = secrets
-	return s, true
+	return secrets, true
 }
 
 func nonEmpty(v string) []string {
@@ -244,7 +285,7 @@ func sections(text []byte) []section {
 // Directives a section created for the fuzzed object may hold.
 var (
 	frontendLine = regexp.MustCompile(`^    (bind|tcp-request|use_backend|default_backend) `)
-	backendLine  = regexp.MustCompile(`^    (balance roundrobin|timeout (server|tunnel) [0-9]+d?|# [a-z0-9.-]+/[a-z0-9.-]+: [0-9.]+% of connections|server [^ ]+ [^ ]+ weight [0-9]+( .*)?)$`)
+	backendLine  = regexp.MustCompile(`^    (balance (roundrobin|leastconn|source)|hash-type consistent|timeout (server|tunnel) [0-9]+d?|timeout connect [0-9]+|retries [0-9]+|option redispatch 1|# [a-z0-9.-]+/[a-z0-9.-]+: [0-9.]+% of connections|server [^ ]+ [^ ]+ weight [0-9]+( .*)?)$`)
 	// safeToken is what any value taken from an object may look like in
 	// haproxy.cfg: nothing HAProxy's parser gives a meaning to (spaces,
 	// #, quotes, backslashes, $ and % expansions, braces, commas).
@@ -381,7 +422,7 @@ func checkModelValues(t *testing.T, cfg model.Config, own []string) {
 			check(be.Name, m.Mapping)
 		}
 		for _, sv := range be.Servers {
-			check(be.Name, sv.Name, sv.Address, sv.Socket, sv.SNI)
+			check(be.Name, sv.Name, sv.Address, sv.Socket, sv.SNI, sv.Verify, sv.CAFile, sv.VerifyHost, sv.ClientCertificate)
 		}
 	}
 	for _, c := range cfg.Certificates {

@@ -5,6 +5,7 @@ import (
 	"math"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/model"
@@ -76,6 +77,10 @@ func (t *translation) build(candidates []*candidate) {
 			listeners = append(listeners, l)
 		}
 		if conflict := ownerConflict(l, c, listeners); conflict != "" {
+			c.reject(v1alpha1.ReasonConflict, conflict)
+			continue
+		}
+		if conflict := proxyConflict(l, c); conflict != "" {
 			c.reject(v1alpha1.ReasonConflict, conflict)
 			continue
 		}
@@ -156,6 +161,21 @@ func ownerConflict(l *listener, c *candidate, all []*listener) string {
 	return ""
 }
 
+// proxyConflict: whether a port reads a PROXY protocol header is decided
+// for every connection before it is routed, so the mappings of a listener
+// must agree; the oldest one decides.
+func proxyConflict(l *listener, c *candidate) string {
+	if len(l.groups) == 0 {
+		return ""
+	}
+	winner := l.groups[0].first()
+	if winner.acceptProxy == c.acceptProxy {
+		return ""
+	}
+	return fmt.Sprintf("%s has acceptProxyProtocol %t from TCPMapping %s, which is older; it holds for every connection on the port, and this mapping has %t",
+		l.where(), winner.acceptProxy, winner.key, c.acceptProxy)
+}
+
 // listenerConflict: a cleartext mapping owns its port; TLS mappings
 // (terminated or passthrough) can share one.
 func listenerConflict(l *listener, c *candidate) string {
@@ -191,8 +211,34 @@ func groupConflict(winner, c *candidate, listenerWhere string) string {
 	case winner.idle != c.idle:
 		return fmt.Sprintf("%s has idleTimeoutMs %s from TCPMapping %s, which is older; mappings that share traffic must agree, and this one has %s",
 			where, idleString(winner), winner.key, idleString(c))
+	case winner.connect != c.connect:
+		return fmt.Sprintf("%s has connectTimeoutMs %s from TCPMapping %s, which is older; mappings that share traffic must agree, and this one has %s",
+			where, msString(winner.connect), winner.key, msString(c.connect))
+	case retriesString(winner) != retriesString(c):
+		return fmt.Sprintf("%s has retries %s from TCPMapping %s, which is older; mappings that share traffic must agree, and this one has %s",
+			where, retriesString(winner), winner.key, retriesString(c))
+	case winner.balance != c.balance:
+		return fmt.Sprintf("%s has loadBalancer %s from TCPMapping %s, which is older; mappings that share traffic must agree, and this one has %s",
+			where, winner.balance, winner.key, c.balance)
+	case winner.redispatch != c.redispatch:
+		return fmt.Sprintf("%s has redispatch %t from TCPMapping %s, which is older; mappings that share traffic must agree, and this one has %t",
+			where, winner.redispatch, winner.key, c.redispatch)
 	}
 	return ""
+}
+
+func msString(d time.Duration) string {
+	if d == 0 {
+		return "unset"
+	}
+	return fmt.Sprint(d.Milliseconds())
+}
+
+func retriesString(c *candidate) string {
+	if c.retries == nil {
+		return "unset"
+	}
+	return fmt.Sprint(*c.retries)
 }
 
 func idleString(c *candidate) string {
@@ -247,7 +293,7 @@ func (t *translation) addListener(l *listener) {
 	cfg := &t.result.Config
 	fe := model.Frontend{
 		Name: model.FrontendName(l.key),
-		Bind: model.Bind{Address: l.address, Port: l.port},
+		Bind: model.Bind{Address: l.address, Port: l.port, AcceptProxy: l.groups[0].first().acceptProxy},
 	}
 	sortGroups(l.groups)
 	var all []string
@@ -407,11 +453,17 @@ func (t *translation) addCertificate(ci *contextInfo) {
 // backend builds one weight group's backend: every member's servers, each
 // weighted so the member receives its share.
 func (t *translation) backend(l *listener, g *group) model.Backend {
-	be := model.Backend{Name: model.BackendName(l.key, g.host), IdleTimeout: g.first().idle, Sources: sources(mappingRefs(g))}
+	first := g.first()
+	be := model.Backend{Name: model.BackendName(l.key, g.host), IdleTimeout: first.idle, Sources: sources(mappingRefs(g)),
+		ConnectTimeout: first.connect, Retries: first.retries, Redispatch: first.redispatch, Balance: first.balance}
+	if be.Balance == model.BalanceSource {
+		be.HashType = model.HashConsistent
+	}
 	for _, c := range g.members {
 		sh := share(g, c)
 		be.Members = append(be.Members, model.Member{Mapping: c.key, Share: sh})
 		be.Servers = append(be.Servers, servers(c, sh)...)
+		t.addUpstreamFiles(c)
 	}
 	return be
 }
@@ -441,7 +493,11 @@ func slots(n int) int {
 
 func servers(c *candidate, sh float64) []model.Server {
 	tgt := c.target
-	base := model.Server{TLS: tgt.TLS}
+	base := model.Server{TLS: tgt.TLS, SendProxy: c.spec.SendProxyProtocol == "v2", SendProxyV1: c.spec.SendProxyProtocol == "v1"}
+	if up := c.upstream; up != nil && tgt.TLS {
+		base.Verify, base.CAFile, base.VerifyHost = up.verify, up.caFile, up.verifyHost
+		base.SNI, base.ClientCertificate = up.sni, up.clientCert
+	}
 	switch {
 	case tgt.IP != "":
 		base.Name = model.ServerName(c.m.Namespace, c.m.Name, 1)
@@ -452,9 +508,6 @@ func servers(c *candidate, sh float64) []model.Server {
 		base.Name = model.ServerName(c.m.Namespace, c.m.Name, 1)
 		base.Address, base.Port = tgt.DNSName, tgt.Port
 		base.Weight = serverWeight(sh, 1)
-		if tgt.TLS {
-			base.SNI = tgt.DNSName
-		}
 		// Both families: no restriction, IPv6 first, as the seed says.
 		switch {
 		case c.ipv4 && c.ipv6:

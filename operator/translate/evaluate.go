@@ -34,10 +34,22 @@ type candidate struct {
 	host     string
 	ctx      *contextInfo
 	target   target
+	// upstream is the TLS towards an https:// service's servers.
+	upstream *upstreamTLS
 	ipv4     bool
 	ipv6     bool
 	idle     time.Duration
-	result   *MappingResult
+	// connect, retries and redispatch are the backend's connection
+	// settings; zero, nil and false keep HAProxy's.
+	connect    time.Duration
+	retries    *int32
+	redispatch bool
+	// balance is the backend's algorithm, never empty.
+	balance string
+	// acceptProxy is the listener-wide PROXY protocol setting the mapping
+	// asks for.
+	acceptProxy bool
+	result      *MappingResult
 }
 
 func (c *candidate) reject(reason, msg string) {
@@ -72,6 +84,16 @@ func (t *translation) evaluate(m *v1alpha1.TCPMapping, spec *v1alpha1.TCPMapping
 	}
 	if spec.IdleTimeoutMs != nil {
 		c.idle = time.Duration(*spec.IdleTimeoutMs) * time.Millisecond
+	}
+	if spec.ConnectTimeoutMs != nil {
+		c.connect = time.Duration(*spec.ConnectTimeoutMs) * time.Millisecond
+	}
+	c.retries = spec.Retries
+	c.redispatch = boolOr(spec.Redispatch, false)
+	c.acceptProxy = boolOr(spec.AcceptProxyProtocol, false)
+	c.balance = spec.LoadBalancer
+	if c.balance == "" {
+		c.balance = model.BalanceRoundRobin
 	}
 
 	c.ipv4 = boolOr(spec.EnableIPv4, boolOr(t.hap.Spec.EnableIPv4, true))
@@ -134,6 +156,17 @@ func (t *translation) evaluate(m *v1alpha1.TCPMapping, spec *v1alpha1.TCPMapping
 		}
 		c.target = tgt
 		refs = cond
+		if refs.Status && tgt.TLS {
+			ref, _ := parseService(spec.Service) // resolved above, so it parses
+			up, cond := t.resolveUpstream(m.Namespace, spec, ref)
+			if cond.Status {
+				c.upstream = up
+				v := up.verified
+				c.result.UpstreamTLSVerified = &v
+			} else {
+				refs = cond
+			}
+		}
 		if c.ctx != nil && refs.Status {
 			refs.Message = fmt.Sprintf("TLSContext %s resolved; %s", c.ctx.key, refs.Message)
 		}

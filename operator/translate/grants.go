@@ -154,7 +154,7 @@ func (p *policy) contextSecretRefs(namespace string, spec *v1alpha1.TLSContextSp
 }
 
 // MappingNamespaces lists the namespaces other than its own that a
-// TCPMapping's service or tls may name, in its current and last accepted
+// TCPMapping's service, tls or upstreamTLS Secrets may name, in its current and last accepted
 // generations: where a ReferenceGrant would concern it. It reads the
 // specs alone and may name a namespace that resolution would not (a DNS
 // name of two labels), which only costs a translation.
@@ -175,6 +175,9 @@ func MappingNamespaces(m *v1alpha1.TCPMapping) []string {
 		if spec.TLS != "" {
 			ns, _ := splitRef(spec.TLS, m.Namespace)
 			add(ns)
+		}
+		for _, ref := range upstreamSecretRefs(m.Namespace, spec) {
+			add(ref.ToNamespace)
 		}
 		if ref, err := parseService(spec.Service); err == nil && !ref.IP {
 			parts := strings.Split(clusterSuffix.ReplaceAllString(ref.Name, ""), ".")

@@ -10,7 +10,7 @@ import (
 // SecretNames names, as namespace/name and from the specs alone, every
 // Secret a translation of s may read: the stats page credentials and the
 // certificate and CA Secrets of every TLSContext the HAProxy serves or its
-// mappings name, in their current and last accepted generations, that
+// mappings name, the upstreamTLS Secrets of its mappings, in their current and last accepted generations, that
 // the HAProxy's cross-namespace policy lets it use. The
 // caller reads just these, then translates once; s.Secrets is not used.
 func SecretNames(s snapshot.Snapshot) []string {
@@ -34,6 +34,11 @@ func SecretNames(s snapshot.Snapshot) []string {
 			specs = append(specs, &m.Status.LastAccepted.Spec)
 		}
 		for _, spec := range specs {
+			for _, ref := range upstreamSecretRefs(m.Namespace, spec) {
+				if pol.check(ref) == nil {
+					names[key(ref.ToNamespace, ref.ToName)] = true
+				}
+			}
 			if spec.TLS != "" {
 				ns, name := splitRef(spec.TLS, m.Namespace)
 				if pol.check(contextCrossRef(m.Namespace, ns, name)) == nil {

@@ -39,6 +39,10 @@ type MappingResult struct {
 	// ResolvedRefs is about the references of the generation in effect,
 	// or of the current one when none is.
 	ResolvedRefs Condition `json:"resolvedRefs"`
+	// UpstreamTLSVerified, for an https:// service whose TLS settings
+	// resolved, says whether the upstream's certificate is verified;
+	// False (reason InsecureSkipVerify) is a warning, not a rejection.
+	UpstreamTLSVerified *Condition `json:"upstreamTLSVerified,omitempty"`
 	// Frontend and Backend carry the mapping when it is programmable.
 	Frontend string `json:"frontend,omitempty"`
 	Backend  string `json:"backend,omitempty"`
@@ -206,6 +210,9 @@ func (t *translation) run() Result {
 			r.Accepted = fail(v1alpha1.ReasonPreviousGenerationInEffect, previousInEffect(m.Generation, current[i].Accepted, prev))
 		case r.Programmable():
 			r.InEffectGeneration = m.Generation
+		}
+		if v := r.UpstreamTLSVerified; v != nil && !v.Status && r.Accepted.Status {
+			r.Accepted.Message += "; warning: " + v.Message
 		}
 		t.result.Mappings = append(t.result.Mappings, *r)
 	}

@@ -6,6 +6,7 @@ import (
 	"regexp"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/model"
 )
 
 // ReasonInvalidSpec is the API's reason for a field the API server would
@@ -25,6 +26,9 @@ var (
 
 // maxTimeoutMs is HAProxy's largest timeout, about 24.8 days.
 const maxTimeoutMs = 2147483647
+
+// maxRetries bounds retries as the CRD does.
+const maxRetries = 100
 
 // maxTLSNames bounds cipherSuites and ecdhCurves as the CRD does.
 const maxTLSNames = 64
@@ -67,6 +71,31 @@ func checkMapping(namespace, name string, spec *v1alpha1.TCPMappingSpec) string 
 	}
 	if spec.IdleTimeoutMs != nil && (*spec.IdleTimeoutMs < 1 || *spec.IdleTimeoutMs > maxTimeoutMs) {
 		return fmt.Sprintf("spec.idleTimeoutMs %d is not between 1 and %d", *spec.IdleTimeoutMs, maxTimeoutMs)
+	}
+	if spec.ConnectTimeoutMs != nil && (*spec.ConnectTimeoutMs < 1 || *spec.ConnectTimeoutMs > maxTimeoutMs) {
+		return fmt.Sprintf("spec.connectTimeoutMs %d is not between 1 and %d", *spec.ConnectTimeoutMs, maxTimeoutMs)
+	}
+	if spec.Retries != nil && (*spec.Retries < 0 || *spec.Retries > maxRetries) {
+		return fmt.Sprintf("spec.retries %d is not between 0 and %d", *spec.Retries, maxRetries)
+	}
+	switch spec.SendProxyProtocol {
+	case "", "v1", "v2":
+	default:
+		return fmt.Sprintf("spec.sendProxyProtocol %q is not v1 or v2", spec.SendProxyProtocol)
+	}
+	switch spec.LoadBalancer {
+	case "", model.BalanceRoundRobin, model.BalanceLeastConn, model.BalanceSource:
+	default:
+		return fmt.Sprintf("spec.loadBalancer %q is not roundrobin, leastconn or source", spec.LoadBalancer)
+	}
+	// A service that does not parse is reported where it is resolved.
+	if ref, err := parseService(spec.Service); err == nil {
+		if msg := checkUpstreamTLS(spec, ref); msg != "" {
+			return msg
+		}
+		if msg := checkUpstreamName(spec, ref); msg != "" {
+			return msg
+		}
 	}
 	return ""
 }
