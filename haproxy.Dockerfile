@@ -18,7 +18,7 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/haproxy-tcp-operat
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends haproxy libcap2-bin \
+ && apt-get install -y --no-install-recommends haproxy ca-certificates libcap2-bin \
  && setcap 'cap_net_bind_service=+ep' /usr/sbin/haproxy \
  && getcap /usr/sbin/haproxy | grep -q cap_net_bind_service \
  && apt-get purge -y libcap2-bin \

@@ -93,6 +93,11 @@ func TestInstanceImage(t *testing.T) {
 			switch {
 			case strings.HasPrefix(s, "apt-get install") && regexp.MustCompile(`(^| )haproxy( |$)`).MatchString(s):
 				installed = i
+				// https:// upstreams without a CA Secret are verified
+				// against the system roots (model.SystemCAFile).
+				if !regexp.MustCompile(`(^| )ca-certificates( |$)`).MatchString(s) {
+					t.Errorf("line %d: the instance image installs no ca-certificates, so upstreams cannot be verified against the system roots", in.Line)
+				}
 			case s == setcapStep:
 				if installed < 0 {
 					t.Errorf("line %d: %s before haproxy is installed", in.Line, s)

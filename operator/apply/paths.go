@@ -66,7 +66,7 @@ var quotedWithDir = regexp.MustCompile(`"([^"]*\$\{(` + envRunDir + `|` + envCer
 
 // localize writes d into text where the rendered configuration names the
 // instance's directories, and the names files are stored under
-// (StorageName) where a bind loads them: the presetenv defaults, crt-base, ca-base (the
+// (StorageName) where a bind or server line loads them: the presetenv defaults, crt-base, ca-base (the
 // CA directory, which may differ from the certificate one) and every
 // quoted word naming ${TCPM_RUN_DIR} or ${TCPM_CERT_DIR}, unquoted so the
 // API reads the stats socket as a plain path. Other variables
@@ -93,7 +93,7 @@ func localize(text []byte, d dirs) ([]byte, error) {
 			body = indent + "crt-base " + d.cert
 		case len(f) == 2 && f[0] == "ca-base":
 			body = indent + "ca-base " + d.ca
-		case len(f) > 0 && f[0] == "bind":
+		case len(f) > 0 && loadsFiles[f[0]]:
 			body = renameFiles(quotedWithDir.ReplaceAllStringFunc(body, func(q string) string {
 				return expand.Replace(strings.Trim(q, `"`))
 			}))
@@ -162,31 +162,43 @@ func dirOf(file string) string {
 	return path.Dir(file)
 }
 
-// fileOptions are the bind options whose argument is a stored file.
+// loadsFiles are the lines whose options name stored files: binds
+// (certificates, client CAs, CRLs) and servers (upstream CAs, client
+// certificates towards the upstream).
+var loadsFiles = map[string]bool{"bind": true, "server": true, "default-server": true}
+
+// fileOptions are the bind and server options whose argument is a file.
 var fileOptions = map[string]bool{"crt": true, "ca-file": true, "crl-file": true}
 
-// renameFiles writes the stored names of the files a bind line loads.
+// storedFile says whether an option's argument names a stored file: an
+// absolute path (the system CA bundle) is the instance's own.
+func storedFile(option, arg string) bool {
+	return fileOptions[option] && !strings.HasPrefix(arg, "/")
+}
+
+// renameFiles writes the stored names of the files a bind or server line
+// loads.
 func renameFiles(line string) string {
 	words := strings.Split(line, " ")
 	for i := 1; i < len(words); i++ {
-		if fileOptions[words[i-1]] {
+		if storedFile(words[i-1], words[i]) {
 			words[i] = StorageName(words[i])
 		}
 	}
 	return strings.Join(words, " ")
 }
 
-// storedNames maps the stored name of every file the binds of a rendered
+// storedNames maps the stored name of every file the binds and servers of a rendered
 // configuration load back to the configuration's name, where they differ.
 func storedNames(text []byte) map[string]string {
 	out := map[string]string{}
 	for _, line := range strings.Split(string(text), "\n") {
 		words := strings.Fields(line)
-		if len(words) == 0 || words[0] != "bind" {
+		if len(words) == 0 || !loadsFiles[words[0]] {
 			continue
 		}
 		for i := 1; i < len(words); i++ {
-			if fileOptions[words[i-1]] {
+			if storedFile(words[i-1], words[i]) {
 				if n := StorageName(words[i]); n != words[i] {
 					out[n] = words[i]
 				}

@@ -94,3 +94,32 @@ func TestStoredDirsReadsWhatTheInstanceNamesLiterally(t *testing.T) {
 		}
 	}
 }
+
+func TestLocalizeRenamesTheFilesServersLoad(t *testing.T) {
+	text, err := os.ReadFile("../render/testdata/upstream-tls.haproxy.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := localize(text, dirs{run: "/run/haproxy", cert: "/etc/haproxy/ssl", ca: "/etc/haproxy/general"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := string(got)
+	for _, tc := range []struct{ want, not string }{
+		{want: " ca-file upstream_default_upstream-ca_2eca.pem ", not: "upstream-ca.ca.pem"},
+		{want: " crt upstream_default_some-context-cert.pem"},
+	} {
+		if !strings.Contains(out, tc.want) {
+			t.Errorf("localized server lines lack %q", tc.want)
+		}
+		if tc.not != "" && strings.Contains(out, tc.not) {
+			t.Errorf("localized text still names %q", tc.not)
+		}
+	}
+	if strings.Contains(string(text), "ca-file /") && !strings.Contains(out, "ca-file /etc/ssl/certs/ca-certificates.crt") {
+		t.Error("the system CA bundle, an absolute path, was renamed")
+	}
+	if back := storedNames(text); back["upstream_default_upstream-ca_2eca.pem"] != "upstream_default_upstream-ca.ca.pem" {
+		t.Errorf("storedNames = %v", back)
+	}
+}
