@@ -178,6 +178,18 @@ func mappingStatus(obj *v1alpha1.TCPMapping, hap string, m translate.MappingResu
 		condition(v1alpha1.ConditionAccepted, m.Accepted, m.Generation),
 		condition(v1alpha1.ConditionResolvedRefs, m.ResolvedRefs, m.Generation),
 		programmedCondition(m, instances))
+	// Only an https:// service has an upstream to verify; a mapping that
+	// no longer has one loses the condition.
+	for i := range st.Parents {
+		if st.Parents[i].HAProxy != hap {
+			continue
+		}
+		if m.UpstreamTLSVerified != nil {
+			meta.SetStatusCondition(&st.Parents[i].Conditions, condition(v1alpha1.ConditionUpstreamTLSVerified, *m.UpstreamTLSVerified, m.Generation))
+		} else {
+			meta.RemoveStatusCondition(&st.Parents[i].Conditions, v1alpha1.ConditionUpstreamTLSVerified)
+		}
+	}
 	finishMappingStatus(&st, obj.Generation)
 	if m.Programmable() && m.InEffectGeneration == obj.Generation && obj.Generation != 0 {
 		st.LastAccepted = &v1alpha1.AcceptedTCPMapping{Generation: obj.Generation, Spec: *obj.Spec.DeepCopy()}
@@ -196,6 +208,15 @@ func mappingStatusWithout(obj *v1alpha1.TCPMapping, hap string) v1alpha1.TCPMapp
 
 func finishMappingStatus(st *v1alpha1.TCPMappingStatus, generation int64) {
 	aggregate(&st.Conditions, st.Parents, generation, mappingConditions...)
+	verified := false
+	for _, p := range st.Parents {
+		verified = verified || meta.FindStatusCondition(p.Conditions, v1alpha1.ConditionUpstreamTLSVerified) != nil
+	}
+	if verified {
+		aggregate(&st.Conditions, st.Parents, generation, v1alpha1.ConditionUpstreamTLSVerified)
+	} else {
+		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionUpstreamTLSVerified)
+	}
 	st.Frontend, st.Backend = "", ""
 	if len(st.Parents) > 0 {
 		st.Frontend, st.Backend = st.Parents[0].Frontend, st.Parents[0].Backend

@@ -170,3 +170,26 @@ func TestExpiryCondition(t *testing.T) {
 		t.Error("no certificate, yet a verdict")
 	}
 }
+
+func TestUpstreamTLSVerifiedComesAndGoesWithTheHTTPSUpstream(t *testing.T) {
+	obj := &v1alpha1.TCPMapping{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "m", Generation: 1}, Spec: v1alpha1.TCPMappingSpec{Port: 2222, Service: "https://qotm"}}
+	ok := []instance{{Pod: "p", Programmed: true}}
+	skipping := accepted(1)
+	skipping.UpstreamTLSVerified = &translate.Condition{Reason: v1alpha1.ReasonInsecureSkipVerify, Message: "the upstream's certificate is not verified"}
+	obj.Status = mappingStatus(obj, "edge/one", skipping, ok)
+	for _, conds := range [][]metav1.Condition{obj.Status.Parents[0].Conditions, obj.Status.Conditions} {
+		c := meta.FindStatusCondition(conds, v1alpha1.ConditionUpstreamTLSVerified)
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.ReasonInsecureSkipVerify {
+			t.Fatalf("insecureSkipVerify gives UpstreamTLSVerified %+v", c)
+		}
+	}
+
+	obj.Generation = 2
+	obj.Status = mappingStatus(obj, "edge/one", accepted(2), ok)
+	if c := meta.FindStatusCondition(obj.Status.Conditions, v1alpha1.ConditionUpstreamTLSVerified); c != nil {
+		t.Errorf("a mapping without an https:// upstream keeps %+v", c)
+	}
+	if c := meta.FindStatusCondition(obj.Status.Parents[0].Conditions, v1alpha1.ConditionUpstreamTLSVerified); c != nil {
+		t.Errorf("its HAProxy entry keeps %+v", c)
+	}
+}
