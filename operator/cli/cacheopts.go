@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/controller"
 )
 
@@ -20,8 +21,11 @@ const lastApplied = corev1.LastAppliedConfigAnnotation
 
 // managerCacheOptions is what the operator's cache holds: only the Pods,
 // Deployments and PDBs the operator owns, every object without its
-// managedFields and kubectl's last-applied copy, and Pods without what
-// no reconcile reads. At 10,000 mappings these are most of the cache.
+// managedFields and (but HAProxies) kubectl's last-applied copy, and Pods
+// without what no reconcile reads. At 10,000 mappings these are most of
+// the cache. Objects other than HAProxies are written back only through
+// their status subresource, which ignores metadata, or are the
+// operator's own, which kubectl never applied.
 func managerCacheOptions() cache.Options {
 	managed := labels.SelectorFromSet(labels.Set{controller.LabelManagedBy: controller.ManagedBy})
 	return cache.Options{
@@ -35,6 +39,12 @@ func managerCacheOptions() cache.Options {
 			// updates nor patches one), so the cache hands out its own
 			// copies instead of a deep copy of every slice per reconcile.
 			&discoveryv1.EndpointSlice{}: {UnsafeDisableDeepCopy: ptr.To(true)},
+			// The controller updates HAProxies (their finalizer) from the
+			// cached object: an update without kubectl's annotation would
+			// delete it from the stored object and break the next kubectl
+			// apply, so only managedFields go (an update that omits them
+			// keeps them).
+			&v1alpha1.HAProxy{}: {Transform: cache.TransformStripManagedFields()},
 		},
 	}
 }

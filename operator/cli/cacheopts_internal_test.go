@@ -5,6 +5,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
 )
 
 func TestTrimObjectDropsWhatNoReconcileReads(t *testing.T) {
@@ -55,4 +57,25 @@ func TestTrimPodKeepsWhatTargetsNeed(t *testing.T) {
 	if len(got.Spec.Containers) != 0 || len(got.Status.ContainerStatuses) != 0 || len(got.ManagedFields) != 0 || len(got.Annotations) != 0 {
 		t.Errorf("unused fields kept: spec %+v, status %+v, meta %+v", got.Spec, got.Status, got.ObjectMeta)
 	}
+}
+
+func TestHAProxiesKeepTheLastAppliedAnnotation(t *testing.T) {
+	for obj, by := range managerCacheOptions().ByObject {
+		hap, ok := obj.(*v1alpha1.HAProxy)
+		if !ok {
+			continue
+		}
+		hap.Annotations = map[string]string{lastApplied: "{}"}
+		hap.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}
+		out, err := by.Transform(hap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := out.(*v1alpha1.HAProxy)
+		if got.Annotations[lastApplied] == "" || len(got.ManagedFields) != 0 {
+			t.Errorf("HAProxy after the transform: annotations %v, managedFields %v", got.Annotations, got.ManagedFields)
+		}
+		return
+	}
+	t.Fatal("the cache options have no transform for HAProxies")
 }
