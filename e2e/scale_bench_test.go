@@ -57,7 +57,9 @@ func BenchmarkScale(b *testing.B) {
 	var results []scaleRun
 	for r := 0; r < runs; r++ {
 		res := bb.run(r)
-		b.Logf("run %d: %+v", r+1, res)
+		// At once, not at the end as b.Logf: a long run at 10k shows its
+		// progress.
+		fmt.Fprintf(os.Stderr, "scale %d, run %d of %d: %+v\n", scale, r+1, runs, res)
 		results = append(results, res)
 	}
 	table := scaleTable(scale, results)
