@@ -92,10 +92,14 @@ $(K8S_BIN)/kubectl:
 clean: ## Remove build output (keeps the built kube-apiserver)
 	rm -f $(BIN)/haproxy-tcp-operator $(BIN)/haproxy-tcp-operator-dev
 
+BENCH_SCALE ?= 1000
+BENCH_RUNS ?= 3
+
 .PHONY: bench
-bench: test-deps ## Run the benchmarks: apply latency against real haproxy, and kubectl apply to traffic
+bench: test-deps ## Run the benchmarks: apply latency against real haproxy, kubectl apply to traffic, and the scale table at BENCH_SCALE mappings
 	$(GO) test ./operator/apply/ -run '^$$' -bench . -benchtime 30x -count 1
-	$(GO) test ./e2e/ -run '^$$' -bench . -benchtime 20x -count 1
+	$(GO) test ./e2e/ -run '^$$' -bench '^BenchmarkNewMappingToTraffic$$' -benchtime 20x -count 1
+	BENCH_SCALE=$(BENCH_SCALE) BENCH_RUNS=$(BENCH_RUNS) $(GO) test ./e2e/ -run '^$$' -bench '^BenchmarkScale$$' -benchtime 1x -count 1 -timeout 4h
 
 ##@ Release
 

@@ -291,7 +291,6 @@ func (r *HAProxyReconciler) cleanup(ctx context.Context, hap *v1alpha1.HAProxy) 
 	if err := r.releaseObjects(ctx, hap); err != nil {
 		return fmt.Errorf("release the objects HAProxy %s served: %w", klogRef(hap), err)
 	}
-	r.forget(types.NamespacedName{Namespace: hap.Namespace, Name: hap.Name})
 	if controllerutil.RemoveFinalizer(hap, Finalizer) {
 		if err := r.Client.Update(ctx, hap); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("remove finalizer: %w", err)

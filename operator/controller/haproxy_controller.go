@@ -19,7 +19,6 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -59,9 +58,6 @@ type HAProxyReconciler struct {
 	// Now is the clock (certificate expiry); time.Now when nil.
 	Now func() time.Time
 
-	mu   sync.RWMutex
-	deps map[types.NamespacedName]map[string]bool
-
 	// appliers remember, per HAProxy, what each instance runs.
 	appliers sync.Map // types.NamespacedName -> *apply.Applier
 	// caClients are HTTP clients trusting one CA each, for external
@@ -81,16 +77,21 @@ func (r *HAProxyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.MaxConcurrentReconciles == 0 {
 		r.MaxConcurrentReconciles = 4
 	}
-	r.deps = map[types.NamespacedName]map[string]bool{}
+	if err := setupIndexes(context.Background(), mgr); err != nil {
+		return err
+	}
 	// The operator's own status writes change no generation: reacting to
 	// them would reconcile again for nothing.
 	specOrLabels := builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))
+	ownedSpec := builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{}))
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("haproxy").
 		WithOptions(ctrlcontroller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		For(&v1alpha1.HAProxy{}, specOrLabels).
-		Owns(&appsv1.Deployment{}).
-		Owns(&policyv1.PodDisruptionBudget{}).
+		// Their status is not an input (readiness comes from the Pods):
+		// only a change to what the operator wrote, or a deletion, is.
+		Owns(&appsv1.Deployment{}, ownedSpec).
+		Owns(&policyv1.PodDisruptionBudget{}, ownedSpec).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.forPod)).
 		Watches(&v1alpha1.TCPMapping{}, handler.EnqueueRequestsFromMapFunc(r.forSelected), specOrLabels).
 		Watches(&v1alpha1.TLSContext{}, handler.EnqueueRequestsFromMapFunc(r.forTLSContext), specOrLabels).
@@ -128,7 +129,6 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	var hap v1alpha1.HAProxy
 	if err := r.Client.Get(ctx, req.NamespacedName, &hap); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.forget(req.NamespacedName)
 			r.appliers.Delete(req.NamespacedName)
 			r.excluded.forget(req.NamespacedName)
 			metrics.Forget(req.String())
@@ -181,7 +181,6 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	now := r.now()
 	snap.Exclusions = r.excluded.current(req.NamespacedName, &snap, now)
 	res := translate.Translate(snap)
-	r.remember(req.NamespacedName, append(res.References, externalSecretRefs(&hap)...))
 	if err := r.ensureOwned(ctx, &hap, res); err != nil {
 		if conflict := (*nameConflictError)(nil); errors.As(err, &conflict) {
 			return reconcile.Result{RequeueAfter: time.Minute}, r.reportNameConflict(ctx, &hap, conflict)

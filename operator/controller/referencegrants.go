@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -11,12 +10,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	gatewayv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
-
-	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
-	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/translate"
 )
 
 // referenceGrantKind is the Gateway API kind whose objects consent to
@@ -58,31 +53,15 @@ func (r *HAProxyReconciler) watchReferenceGrants(mgr ctrl.Manager, b *builder.Bu
 	return nil
 }
 
-// forReferenceGrant wakes the HAProxies whose last translation had a
-// reference into the grant's namespace, and those serving an object whose
-// spec names that namespace now. The second set is read from the cache
-// at event time, so a grant that arrives while a translation that has not
-// yet recorded its references is running still wakes its HAProxy.
+// forReferenceGrant wakes the HAProxies serving an object whose spec
+// (current or last accepted) names the grant's namespace, read from the
+// cache's indexes at event time, so a grant that arrives while a
+// translation is running still wakes its HAProxy.
 func (r *HAProxyReconciler) forReferenceGrant(ctx context.Context, o client.Object) []reconcile.Request {
 	ns := o.GetNamespace()
-	out := r.forReference(translate.RefReferenceGrant + "/" + ns + "/" + translate.AnyGrant)
-	var mappings v1alpha1.TCPMappingList
-	if err := r.Client.List(ctx, &mappings); err != nil {
-		log.FromContext(ctx).Error(err, "List TCPMappings for a ReferenceGrant change", "referenceGrant", klogRef(o))
+	objs := r.mappingsBy(ctx, indexMappingNamespace, ns)
+	for _, c := range r.contextsBy(ctx, indexContextNamespace, ns) {
+		objs = append(objs, r.withReferrers(ctx, c)...)
 	}
-	for i := range mappings.Items {
-		if m := &mappings.Items[i]; slices.Contains(translate.MappingNamespaces(m), ns) {
-			out = append(out, r.forSelected(ctx, m)...)
-		}
-	}
-	var contexts v1alpha1.TLSContextList
-	if err := r.Client.List(ctx, &contexts); err != nil {
-		log.FromContext(ctx).Error(err, "List TLSContexts for a ReferenceGrant change", "referenceGrant", klogRef(o))
-	}
-	for i := range contexts.Items {
-		if c := &contexts.Items[i]; slices.Contains(translate.ContextNamespaces(c), ns) {
-			out = append(out, r.forTLSContext(ctx, c)...)
-		}
-	}
-	return out
+	return r.selecting(ctx, objs)
 }

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -13,7 +14,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
-	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/translate"
 )
 
 func (r *HAProxyReconciler) haproxies(ctx context.Context) []v1alpha1.HAProxy {
@@ -77,52 +77,51 @@ func selects(h *v1alpha1.HAProxy, nsLabels labels.Set, o client.Object) bool {
 	return err == nil && sel.Matches(labels.Set(o.GetLabels()))
 }
 
-// forReference wakes the HAProxies whose last configuration depended on
-// the object.
-func (r *HAProxyReconciler) forReference(ref string) []reconcile.Request {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	var out []reconcile.Request
-	for hap, refs := range r.deps {
-		if refs[ref] {
-			out = append(out, reconcile.Request{NamespacedName: hap})
-		}
-	}
-	return out
-}
-
+// forTLSContext wakes the HAProxies that select the TLSContext or a
+// TCPMapping that names it.
 func (r *HAProxyReconciler) forTLSContext(ctx context.Context, o client.Object) []reconcile.Request {
-	return append(r.forSelected(ctx, o), r.forReference(translate.RefTLSContext+"/"+o.GetNamespace()+"/"+o.GetName())...)
+	return r.selecting(ctx, r.withReferrers(ctx, o))
 }
 
-func (r *HAProxyReconciler) forService(_ context.Context, o client.Object) []reconcile.Request {
-	return r.forReference(translate.RefService + "/" + o.GetNamespace() + "/" + o.GetName())
+// withReferrers is the TLSContext o with the TCPMappings that name it.
+func (r *HAProxyReconciler) withReferrers(ctx context.Context, o client.Object) []client.Object {
+	return append([]client.Object{o}, r.mappingsBy(ctx, indexMappingTLS, o.GetNamespace()+"/"+o.GetName())...)
 }
 
-func (r *HAProxyReconciler) forEndpointSlice(_ context.Context, o client.Object) []reconcile.Request {
+// forService wakes the HAProxies that select a TCPMapping naming the
+// Service.
+func (r *HAProxyReconciler) forService(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.selecting(ctx, r.mappingsBy(ctx, indexMappingService, o.GetNamespace()+"/"+o.GetName()))
+}
+
+// forEndpointSlice wakes the HAProxies that select a TCPMapping naming
+// the slice's Service.
+func (r *HAProxyReconciler) forEndpointSlice(ctx context.Context, o client.Object) []reconcile.Request {
 	svc := o.GetLabels()[discoveryv1.LabelServiceName]
 	if svc == "" {
 		return nil
 	}
-	return r.forReference(translate.RefService + "/" + o.GetNamespace() + "/" + svc)
+	return r.selecting(ctx, r.mappingsBy(ctx, indexMappingService, o.GetNamespace()+"/"+svc))
 }
 
-func (r *HAProxyReconciler) forSecret(_ context.Context, o client.Object) []reconcile.Request {
-	return r.forReference(translate.RefSecret + "/" + o.GetNamespace() + "/" + o.GetName())
-}
-
-func (r *HAProxyReconciler) remember(key types.NamespacedName, refs []string) {
-	set := make(map[string]bool, len(refs))
-	for _, ref := range refs {
-		set[ref] = true
+// forSecret wakes the HAProxies that read the Secret for themselves and
+// those that select a TLSContext naming it, or a TCPMapping naming such a
+// TLSContext.
+func (r *HAProxyReconciler) forSecret(ctx context.Context, o client.Object) []reconcile.Request {
+	key := o.GetNamespace() + "/" + o.GetName()
+	var objs []client.Object
+	for _, c := range r.contextsBy(ctx, indexContextSecret, key) {
+		objs = append(objs, r.withReferrers(ctx, c)...)
 	}
-	r.mu.Lock()
-	r.deps[key] = set
-	r.mu.Unlock()
-}
-
-func (r *HAProxyReconciler) forget(key types.NamespacedName) {
-	r.mu.Lock()
-	delete(r.deps, key)
-	r.mu.Unlock()
+	out := r.selecting(ctx, objs)
+	var own v1alpha1.HAProxyList
+	if err := r.Client.List(ctx, &own, client.MatchingFields{indexHAProxySecret: key}); err != nil {
+		log.FromContext(ctx).Error(err, "List HAProxies by Secret", "secret", key)
+	}
+	for i := range own.Items {
+		if req := request(&own.Items[i]); !slices.Contains(out, req) {
+			out = append(out, req)
+		}
+	}
+	return out
 }

@@ -14,12 +14,15 @@ import (
 
 // Snapshot is every input one HAProxy's configuration depends on.
 type Snapshot struct {
-	HAProxy        v1alpha1.HAProxy
-	Namespaces     []corev1.Namespace
-	TCPMappings    []v1alpha1.TCPMapping
-	TLSContexts    []v1alpha1.TLSContext
-	Secrets        []corev1.Secret
-	Services       []corev1.Service
+	HAProxy     v1alpha1.HAProxy
+	Namespaces  []corev1.Namespace
+	TCPMappings []v1alpha1.TCPMapping
+	TLSContexts []v1alpha1.TLSContext
+	Secrets     []corev1.Secret
+	Services    []corev1.Service
+	// EndpointSlices, when gathered from the operator's cache, share
+	// their slices and maps with the cached objects (the cache hands
+	// them out without a deep copy): they are read, never modified.
 	EndpointSlices []discoveryv1.EndpointSlice
 	// ReferenceGrants are the Gateway API ReferenceGrants of every
 	// namespace: the consent a namespace gives to references from others.

@@ -1,0 +1,613 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
+)
+
+// The scale benchmark's layout: half the mappings cleartext, each on a
+// port of its own from cleartextBase; half SNI passthrough, hostsPerPort
+// hosts on each port from sniBase. Probe mappings use ports from
+// probeBase, outside both ranges.
+const (
+	cleartextBase = 20000
+	sniBase       = 40000
+	hostsPerPort  = 100
+	probeBase     = 19000
+	// flips is how many weight changes one run measures; changes of the
+	// other kinds are measured changes times per run.
+	flips   = 20
+	changes = 5
+)
+
+// BenchmarkScale measures, against the real API server, the operator
+// binary and HAProxy, what a change costs with BENCH_SCALE mappings in
+// place (default 1000), over BENCH_RUNS runs (default 3), and prints the
+// table the README records: each figure as min / median / max over the
+// runs. It is not part of make test: make bench runs it.
+func BenchmarkScale(b *testing.B) {
+	scale := envInt(b, "BENCH_SCALE", 1000)
+	runs := envInt(b, "BENCH_RUNS", 3)
+	if scale < 2*hostsPerPort || runs < 1 {
+		b.Fatalf("BENCH_SCALE must be at least %d and BENCH_RUNS at least 1", 2*hostsPerPort)
+	}
+	bb := newScaleBench(b, scale)
+	var results []scaleRun
+	for r := 0; r < runs; r++ {
+		res := bb.run(r)
+		// At once, not at the end as b.Logf: a long run at 10k shows its
+		// progress.
+		fmt.Fprintf(os.Stderr, "scale %d, run %d of %d: %+v\n", scale, r+1, runs, res)
+		results = append(results, res)
+		if r < runs-1 {
+			bb.teardown()
+		}
+	}
+	table := scaleTable(scale, results)
+	fmt.Print(table)
+	if out := os.Getenv("BENCH_OUT"); out != "" {
+		if err := os.WriteFile(out, []byte(table), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func envInt(b *testing.B, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		b.Fatalf("%s=%q: not a number", name, v)
+	}
+	return n
+}
+
+// scaleBench is the fixed part of the benchmark: one HAProxy instance,
+// the backends and the Services every run uses.
+type scaleBench struct {
+	b     *testing.B
+	c     client.Client
+	ns    string
+	ip    string
+	scale int
+	token string
+}
+
+// scaleRun is what one run measured.
+type scaleRun struct {
+	BurstServing, BurstProgrammed time.Duration
+	BurstReloads, BurstReconciles int
+	IdleReconciles                int
+	WeightP50, WeightP99          time.Duration
+	WeightReloads                 int
+	ReconcilesPerChange           float64
+	CPUPerChange                  time.Duration
+	Endpoint                      time.Duration
+	EndpointReloads               int
+	SNIHost                       time.Duration
+	SNIHostReloads                int
+	NewPort                       time.Duration
+	OperatorRSS, OperatorPeak     int64
+	HAProxyRSS                    int64
+}
+
+func newScaleBench(b *testing.B, scale int) *scaleBench {
+	cfg := rest.CopyConfig(cluster.cfg)
+	cfg.QPS, cfg.Burst = -1, 0 // the burst is the API server's to absorb, not a client limit's
+	c, err := client.New(cfg, client.Options{Scheme: cluster.client.Scheme()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sb := &scaleBench{b: b, c: c, scale: scale}
+	sb.ns = newNamespace(b, nil)
+	sb.ip = newHAProxy(b, sb.ns, 1)[0]
+	serviceWithBackend(b, sb.ns, "plain")
+	serviceWithBackend(b, sb.ns, "stable")
+	serviceWithBackend(b, sb.ns, "canary")
+	service(b, sb.ns, "ep", map[string]int32{"": 80})
+	publish(b, sb.ns, "ep", "", backend(b, "ep-a", ""))
+	for _, name := range []string{"sni", "probe-sni"} {
+		service(b, sb.ns, name, map[string]int32{"": 80})
+		publish(b, sb.ns, name, "", backend(b, name, name+".example"))
+	}
+	sb.token = metricsToken(b, sb.ns)
+	return sb
+}
+
+// metricsToken is a bearer token the operator's metrics endpoint accepts.
+func metricsToken(b *testing.B, ns string) string {
+	ctx := ctxFor(b)
+	create(b, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "bench-scraper"}})
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "bench-scraper-" + ns},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: "bench-scraper"}},
+	}
+	create(b, binding)
+	b.Cleanup(func() { _ = cluster.client.Delete(context.Background(), binding) })
+	cs, err := kubernetes.NewForConfig(cluster.cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tr, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx, "bench-scraper", &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](7200)},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return tr.Status.Token
+}
+
+func (sb *scaleBench) cleartext() int { return sb.scale / 2 }
+func (sb *scaleBench) sniPorts() int {
+	return (sb.scale - sb.cleartext() + hostsPerPort - 1) / hostsPerPort
+}
+
+// burst are the BENCH_SCALE mappings.
+func (sb *scaleBench) burst() []*v1alpha1.TCPMapping {
+	out := make([]*v1alpha1.TCPMapping, 0, sb.scale)
+	for i := 0; i < sb.cleartext(); i++ {
+		out = append(out, mapping(sb.ns, fmt.Sprintf("c-%05d", i), v1alpha1.TCPMappingSpec{Port: int32(cleartextBase + i), Service: "plain"}))
+	}
+	for i := 0; i < sb.scale-sb.cleartext(); i++ {
+		p, h := i/hostsPerPort, i%hostsPerPort
+		out = append(out, mapping(sb.ns, fmt.Sprintf("s-%03d-%03d", p, h), v1alpha1.TCPMappingSpec{
+			Port: int32(sniBase + p), Host: sniHost(p, h), Service: "sni",
+		}))
+	}
+	return out
+}
+
+func sniHost(port, host int) string { return fmt.Sprintf("h%03d.p%03d.example", host, port) }
+
+// run is one run: the burst, then each kind of change with the burst in
+// place; teardown removes it all again.
+func (sb *scaleBench) run(r int) scaleRun {
+	b := sb.b
+	var res scaleRun
+	recBefore, reloadsBefore := sb.reconciles(), reloadCount(b, sb.ns, sb.ip)
+	start := time.Now()
+	objs := sb.burst()
+	parallelDo(b, 16, len(objs), func(i int) error { return sb.c.Create(context.Background(), objs[i]) })
+	res.BurstServing = sb.allServing(start)
+	res.BurstProgrammed = sb.allProgrammed(start)
+	res.BurstReloads = reloadCount(b, sb.ns, sb.ip) - reloadsBefore
+	sb.quiet()
+	res.BurstReconciles = sb.reconciles() - recBefore
+
+	// A run that changed nothing.
+	idle := sb.reconciles()
+	time.Sleep(5 * time.Second) // the window reconciles are counted over, not a synchronisation
+	res.IdleReconciles = sb.reconciles() - idle
+
+	res.WeightP50, res.WeightP99, res.WeightReloads, res.ReconcilesPerChange, res.CPUPerChange = sb.weights(r)
+	res.Endpoint, res.EndpointReloads = sb.endpoints()
+	res.SNIHost, res.SNIHostReloads = sb.sniHosts(r)
+	res.NewPort = sb.newPorts(r)
+	res.OperatorRSS, res.OperatorPeak = procMemory(bed.operator.pid())
+	res.HAProxyRSS = haproxyWorkerRSS(bed.kubelet.Dir)
+	return res
+}
+
+// allServing waits until every burst mapping relays a connection and
+// returns the time since start.
+func (sb *scaleBench) allServing(start time.Time) time.Duration {
+	type probe struct{ address, sni, want string }
+	var pending []probe
+	for i := 0; i < sb.cleartext(); i++ {
+		pending = append(pending, probe{addr(sb.ip, int32(cleartextBase+i)), "", "plain"})
+	}
+	for i := 0; i < sb.scale-sb.cleartext(); i++ {
+		p, h := i/hostsPerPort, i%hostsPerPort
+		pending = append(pending, probe{addr(sb.ip, int32(sniBase+p)), sniHost(p, h), "sni"})
+	}
+	deadline := start.Add(10 * time.Minute)
+	for len(pending) > 0 {
+		if time.Now().After(deadline) {
+			sb.b.Fatalf("%d mappings still not serving after 10 minutes, e.g. %+v", len(pending), pending[0])
+		}
+		ok := make([]bool, len(pending))
+		parallelDo(sb.b, 16, len(pending), func(i int) error {
+			got, _, err := greeting(pending[i].address, pending[i].sni)
+			ok[i] = err == nil && got == pending[i].want
+			return nil
+		})
+		var still []probe
+		for i, p := range pending {
+			if !ok[i] {
+				still = append(still, p)
+			}
+		}
+		pending = still
+	}
+	return time.Since(start)
+}
+
+// allProgrammed waits until every burst mapping is Programmed for its
+// generation and returns the time since start.
+func (sb *scaleBench) allProgrammed(start time.Time) time.Duration {
+	eventually(sb.b, 10*time.Minute, "all mappings Programmed", func() error {
+		var list v1alpha1.TCPMappingList
+		if err := sb.c.List(context.Background(), &list, client.InNamespace(sb.ns)); err != nil {
+			return err
+		}
+		n := 0
+		for i := range list.Items {
+			m := &list.Items[i]
+			if c := meta.FindStatusCondition(m.Status.Conditions, v1alpha1.ConditionProgrammed); c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == m.Generation {
+				n++
+			}
+		}
+		if n < sb.scale {
+			return fmt.Errorf("%d of %d Programmed", n, sb.scale)
+		}
+		return nil
+	})
+	return time.Since(start)
+}
+
+// quiet waits until the operator has not reconciled for two seconds.
+func (sb *scaleBench) quiet() {
+	last, since := sb.reconciles(), time.Now()
+	eventually(sb.b, 5*time.Minute, "the operator goes quiet", func() error {
+		if n := sb.reconciles(); n != last {
+			last, since = n, time.Now()
+		}
+		if time.Since(since) < 2*time.Second {
+			return fmt.Errorf("reconciled %s ago", time.Since(since))
+		}
+		return nil
+	})
+}
+
+// reachesWithin polls address until it reaches want and returns the time
+// since start.
+func (sb *scaleBench) reachesWithin(start time.Time, address, sni, want string) time.Duration {
+	deadline := start.Add(2 * time.Minute)
+	for {
+		if got, _, err := greeting(address, sni); err == nil && got == want {
+			return time.Since(start)
+		}
+		if time.Now().After(deadline) {
+			sb.b.Fatalf("%s (SNI %q) does not reach %s within 2 minutes", address, sni, want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// weights flips a canary between all and none of a port's traffic and
+// measures each flip to traffic, and the operator's reconciles and CPU
+// time per flip.
+func (sb *scaleBench) weights(r int) (p50, p99 time.Duration, reloads int, reconcilesPer float64, cpuPer time.Duration) {
+	b := sb.b
+	port := int32(probeBase + 10*r)
+	stable := mapping(sb.ns, fmt.Sprintf("w-stable-%d", r), v1alpha1.TCPMappingSpec{Port: port, Service: "stable"})
+	canary := mapping(sb.ns, fmt.Sprintf("w-canary-%d", r), v1alpha1.TCPMappingSpec{Port: port, Service: "canary", Weight: ptr.To[int32](0)})
+	create(b, stable, canary)
+	routesTo(b, addr(sb.ip, port), "", "stable")
+	sb.quiet()
+	reloadsBefore, recBefore, cpuBefore := reloadCount(b, sb.ns, sb.ip), sb.reconciles(), procCPU(bed.operator.pid())
+	var took []time.Duration
+	for i := 0; i < flips; i++ {
+		w, want := int32(100), "canary"
+		if i%2 == 1 {
+			w, want = 0, "stable"
+		}
+		start := time.Now()
+		before := canary.DeepCopy()
+		canary.Spec.Weight = ptr.To(w)
+		if err := sb.c.Patch(context.Background(), canary, client.MergeFrom(before)); err != nil {
+			b.Fatal(err)
+		}
+		took = append(took, sb.reachesWithin(start, addr(sb.ip, port), "", want))
+	}
+	sb.quiet()
+	reloads = reloadCount(b, sb.ns, sb.ip) - reloadsBefore
+	reconcilesPer = float64(sb.reconciles()-recBefore) / flips
+	cpuPer = (procCPU(bed.operator.pid()) - cpuBefore) / flips
+	sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
+	return took[len(took)/2], took[(len(took)*99+99)/100-1], reloads, reconcilesPer, cpuPer
+}
+
+// endpoints moves a Service between two backends and measures each move
+// to traffic.
+func (sb *scaleBench) endpoints() (time.Duration, int) {
+	b := sb.b
+	port := int32(probeBase + 1)
+	create(b, mapping(sb.ns, fmt.Sprintf("ep-%d", time.Now().UnixNano()), v1alpha1.TCPMappingSpec{Port: port, Service: "ep"}))
+	a, other := backend(b, "ep-a", ""), backend(b, "ep-b", "")
+	publish(b, sb.ns, "ep", "", a)
+	routesTo(b, addr(sb.ip, port), "", "ep-a")
+	sb.quiet()
+	before := reloadCount(b, sb.ns, sb.ip)
+	var took []time.Duration
+	for i := 0; i < changes; i++ {
+		to, want := other, "ep-b"
+		if i%2 == 1 {
+			to, want = a, "ep-a"
+		}
+		start := time.Now()
+		publish(b, sb.ns, "ep", "", to)
+		took = append(took, sb.reachesWithin(start, addr(sb.ip, port), "", want))
+	}
+	sb.quiet()
+	return median(took), reloadCount(b, sb.ns, sb.ip) - before
+}
+
+// sniHosts adds hosts to the first SNI port and measures each to
+// traffic.
+func (sb *scaleBench) sniHosts(r int) (time.Duration, int) {
+	b := sb.b
+	before := reloadCount(b, sb.ns, sb.ip)
+	var took []time.Duration
+	for i := 0; i < changes; i++ {
+		host := fmt.Sprintf("new-%d-%d.p000.example", r, i)
+		start := time.Now()
+		create(b, mapping(sb.ns, fmt.Sprintf("new-sni-%d-%d", r, i), v1alpha1.TCPMappingSpec{Port: sniBase, Host: host, Service: "probe-sni"}))
+		took = append(took, sb.reachesWithin(start, addr(sb.ip, sniBase), host, "probe-sni"))
+		sb.quiet()
+	}
+	return median(took), reloadCount(b, sb.ns, sb.ip) - before
+}
+
+// newPorts adds mappings on new ports and measures each to traffic.
+func (sb *scaleBench) newPorts(r int) time.Duration {
+	b := sb.b
+	var took []time.Duration
+	for i := 0; i < changes; i++ {
+		port := int32(probeBase + 100 + 10*r + i)
+		start := time.Now()
+		create(b, mapping(sb.ns, fmt.Sprintf("new-port-%d-%d", r, i), v1alpha1.TCPMappingSpec{Port: port, Service: "plain"}))
+		took = append(took, sb.reachesWithin(start, addr(sb.ip, port), "", "plain"))
+		sb.quiet()
+	}
+	return median(took)
+}
+
+// teardown removes every mapping and waits until HAProxy no longer
+// serves the burst.
+func (sb *scaleBench) teardown() {
+	b := sb.b
+	// At 10k the API server may answer before it has deleted them all;
+	// it goes on, and the poll below waits for it.
+	if err := sb.c.DeleteAllOf(context.Background(), &v1alpha1.TCPMapping{}, client.InNamespace(sb.ns)); err != nil && !apierrors.IsTimeout(err) && !apierrors.IsServerTimeout(err) {
+		b.Fatal(err)
+	}
+	eventually(b, 10*time.Minute, "the burst is gone", func() error {
+		var list v1alpha1.TCPMappingList
+		if err := sb.c.List(context.Background(), &list, client.InNamespace(sb.ns)); err != nil {
+			return err
+		}
+		if len(list.Items) > 0 {
+			return fmt.Errorf("%d mappings left", len(list.Items))
+		}
+		if _, _, err := greeting(addr(sb.ip, cleartextBase), ""); err == nil {
+			return fmt.Errorf("port %d still serves", cleartextBase)
+		}
+		return nil
+	})
+	sb.quiet()
+}
+
+// reconciles is the operator's count of HAProxy reconciles.
+func (sb *scaleBench) reconciles() int {
+	code, body, err := getBearer("https://"+bed.metricsAddr+"/metrics", sb.token)
+	if err != nil || code != 200 {
+		sb.b.Fatalf("operator metrics: %d %v", code, err)
+	}
+	total := 0.0
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, `controller_runtime_reconcile_total{controller="haproxy",`) {
+			if f := strings.Fields(line); len(f) == 2 {
+				v, _ := strconv.ParseFloat(f[1], 64)
+				total += v
+			}
+		}
+	}
+	return int(total)
+}
+
+// parallelDo runs do for 0..n-1 with at most workers at once.
+func parallelDo(b *testing.B, workers, n int, do func(int) error) {
+	var (
+		next  atomic.Int64
+		wg    sync.WaitGroup
+		first atomic.Value
+	)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				if err := do(i); err != nil {
+					first.CompareAndSwap(nil, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err, _ := first.Load().(error); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func median(d []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+// pid is the running operator process's.
+func (p *operatorProcess) pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cmd.Process.Pid
+}
+
+// procMemory is a process's resident memory now and at its peak, in
+// bytes.
+func procMemory(pid int) (rss, peak int64) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseInt(fields[1], 10, 64)
+		switch fields[0] {
+		case "VmRSS:":
+			rss = kb << 10
+		case "VmHWM:":
+			peak = kb << 10
+		}
+	}
+	return rss, peak
+}
+
+// procCPU is the CPU time a process has used.
+func procCPU(pid int) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(raw)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	// utime and stime are fields 14 and 15 of stat, 12 and 13 after the
+	// command name, in clock ticks of 1/100 s.
+	ut, _ := strconv.ParseInt(fields[11], 10, 64)
+	st, _ := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// haproxyWorkerRSS is the largest resident memory of an HAProxy worker
+// started under dir (this run's instances, not another run's): a haproxy
+// process whose parent is a haproxy process, its master.
+func haproxyWorkerRSS(dir string) int64 {
+	entries, _ := os.ReadDir("/proc")
+	parent := map[int]int{}
+	mine := map[int]bool{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		comm, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
+		if strings.TrimSpace(string(comm)) != "haproxy" {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if !strings.Contains(string(cmdline), dir) {
+			continue
+		}
+		mine[pid] = true
+		stat, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		s := string(stat)
+		if f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]); len(f) > 1 {
+			parent[pid], _ = strconv.Atoi(f[1])
+		}
+	}
+	var most int64
+	for pid := range mine {
+		if mine[parent[pid]] {
+			if rss, _ := procMemory(pid); rss > most {
+				most = rss
+			}
+		}
+	}
+	return most
+}
+
+// scaleTable prints each figure as min / median / max over the runs.
+func scaleTable(scale int, runs []scaleRun) string {
+	var sb strings.Builder
+	host, _ := os.Hostname()
+	fmt.Fprintf(&sb, "\nScale benchmark: %d mappings (%d cleartext on own ports, %d SNI passthrough, %d hosts per port), %d runs, %s, %s, %d CPUs\n\n",
+		scale, scale/2, scale-scale/2, hostsPerPort, len(runs), time.Now().UTC().Format("2006-01-02"), host, numCPU())
+	fmt.Fprintf(&sb, "| figure | min | median | max |\n|---|---|---|---|\n")
+	dur := func(name string, get func(scaleRun) time.Duration) {
+		var v []time.Duration
+		for _, r := range runs {
+			v = append(v, get(r))
+		}
+		sort.Slice(v, func(i, j int) bool { return v[i] < v[j] })
+		fmt.Fprintf(&sb, "| %s | %s | %s | %s |\n", name, ms(v[0]), ms(v[len(v)/2]), ms(v[len(v)-1]))
+	}
+	num := func(name string, unit string, get func(scaleRun) float64) {
+		var v []float64
+		for _, r := range runs {
+			v = append(v, get(r))
+		}
+		sort.Float64s(v)
+		f := func(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) + unit }
+		if unit == " MiB" {
+			f = func(x float64) string { return fmt.Sprintf("%.0f MiB", x) }
+		}
+		fmt.Fprintf(&sb, "| %s | %s | %s | %s |\n", name, f(v[0]), f(v[len(v)/2]), f(v[len(v)-1]))
+	}
+	mib := func(n int64) float64 { return float64(n) / (1 << 20) }
+	dur(fmt.Sprintf("weight change → traffic, p50 of %d", flips), func(r scaleRun) time.Duration { return r.WeightP50 })
+	dur(fmt.Sprintf("weight change → traffic, p99 of %d", flips), func(r scaleRun) time.Duration { return r.WeightP99 })
+	num("reloads over the weight changes", "", func(r scaleRun) float64 { return float64(r.WeightReloads) })
+	dur(fmt.Sprintf("endpoint change → traffic (median of %d)", changes), func(r scaleRun) time.Duration { return r.Endpoint })
+	num("reloads over the endpoint changes", "", func(r scaleRun) float64 { return float64(r.EndpointReloads) })
+	dur(fmt.Sprintf("new SNI host on an existing port → serving (median of %d)", changes), func(r scaleRun) time.Duration { return r.SNIHost })
+	num(fmt.Sprintf("reloads for %d new SNI hosts", changes), "", func(r scaleRun) float64 { return float64(r.SNIHostReloads) })
+	dur(fmt.Sprintf("new port → serving (median of %d)", changes), func(r scaleRun) time.Duration { return r.NewPort })
+	dur("burst → all serving", func(r scaleRun) time.Duration { return r.BurstServing })
+	dur("burst → all Programmed", func(r scaleRun) time.Duration { return r.BurstProgrammed })
+	num("reloads during the burst", "", func(r scaleRun) float64 { return float64(r.BurstReloads) })
+	num("reconciles for the burst", "", func(r scaleRun) float64 { return float64(r.BurstReconciles) })
+	num("reconciles in 5 s without changes", "", func(r scaleRun) float64 { return float64(r.IdleReconciles) })
+	num("reconciles per weight change", "", func(r scaleRun) float64 { return r.ReconcilesPerChange })
+	dur("operator CPU per weight change", func(r scaleRun) time.Duration { return r.CPUPerChange })
+	num("operator RSS", " MiB", func(r scaleRun) float64 { return mib(r.OperatorRSS) })
+	num("operator peak RSS", " MiB", func(r scaleRun) float64 { return mib(r.OperatorPeak) })
+	num("HAProxy worker RSS", " MiB", func(r scaleRun) float64 { return mib(r.HAProxyRSS) })
+	return sb.String()
+}
+
+func ms(d time.Duration) string {
+	if d >= 10*time.Second {
+		return fmt.Sprintf("%.1f s", d.Seconds())
+	}
+	return fmt.Sprintf("%d ms", d.Milliseconds())
+}
+
+func numCPU() int {
+	raw, _ := os.ReadFile("/proc/cpuinfo")
+	return strings.Count(string(raw), "processor\t:")
+}
