@@ -31,6 +31,8 @@ const (
 	indexMappingService = "tcpmapping.service"
 	// indexMappingTLS: the TLSContext a TCPMapping's tls names.
 	indexMappingTLS = "tcpmapping.tls"
+	// indexMappingSecret: the Secrets a TCPMapping's upstreamTLS names.
+	indexMappingSecret = "tcpmapping.upstreamSecret"
 	// indexMappingNamespace: the other namespaces a TCPMapping names.
 	indexMappingNamespace = "tcpmapping.crossNamespace"
 	// indexContextSecret: the Secrets a TLSContext names.
@@ -53,6 +55,7 @@ func setupIndexes(ctx context.Context, mgr ctrl.Manager) error {
 	}{
 		{&v1alpha1.TCPMapping{}, indexMappingService, func(o client.Object) []string { return mappingServices(o.(*v1alpha1.TCPMapping)) }},
 		{&v1alpha1.TCPMapping{}, indexMappingTLS, func(o client.Object) []string { return mappingContexts(o.(*v1alpha1.TCPMapping)) }},
+		{&v1alpha1.TCPMapping{}, indexMappingSecret, func(o client.Object) []string { return mappingSecrets(o.(*v1alpha1.TCPMapping)) }},
 		{&v1alpha1.TCPMapping{}, indexMappingNamespace, func(o client.Object) []string { return translate.MappingNamespaces(o.(*v1alpha1.TCPMapping)) }},
 		{&v1alpha1.TLSContext{}, indexContextSecret, func(o client.Object) []string { return contextSecrets(o.(*v1alpha1.TLSContext)) }},
 		{&v1alpha1.TLSContext{}, indexContextNamespace, func(o client.Object) []string { return translate.ContextNamespaces(o.(*v1alpha1.TLSContext)) }},
@@ -115,6 +118,23 @@ func mappingContexts(m *v1alpha1.TCPMapping) []string {
 	for _, spec := range mappingSpecs(m) {
 		if spec.TLS != "" {
 			out = appendNew(out, refKey(spec.TLS, m.Namespace))
+		}
+	}
+	return out
+}
+
+// mappingSecrets are the Secrets ("namespace/name") m's upstreamTLS
+// names: its CA and its client certificate, current and last accepted.
+func mappingSecrets(m *v1alpha1.TCPMapping) []string {
+	var out []string
+	for _, spec := range mappingSpecs(m) {
+		if spec.UpstreamTLS == nil {
+			continue
+		}
+		for _, n := range []string{spec.UpstreamTLS.CASecret, spec.UpstreamTLS.ClientCertificateSecret} {
+			if n != "" {
+				out = appendNew(out, refKey(n, m.Namespace))
+			}
 		}
 	}
 	return out

@@ -61,3 +61,17 @@ func TestHAProxySecrets(t *testing.T) {
 		}
 	}
 }
+
+func TestMappingUpstreamSecrets(t *testing.T) {
+	m := &v1alpha1.TCPMapping{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "db"}, Spec: v1alpha1.TCPMappingSpec{
+		Service:     "https://db:5432",
+		UpstreamTLS: &v1alpha1.UpstreamTLS{CASecret: "db-ca.pki", ClientCertificateSecret: "db-client"},
+	}}
+	m.Status.LastAccepted = &v1alpha1.AcceptedTCPMapping{Spec: v1alpha1.TCPMappingSpec{Service: "https://db:5432", UpstreamTLS: &v1alpha1.UpstreamTLS{CASecret: "old-ca"}}}
+	if got, want := mappingSecrets(m), []string{"pki/db-ca", "shop/db-client", "shop/old-ca"}; !slices.Equal(got, want) {
+		t.Errorf("mappingSecrets: %v, want %v", got, want)
+	}
+	if got := mappingSecrets(&v1alpha1.TCPMapping{Spec: v1alpha1.TCPMappingSpec{Service: "db:5432"}}); len(got) != 0 {
+		t.Errorf("a mapping without upstreamTLS names Secrets %v", got)
+	}
+}

@@ -113,6 +113,7 @@ func (r *HAProxyReconciler) forSecret(ctx context.Context, o client.Object) []re
 	for _, c := range r.contextsBy(ctx, indexContextSecret, key) {
 		objs = append(objs, r.withReferrers(ctx, c)...)
 	}
+	objs = append(objs, r.mappingsBy(ctx, indexMappingSecret, key)...)
 	out := r.selecting(ctx, objs)
 	var own v1alpha1.HAProxyList
 	if err := r.Client.List(ctx, &own, client.MatchingFields{indexHAProxySecret: key}); err != nil {
