@@ -96,7 +96,8 @@ BENCH_SCALE ?= 1000
 BENCH_RUNS ?= 3
 
 .PHONY: bench
-bench: test-deps ## Run the benchmarks: apply latency against real haproxy, kubectl apply to traffic, and the scale table at BENCH_SCALE mappings
+bench: test-deps ## Run the benchmarks: translate+render at 1k and 10k, apply latency against real haproxy, kubectl apply to traffic, and the scale table at BENCH_SCALE mappings
+	$(GO) test ./operator/render/ -run '^$$' -bench '^BenchmarkTranslateRender$$' -benchtime 5x -count 3
 	$(GO) test ./operator/apply/ -run '^$$' -bench . -benchtime 30x -count 1
 	$(GO) test ./e2e/ -run '^$$' -bench '^BenchmarkNewMappingToTraffic$$' -benchtime 20x -count 1
 	BENCH_SCALE=$(BENCH_SCALE) BENCH_RUNS=$(BENCH_RUNS) $(GO) test ./e2e/ -run '^$$' -bench '^BenchmarkScale$$' -benchtime 1x -count 1 -timeout 4h
