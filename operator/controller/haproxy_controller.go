@@ -67,6 +67,8 @@ type HAProxyReconciler struct {
 	// grantsServed: the API server serves ReferenceGrants (found once, at
 	// setup).
 	grantsServed bool
+	// secrets reads referenced Secrets, again only when they changed.
+	secrets *referencedSecrets
 }
 
 // SetupWithManager registers the controller and what it watches.
@@ -80,6 +82,7 @@ func (r *HAProxyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := setupIndexes(context.Background(), mgr); err != nil {
 		return err
 	}
+	r.secrets = newReferencedSecrets(r.APIReader, mgr.GetClient(), r.now)
 	// The operator's own status writes change no generation: reacting to
 	// them would reconcile again for nothing.
 	specOrLabels := builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))
@@ -175,7 +178,11 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		// user had named their Secret.
 		snap.HAProxy.Spec.Stats.AuthSecret = statsSecret
 	}
-	if err := snapshot.AddSecrets(ctx, r.APIReader, &snap, translate.SecretNames(snap)); err != nil {
+	var secrets client.Reader = r.APIReader
+	if r.secrets != nil {
+		secrets = r.secrets
+	}
+	if err := snapshot.AddSecrets(ctx, secrets, &snap, translate.SecretNames(snap)); err != nil {
 		return reconcile.Result{}, err
 	}
 	now := r.now()

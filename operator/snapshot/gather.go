@@ -64,9 +64,10 @@ func AddReferenceGrants(ctx context.Context, cache client.Reader, s *Snapshot, c
 	return nil
 }
 
-// AddSecrets reads the named Secrets ("namespace/name") directly from the
-// API server, so the operator never caches the cluster's Secrets; missing
-// ones are left out for translation to report.
+// AddSecrets reads the named Secrets ("namespace/name") through secrets,
+// which is the API server or a reader holding only referenced Secrets, so
+// the operator never caches the cluster's Secrets; missing ones are left
+// out for translation to report.
 func AddSecrets(ctx context.Context, secrets client.Reader, s *Snapshot, names []string) error {
 	have := map[string]bool{}
 	for _, sec := range s.Secrets {
