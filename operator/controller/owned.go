@@ -169,6 +169,13 @@ func desiredDeployment(hap *v1alpha1.HAProxy, image string) *appsv1.Deployment {
 					SecurityContext: &corev1.PodSecurityContext{
 						RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To(int64(65532)), FSGroup: ptr.To(int64(65532)),
 						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+						// Mappings may listen on ports below 1024. The
+						// image's file capability on haproxy does not
+						// apply under no_new_privs (allowPrivilegeEscalation
+						// false), so the Pod's network namespace lets
+						// every user bind them; a safe sysctl, allowed
+						// by every kubelet.
+						Sysctls: []corev1.Sysctl{{Name: "net.ipv4.ip_unprivileged_port_start", Value: "0"}},
 					},
 					TerminationGracePeriodSeconds: ptr.To(int64(60)),
 					Containers: []corev1.Container{{
