@@ -161,10 +161,13 @@ func TestHealthCheckBadInputIsRefusedNamingTheField(t *testing.T) {
 		yaml string
 		want []string
 	}{
-		"intervalMs 9":  {mapping("    intervalMs: 9\n"), []string{"spec.healthCheck.intervalMs", "greater than or equal to 10"}},
-		"rise 0":        {mapping("    rise: 0\n"), []string{"spec.healthCheck.rise", "greater than or equal to 1"}},
-		"fall 101":      {mapping("    fall: 101\n"), []string{"spec.healthCheck.fall", "less than or equal to 100"}},
-		"fall as words": {mapping("    fall: often\n"), []string{"spec.healthCheck.fall", "integer"}},
+		"intervalMs 9":      {mapping("    intervalMs: 9\n"), []string{"spec.healthCheck.intervalMs", "greater than or equal to 10"}},
+		"rise 0":            {mapping("    rise: 0\n"), []string{"spec.healthCheck.rise", "greater than or equal to 1"}},
+		"fall 101":          {mapping("    fall: 101\n"), []string{"spec.healthCheck.fall", "less than or equal to 100"}},
+		"fall as words":     {mapping("    fall: often\n"), []string{"spec.healthCheck.fall", "integer"}},
+		"send with a quote": {mapping("    send: 'x\"'\n"), []string{"spec.healthCheck.send", "should match"}},
+		"expect with $":     {mapping("    expect: '${HOME}'\n"), []string{"spec.healthCheck.expect", "should match"}},
+		"send too long":     {mapping("    send: '" + strings.Repeat("a", 257) + "'\n"), []string{"spec.healthCheck.send", "256"}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -181,4 +184,29 @@ func TestHealthCheckBadInputIsRefusedNamingTheField(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHealthCheckSendAndExpect: a check that expects what the server
+// sends passes (CR and LF included), one that sends a line and expects
+// its echo passes, one that expects what never comes marks the server
+// DOWN.
+func TestHealthCheckSendAndExpect(t *testing.T) {
+	ns := newNamespace(t, nil)
+	ip := newHAProxy(t, ns, 1)[0]
+	serviceWithBackend(t, ns, "greeter")
+	check := func(send, expect string) *v1alpha1.HealthCheck {
+		return &v1alpha1.HealthCheck{IntervalMs: ptr.To(int64(200)), Rise: ptr.To(int32(1)), Fall: ptr.To(int32(1)), Send: send, Expect: expect}
+	}
+	create(t,
+		mapping(ns, "greeted", v1alpha1.TCPMappingSpec{Port: 2830, Service: "greeter", HealthCheck: check("", "greeter\n")}),
+		mapping(ns, "echoed", v1alpha1.TCPMappingSpec{Port: 2831, Service: "greeter", HealthCheck: check("ping\r\n", "ping\r\n")}),
+		mapping(ns, "wrong", v1alpha1.TCPMappingSpec{Port: 2832, Service: "greeter", HealthCheck: check("", "stranger")}),
+	)
+	for _, m := range []string{"greeted", "echoed", "wrong"} {
+		condition(t, ns, m, v1alpha1.ConditionProgrammed, metav1.ConditionTrue)
+	}
+	waitStatus(t, ns, ip, "tcpm-be-2830/"+ns+":greeted:1", "UP", 10*time.Second)
+	waitStatus(t, ns, ip, "tcpm-be-2831/"+ns+":echoed:1", "UP", 10*time.Second)
+	waitStatus(t, ns, ip, "tcpm-be-2832/"+ns+":wrong:1", "DOWN", 10*time.Second)
+	routesTo(t, addr(ip, 2830), "", "greeter")
 }

@@ -318,4 +318,20 @@ type HealthCheck struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=100
 	Fall *int32 `json:"fall,omitempty"`
+
+	// Send is written to the server once the check's connection is up,
+	// for protocols that answer only when spoken to ("PING\r\n"):
+	// printable ASCII, tab, CR and LF, but no ", \ or $.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[ !#%-\[\]-~\t\r\n]*$`
+	Send string `json:"send,omitempty"`
+
+	// Expect is text the server must send (after Send, if given) for the
+	// check to pass; without it a connection that opens passes. The same
+	// characters as Send.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[ !#%-\[\]-~\t\r\n]*$`
+	Expect string `json:"expect,omitempty"`
 }

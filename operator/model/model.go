@@ -282,4 +282,10 @@ type HealthCheck struct {
 	Rise int32 `json:"rise"`
 	// Fall is the failed checks in a row that mark an UP server DOWN.
 	Fall int32 `json:"fall"`
+	// Send is written once the check's connection is up; empty sends
+	// nothing.
+	Send string `json:"send,omitempty"`
+	// Expect must be read for the check to pass; empty passes once the
+	// connection is up.
+	Expect string `json:"expect,omitempty"`
 }

@@ -96,7 +96,7 @@ func (t *translation) evaluate(m *v1alpha1.TCPMapping, spec *v1alpha1.TCPMapping
 	c.acceptProxy = boolOr(spec.AcceptProxyProtocol, false)
 	c.balance = spec.LoadBalancer
 	if hc := spec.HealthCheck; hc != nil {
-		c.check = &model.HealthCheck{Interval: 2 * time.Second, Rise: 2, Fall: 3}
+		c.check = &model.HealthCheck{Interval: 2 * time.Second, Rise: 2, Fall: 3, Send: hc.Send, Expect: hc.Expect}
 		if hc.IntervalMs != nil {
 			c.check.Interval = time.Duration(*hc.IntervalMs) * time.Millisecond
 		}

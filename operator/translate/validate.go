@@ -36,7 +36,13 @@ const (
 	minCheckIntervalMs = 10
 	maxCheckIntervalMs = 86400000
 	maxCheckCount      = 100
+	maxCheckText       = 256
 )
+
+// checkText is the CRD's pattern for healthCheck send and expect: text
+// that goes into haproxy.cfg inside double quotes, so no quote,
+// backslash or $ (environment expansion).
+var checkText = regexp.MustCompile(`^[ !#%-\[\]-~\t\r\n]*$`)
 
 // maxTLSNames bounds cipherSuites and ecdhCurves as the CRD does.
 const maxTLSNames = 64
@@ -95,6 +101,11 @@ func checkMapping(namespace, name string, spec *v1alpha1.TCPMappingSpec) string 
 		}
 		if hc.Fall != nil && (*hc.Fall < 1 || *hc.Fall > maxCheckCount) {
 			return fmt.Sprintf("spec.healthCheck.fall %d is not between 1 and %d", *hc.Fall, maxCheckCount)
+		}
+		for field, text := range map[string]string{"send": hc.Send, "expect": hc.Expect} {
+			if len(text) > maxCheckText || !checkText.MatchString(text) {
+				return fmt.Sprintf("spec.healthCheck.%s %q is not up to %d characters of printable ASCII, tab, CR or LF without \", \\ or $", field, text, maxCheckText)
+			}
 		}
 	}
 	switch spec.SendProxyProtocol {
