@@ -210,3 +210,41 @@ func TestHealthCheckSendAndExpect(t *testing.T) {
 	waitStatus(t, ns, ip, "tcpm-be-2832/"+ns+":wrong:1", "DOWN", 10*time.Second)
 	routesTo(t, addr(ip, 2830), "", "greeter")
 }
+
+// TestHealthCheckErrorLimitMarksDownOnClientErrors: with active checks a
+// minute apart, a server that stops listening is marked DOWN by the
+// clients' failed connections (errorLimit), long before the next check.
+func TestHealthCheckErrorLimitMarksDownOnClientErrors(t *testing.T) {
+	ns := newNamespace(t, nil)
+	ip := newHAProxy(t, ns, 1)[0]
+	steady, flaky := backend(t, "steady", ""), backend(t, "flaky", "")
+	service(t, ns, "pair", map[string]int32{"": 80})
+	publish(t, ns, "pair", "", steady, flaky)
+	create(t, mapping(ns, "observed", v1alpha1.TCPMappingSpec{Port: 2840, Service: "pair", Retries: ptr.To(int32(0)),
+		HealthCheck: &v1alpha1.HealthCheck{IntervalMs: ptr.To(int64(60000)), ErrorLimit: ptr.To(int32(2))}}))
+	condition(t, ns, "observed", v1alpha1.ConditionProgrammed, metav1.ConditionTrue)
+	routesTo(t, addr(ip, 2840), "", "steady")
+	be := "tcpm-be-2840"
+	var flakyRow string
+	eventually(t, 10*time.Second, "flaky on the stats page", func() error {
+		if flakyRow = serverRow(t, ns, ip, be, flaky.Addr.Port); flakyRow == "" {
+			return fmt.Errorf("no row for port %d", flaky.Addr.Port)
+		}
+		return nil
+	})
+	waitStatus(t, ns, ip, flakyRow, "UP", 10*time.Second)
+	if err := flaky.Close(); err != nil {
+		t.Fatal(err)
+	}
+	closed := time.Now()
+	s := split(addr(ip, 2840), 10)
+	waitStatus(t, ns, ip, flakyRow, "DOWN", 5*time.Second)
+	t.Logf("flaky DOWN %v after it stopped listening, clients saw %v", time.Since(closed).Round(time.Millisecond), s)
+	if s["failed"] == 0 || s["failed"] > 2 {
+		t.Errorf("clients saw %v, want 1 or 2 failed connections before flaky was marked DOWN", s)
+	}
+	const n = 20
+	if s := split(addr(ip, 2840), n); s["steady"] != n {
+		t.Errorf("with flaky DOWN: %v, want all %d connections to reach steady", s, n)
+	}
+}

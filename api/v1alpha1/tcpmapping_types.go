@@ -334,4 +334,13 @@ type HealthCheck struct {
 	// +kubebuilder:validation:MaxLength=256
 	// +kubebuilder:validation:Pattern=`^[ !#%-\[\]-~\t\r\n]*$`
 	Expect string `json:"expect,omitempty"`
+
+	// ErrorLimit adds passive checking: after this many failed
+	// connections in a row from clients to a server (refused or timed
+	// out), it is marked DOWN at once, without waiting for fall checks;
+	// the active checks bring it back UP.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	ErrorLimit *int32 `json:"errorLimit,omitempty"`
 }

@@ -288,4 +288,7 @@ type HealthCheck struct {
 	// Expect must be read for the check to pass; empty passes once the
 	// connection is up.
 	Expect string `json:"expect,omitempty"`
+	// ErrorLimit, when not zero, marks a server DOWN after that many
+	// failed connections in a row from clients (observe layer4).
+	ErrorLimit int32 `json:"errorLimit,omitempty"`
 }

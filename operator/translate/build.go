@@ -242,7 +242,7 @@ func checkString(c *candidate) string {
 	if c.check == nil {
 		return "unset"
 	}
-	return fmt.Sprintf("intervalMs %d, rise %d, fall %d, send %q, expect %q", c.check.Interval.Milliseconds(), c.check.Rise, c.check.Fall, c.check.Send, c.check.Expect)
+	return fmt.Sprintf("intervalMs %d, rise %d, fall %d, send %q, expect %q, errorLimit %d", c.check.Interval.Milliseconds(), c.check.Rise, c.check.Fall, c.check.Send, c.check.Expect, c.check.ErrorLimit)
 }
 
 func retriesString(c *candidate) string {

@@ -106,6 +106,9 @@ func (t *translation) evaluate(m *v1alpha1.TCPMapping, spec *v1alpha1.TCPMapping
 		if hc.Fall != nil {
 			c.check.Fall = *hc.Fall
 		}
+		if hc.ErrorLimit != nil {
+			c.check.ErrorLimit = *hc.ErrorLimit
+		}
 	}
 	if c.balance == "" {
 		c.balance = model.BalanceRoundRobin

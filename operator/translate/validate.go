@@ -102,6 +102,9 @@ func checkMapping(namespace, name string, spec *v1alpha1.TCPMappingSpec) string 
 		if hc.Fall != nil && (*hc.Fall < 1 || *hc.Fall > maxCheckCount) {
 			return fmt.Sprintf("spec.healthCheck.fall %d is not between 1 and %d", *hc.Fall, maxCheckCount)
 		}
+		if hc.ErrorLimit != nil && (*hc.ErrorLimit < 1 || *hc.ErrorLimit > maxCheckCount) {
+			return fmt.Sprintf("spec.healthCheck.errorLimit %d is not between 1 and %d", *hc.ErrorLimit, maxCheckCount)
+		}
 		for field, text := range map[string]string{"send": hc.Send, "expect": hc.Expect} {
 			if len(text) > maxCheckText || !checkText.MatchString(text) {
 				return fmt.Sprintf("spec.healthCheck.%s %q is not up to %d characters of printable ASCII, tab, CR or LF without \", \\ or $", field, text, maxCheckText)
