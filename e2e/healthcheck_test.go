@@ -248,3 +248,28 @@ func TestHealthCheckErrorLimitMarksDownOnClientErrors(t *testing.T) {
 		t.Errorf("with flaky DOWN: %v, want all %d connections to reach steady", s, n)
 	}
 }
+
+// TestHealthCheckSpeaksTLSToHTTPSServices: for an https:// service the
+// check runs over TLS with the server's settings: expecting the greeting
+// a TLS server sends only after a handshake passes, and a server that does
+// not speak TLS is marked DOWN although it accepts connections.
+func TestHealthCheckSpeaksTLSToHTTPSServices(t *testing.T) {
+	ns := newNamespace(t, nil)
+	ip := newHAProxy(t, ns, 1)[0]
+	service(t, ns, "tlsy", map[string]int32{"": 443})
+	publish(t, ns, "tlsy", "", backend(t, "tlsy", "tlsy"))
+	service(t, ns, "plain", map[string]int32{"": 443})
+	publish(t, ns, "plain", "", backend(t, "plain", ""))
+	check := &v1alpha1.HealthCheck{IntervalMs: ptr.To(int64(200)), Rise: ptr.To(int32(1)), Fall: ptr.To(int32(1)), Expect: "tlsy\n"}
+	insecure := &v1alpha1.UpstreamTLS{InsecureSkipVerify: true}
+	create(t,
+		mapping(ns, "tls-checked", v1alpha1.TCPMappingSpec{Port: 2850, Service: "https://tlsy", UpstreamTLS: insecure, HealthCheck: check}),
+		mapping(ns, "plain-checked", v1alpha1.TCPMappingSpec{Port: 2851, Service: "https://plain", UpstreamTLS: insecure, HealthCheck: &v1alpha1.HealthCheck{IntervalMs: ptr.To(int64(200)), Fall: ptr.To(int32(1))}}),
+	)
+	for _, m := range []string{"tls-checked", "plain-checked"} {
+		condition(t, ns, m, v1alpha1.ConditionProgrammed, metav1.ConditionTrue)
+	}
+	waitStatus(t, ns, ip, "tcpm-be-2850/"+ns+":tls-checked:1", "UP", 10*time.Second)
+	waitStatus(t, ns, ip, "tcpm-be-2851/"+ns+":plain-checked:1", "DOWN", 10*time.Second)
+	routesTo(t, addr(ip, 2850), "", "tlsy")
+}
