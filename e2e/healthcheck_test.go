@@ -273,3 +273,36 @@ func TestHealthCheckSpeaksTLSToHTTPSServices(t *testing.T) {
 	waitStatus(t, ns, ip, "tcpm-be-2851/"+ns+":plain-checked:1", "DOWN", 10*time.Second)
 	routesTo(t, addr(ip, 2850), "", "tlsy")
 }
+
+// TestHealthCheckCoversEndpointsAddedWithoutReload: an endpoint that
+// appears later fills a spare slot at runtime; it is checked like the
+// others: UP while it listens, DOWN once it stops.
+func TestHealthCheckCoversEndpointsAddedWithoutReload(t *testing.T) {
+	ns := newNamespace(t, nil)
+	ip := newHAProxy(t, ns, 1)[0]
+	first, later := backend(t, "first", ""), backend(t, "later", "")
+	service(t, ns, "grow", map[string]int32{"": 80})
+	publish(t, ns, "grow", "", first)
+	create(t, mapping(ns, "growing", v1alpha1.TCPMappingSpec{Port: 2860, Service: "grow",
+		HealthCheck: &v1alpha1.HealthCheck{IntervalMs: ptr.To(int64(200)), Rise: ptr.To(int32(1)), Fall: ptr.To(int32(1))}}))
+	condition(t, ns, "growing", v1alpha1.ConditionProgrammed, metav1.ConditionTrue)
+	routesTo(t, addr(ip, 2860), "", "first")
+	reloads := reloadCount(t, ns, ip)
+	publish(t, ns, "grow", "", first, later)
+	be := "tcpm-be-2860"
+	var row string
+	eventually(t, 10*time.Second, "the later endpoint in a slot", func() error {
+		if row = serverRow(t, ns, ip, be, later.Addr.Port); row == "" {
+			return fmt.Errorf("no row for port %d", later.Addr.Port)
+		}
+		return nil
+	})
+	waitStatus(t, ns, ip, row, "UP", 10*time.Second)
+	if n := reloadCount(t, ns, ip); n != reloads {
+		t.Errorf("adding an endpoint reloaded HAProxy (%d reloads, was %d)", n, reloads)
+	}
+	if err := later.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, ns, ip, row, "DOWN", 5*time.Second)
+}
