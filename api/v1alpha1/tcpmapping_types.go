@@ -112,6 +112,16 @@ type TCPMappingSpec struct {
 	// +kubebuilder:validation:Enum=roundrobin;leastconn;source
 	LoadBalancer string `json:"loadBalancer,omitempty"`
 
+	// HealthCheck makes HAProxy check each of the service's servers on
+	// its own by opening a TCP connection to it (over TLS for an https://
+	// service, with the same TLS settings as traffic): a server that
+	// fails fall checks in a row is marked DOWN and gets no new
+	// connections until it passes rise checks in a row. Servers marked
+	// down show as DOWN on the stats page. Without it every server is
+	// taken as up. Mappings that share traffic must agree on it.
+	// +optional
+	HealthCheck *HealthCheck `json:"healthCheck,omitempty"`
+
 	// SendProxyProtocol makes HAProxy start every connection to the
 	// service with a PROXY protocol header (v1, text, or v2, binary) that
 	// tells the upstream the client's address and port.
@@ -284,4 +294,53 @@ type TCPMappingList struct {
 
 func init() {
 	SchemeBuilder.Register(&TCPMapping{}, &TCPMappingList{})
+}
+
+// HealthCheck is the active check of a mapping's servers.
+type HealthCheck struct {
+	// IntervalMs is the time, in milliseconds, between two checks of a
+	// server. The default is 2000.
+	// +optional
+	// +kubebuilder:validation:Minimum=10
+	// +kubebuilder:validation:Maximum=86400000
+	IntervalMs *int64 `json:"intervalMs,omitempty"`
+
+	// Rise is how many checks in a row a DOWN server must pass to be
+	// marked UP again. The default is 2.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	Rise *int32 `json:"rise,omitempty"`
+
+	// Fall is how many checks in a row an UP server must fail to be
+	// marked DOWN. The default is 3.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	Fall *int32 `json:"fall,omitempty"`
+
+	// Send is written to the server once the check's connection is up,
+	// for protocols that answer only when spoken to ("PING\r\n"):
+	// printable ASCII, tab, CR and LF, but no ", \ or $.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[ !#%-\[\]-~\t\r\n]*$`
+	Send string `json:"send,omitempty"`
+
+	// Expect is text the server must send (after Send, if given) for the
+	// check to pass; without it a connection that opens passes. The same
+	// characters as Send.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[ !#%-\[\]-~\t\r\n]*$`
+	Expect string `json:"expect,omitempty"`
+
+	// ErrorLimit adds passive checking: after this many failed
+	// connections in a row from clients to a server (refused or timed
+	// out), it is marked DOWN at once, without waiting for fall checks;
+	// the active checks bring it back UP.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	ErrorLimit *int32 `json:"errorLimit,omitempty"`
 }

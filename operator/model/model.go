@@ -133,6 +133,8 @@ type Backend struct {
 	// HashType is "consistent" for hashing algorithms, so weights can
 	// change at runtime and a server change moves few clients.
 	HashType string `json:"hashType,omitempty"`
+	// Check, when set, health-checks every server of the backend.
+	Check *HealthCheck `json:"check,omitempty"`
 	// Members are the mappings whose servers this backend holds.
 	Members []Member `json:"members,omitempty"`
 	// Servers are every member's servers, in member order.
@@ -267,4 +269,26 @@ func (c Config) SourcesOf(proxyOrFile string) []string {
 		}
 	}
 	return nil
+}
+
+// HealthCheck is an active TCP connect check (over TLS for a server
+// with TLS) of each server of a backend. Spare slots carry it too, so
+// that a slot filled at runtime is checked; a disabled slot is never
+// checked.
+type HealthCheck struct {
+	// Interval is the time between two checks of a server.
+	Interval time.Duration `json:"interval"`
+	// Rise is the passed checks in a row that mark a DOWN server UP.
+	Rise int32 `json:"rise"`
+	// Fall is the failed checks in a row that mark an UP server DOWN.
+	Fall int32 `json:"fall"`
+	// Send is written once the check's connection is up; empty sends
+	// nothing.
+	Send string `json:"send,omitempty"`
+	// Expect must be read for the check to pass; empty passes once the
+	// connection is up.
+	Expect string `json:"expect,omitempty"`
+	// ErrorLimit, when not zero, marks a server DOWN after that many
+	// failed connections in a row from clients (observe layer4).
+	ErrorLimit int32 `json:"errorLimit,omitempty"`
 }

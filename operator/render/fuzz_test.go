@@ -31,6 +31,9 @@ type fuzzInput struct {
 	upstreamCA, serverName, clientCert string
 	// loadBalancer and sendProxy are the mapping's enumerations.
 	loadBalancer, sendProxy string
+	// checkSend and checkExpect are the mapping's healthCheck texts; a
+	// health check is set when either is not empty.
+	checkSend, checkExpect string
 }
 
 // fuzzPort is the fuzzed mapping's port, one no baseline mapping uses, so
@@ -41,38 +44,42 @@ const fuzzPort = 9999
 // checks see real fuzzed sections), and the characters that would break
 // out of a token, a line or a section if they reached haproxy.cfg.
 var fuzzSeeds = []fuzzInput{
-	{"default", "fz", "qotm", "", "", "", "h2", "ECDHE-ECDSA-AES128-GCM-SHA256", "X25519", "some-context-cert", "", "", "", "", "leastconn", "v1"},
-	{"team", "fz", "https://upstream.example.com:8443", "a.example.com", "", "", "", "", "", "", "", "upstream-ca", "", "client.other", "source", "v2"},
-	{"team", "fz", "10.1.2.3:7000", "*.example.org", "site", "127.0.0.1", "http/1.1", "TLS_AES_128_GCM_SHA256", "P-256", "cert", "ca.other", "", "", "", "", ""},
-	{"team", "fz", "[2001:db8::1]:80", "", "site.other", "::1", "h2", "AES128-SHA", "X448", "cert.third", "", "", "", "", "", ""},
-	{"team", "fz\nglobal", "qotm.default", "", "", "", "", "", "", "", "", "", "", "", "", ""},
-	{"team", "fz", "qotm\n    bind :1", "", "", "", "", "", "", "", "", "", "", "", "", ""},
-	{"team", "fz", "qotm.default", "a.example.com }\n    use_backend x if { always_true", "", "", "", "", "", "", "", "", "", "", "", ""},
-	{"team", "fz", "qotm.default", "a.example.com #", "", "", "", "", "", "", "", "", "", "", "", ""},
-	{"team", "fz", "qotm.default", "", "site", "127.0.0.1 ssl crt /etc/passwd", "", "", "", "cert", "", "", "", "", "", ""},
-	{"team", "fz", "qotm.default", "", "site", "", "h2 crt x.pem", "", "", "cert", "", "", "", "", "", ""},
-	{"team", "fz", "qotm.default", "", "site", "", "h2,http/1.1", "", "", "cert", "", "", "", "", "", ""},
-	{"team", "fz", "qotm.default", "", "site", "", "", "AES128:ALL", "", "cert", "", "", "", "", "", ""},
-	{"team", "fz", "qotm.default", "", "site", "", "", "'quoted'", "\"X25519\"", "cert", "", "", "", "", "", ""},
-	{"team", "fz", "qotm.default", "", "site", "", "", "${TCPM_CERT_DIR}", "%[src]", "cert", "", "", "", "", "", ""},
-	{"team", "fz", "qotm.default", "", "site", "", "", "{", "}", "cert", "", "", "", "", "", ""},
-	{"team", "fz", "qotm.default", "", "site", "", "", "\\", "X25519 ", "cert", "", "", "", "", "", ""},
-	{"team", "fz", "qotm.default", "", "site", "", "", "", "", "cert\n", "ca #", "", "", "", "", ""},
-	{"team", "f z", "qotm.default", "", "", "", "", "", "", "", "", "", "", "", "", ""},
-	{"te#am", "fz", "qotm.default", "", "", "", "", "", "", "", "", "", "", "", "", ""},
-	{"team", "fz", "http://qotm:80 weight 256", "", "", "", "", "", "", "", "", "", "", "", "", ""},
-	{"team", "fz", "%[env(HOME)]", "${HOME}", "", "", "", "", "", "", "", "", "", "", "", ""},
-	{"team", "fz", "upstream.example.com", "", "", "fe80::1%eth0", "", "", "", "", "", "", "", "", "", ""},
-	{"", "", "", "", "", "", "", "", "", "", "", "", "", "", "", ""},
-	{"team", "fz", "https://upstream.example.com", "", "", "", "", "", "", "", "", "", "db verify none", "", "", ""},
-	{"team", "fz", "https://upstream.example.com", "", "", "", "", "", "", "", "", "", "db\n    bind :1", "", "", ""},
-	{"team", "fz", "https://upstream.example.com", "", "", "", "", "", "", "", "", "ca crt /etc/passwd", "", "", "", ""},
-	{"team", "fz", "https://upstream.example.com", "", "", "", "", "", "", "", "", "", "", "client #", "", ""},
-	{"team", "fz", "https://10.1.2.3", "", "", "", "", "", "", "", "", "ca", "${HOME}", "client", "", ""},
-	{"team", "fz", "https://10.1.2.3", "", "", "", "", "", "", "", "", "", "%[src]", "", "", ""},
-	{"team", "fz", "qotm.default", "", "", "", "", "", "", "", "", "", "", "", "source\n    bind :1", "v2 crt x.pem"},
-	{"team", "fz", "qotm.default", "", "", "", "", "", "", "", "", "", "", "", "leastconn #", "v1\nlisten x"},
-	{"team", "fz", "qotm.default", "", "", "", "", "", "", "", "", "", "", "", "%[src]", "${HOME}"},
+	{"default", "fz", "qotm", "", "", "", "h2", "ECDHE-ECDSA-AES128-GCM-SHA256", "X25519", "some-context-cert", "", "", "", "", "leastconn", "v1", "", ""},
+	{"team", "fz", "https://upstream.example.com:8443", "a.example.com", "", "", "", "", "", "", "", "upstream-ca", "", "client.other", "source", "v2", "", ""},
+	{"team", "fz", "10.1.2.3:7000", "*.example.org", "site", "127.0.0.1", "http/1.1", "TLS_AES_128_GCM_SHA256", "P-256", "cert", "ca.other", "", "", "", "", "", "", ""},
+	{"team", "fz", "[2001:db8::1]:80", "", "site.other", "::1", "h2", "AES128-SHA", "X448", "cert.third", "", "", "", "", "", "", "", ""},
+	{"team", "fz\nglobal", "qotm.default", "", "", "", "", "", "", "", "", "", "", "", "", "", "", ""},
+	{"team", "fz", "qotm\n    bind :1", "", "", "", "", "", "", "", "", "", "", "", "", "", "", ""},
+	{"team", "fz", "qotm.default", "a.example.com }\n    use_backend x if { always_true", "", "", "", "", "", "", "", "", "", "", "", "", "", ""},
+	{"team", "fz", "qotm.default", "a.example.com #", "", "", "", "", "", "", "", "", "", "", "", "", "", ""},
+	{"team", "fz", "qotm.default", "", "site", "127.0.0.1 ssl crt /etc/passwd", "", "", "", "cert", "", "", "", "", "", "", "", ""},
+	{"team", "fz", "qotm.default", "", "site", "", "h2 crt x.pem", "", "", "cert", "", "", "", "", "", "", "", ""},
+	{"team", "fz", "qotm.default", "", "site", "", "h2,http/1.1", "", "", "cert", "", "", "", "", "", "", "", ""},
+	{"team", "fz", "qotm.default", "", "site", "", "", "AES128:ALL", "", "cert", "", "", "", "", "", "", "", ""},
+	{"team", "fz", "qotm.default", "", "site", "", "", "'quoted'", "\"X25519\"", "cert", "", "", "", "", "", "", "", ""},
+	{"team", "fz", "qotm.default", "", "site", "", "", "${TCPM_CERT_DIR}", "%[src]", "cert", "", "", "", "", "", "", "", ""},
+	{"team", "fz", "qotm.default", "", "site", "", "", "{", "}", "cert", "", "", "", "", "", "", "", ""},
+	{"team", "fz", "qotm.default", "", "site", "", "", "\\", "X25519 ", "cert", "", "", "", "", "", "", "", ""},
+	{"team", "fz", "qotm.default", "", "site", "", "", "", "", "cert\n", "ca #", "", "", "", "", "", "", ""},
+	{"team", "f z", "qotm.default", "", "", "", "", "", "", "", "", "", "", "", "", "", "", ""},
+	{"te#am", "fz", "qotm.default", "", "", "", "", "", "", "", "", "", "", "", "", "", "", ""},
+	{"team", "fz", "http://qotm:80 weight 256", "", "", "", "", "", "", "", "", "", "", "", "", "", "", ""},
+	{"team", "fz", "%[env(HOME)]", "${HOME}", "", "", "", "", "", "", "", "", "", "", "", "", "", ""},
+	{"team", "fz", "upstream.example.com", "", "", "fe80::1%eth0", "", "", "", "", "", "", "", "", "", "", "", ""},
+	{"", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", ""},
+	{"team", "fz", "https://upstream.example.com", "", "", "", "", "", "", "", "", "", "db verify none", "", "", "", "", ""},
+	{"team", "fz", "https://upstream.example.com", "", "", "", "", "", "", "", "", "", "db\n    bind :1", "", "", "", "", ""},
+	{"team", "fz", "https://upstream.example.com", "", "", "", "", "", "", "", "", "ca crt /etc/passwd", "", "", "", "", "", ""},
+	{"team", "fz", "https://upstream.example.com", "", "", "", "", "", "", "", "", "", "", "client #", "", "", "", ""},
+	{"team", "fz", "https://10.1.2.3", "", "", "", "", "", "", "", "", "ca", "${HOME}", "client", "", "", "", ""},
+	{"team", "fz", "https://10.1.2.3", "", "", "", "", "", "", "", "", "", "%[src]", "", "", "", "", ""},
+	{"team", "fz", "qotm.default", "", "", "", "", "", "", "", "", "", "", "", "source\n    bind :1", "v2 crt x.pem", "", ""},
+	{"team", "fz", "qotm.default", "", "", "", "", "", "", "", "", "", "", "", "leastconn #", "v1\nlisten x", "", ""},
+	{"team", "fz", "qotm.default", "", "", "", "", "", "", "", "", "", "", "", "%[src]", "${HOME}", "", ""},
+	{"team", "fz", "qotm.default", "", "", "", "", "", "", "", "", "", "", "", "", "", "PING\r\n", "+PONG"},
+	{"team", "fz", "qotm.default", "", "", "", "", "", "", "", "", "", "", "", "", "", "x\"\n    stats enable", "\\x41"},
+	{"team", "fz", "qotm.default", "", "", "", "", "", "", "", "", "", "", "", "", "", "${HOME} #", "\"\n    tcp-check send x"},
+	{"team", "fz", "qotm.default", "", "", "", "", "", "", "", "", "", "", "", "", "", "# comment\tand 'quotes' %[src]", "a\x00b"},
 }
 
 // FuzzTranslateRender puts fuzzed strings into every string field of a
@@ -94,7 +101,7 @@ var fuzzSeeds = []fuzzInput{
 func FuzzTranslateRender(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add(s.namespace, s.name, s.service, s.host, s.tls, s.address, s.alpn, s.cipher, s.curve, s.secret, s.caSecret,
-			s.upstreamCA, s.serverName, s.clientCert, s.loadBalancer, s.sendProxy)
+			s.upstreamCA, s.serverName, s.clientCert, s.loadBalancer, s.sendProxy, s.checkSend, s.checkExpect)
 	}
 	base := fuzzBaseline(f)
 	baseText, err := render.Config(translate.Translate(base).Config)
@@ -102,9 +109,9 @@ func FuzzTranslateRender(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, namespace, name, service, host, tls, address, alpn, cipher, curve, secret, caSecret,
-		upstreamCA, serverName, clientCert, loadBalancer, sendProxy string) {
+		upstreamCA, serverName, clientCert, loadBalancer, sendProxy, checkSend, checkExpect string) {
 		in := fuzzInput{namespace, name, service, host, tls, address, alpn, cipher, curve, secret, caSecret,
-			upstreamCA, serverName, clientCert, loadBalancer, sendProxy}
+			upstreamCA, serverName, clientCert, loadBalancer, sendProxy, checkSend, checkExpect}
 		s, ok := withFuzzedObjects(base, in)
 		if !ok {
 			t.Skip("the fuzzed object collides with a baseline object")
@@ -169,6 +176,9 @@ func withFuzzedObjects(base snapshot.Snapshot, in fuzzInput) (snapshot.Snapshot,
 			Port: fuzzPort, Service: in.service, Host: in.host, TLS: in.tls, Address: in.address,
 			LoadBalancer: in.loadBalancer, SendProxyProtocol: in.sendProxy,
 		},
+	}
+	if in.checkSend != "" || in.checkExpect != "" {
+		m.Spec.HealthCheck = &v1alpha1.HealthCheck{Send: in.checkSend, Expect: in.checkExpect}
 	}
 	for _, b := range base.TCPMappings {
 		if b.Namespace == m.Namespace && b.Name == m.Name {
@@ -285,7 +295,7 @@ func sections(text []byte) []section {
 // Directives a section created for the fuzzed object may hold.
 var (
 	frontendLine = regexp.MustCompile(`^    (bind|tcp-request|use_backend|default_backend) `)
-	backendLine  = regexp.MustCompile(`^    (balance (roundrobin|leastconn|source)|hash-type consistent|timeout (server|tunnel) [0-9]+d?|timeout connect [0-9]+|retries [0-9]+|option redispatch 1|# [a-z0-9.-]+/[a-z0-9.-]+: [0-9.]+% of connections|server [^ ]+ [^ ]+ weight [0-9]+( .*)?)$`)
+	backendLine  = regexp.MustCompile(`^    (balance (roundrobin|leastconn|source)|hash-type consistent|timeout (server|tunnel) [0-9]+d?|timeout connect [0-9]+|retries [0-9]+|option redispatch 1|default-server check inter [0-9]+ rise [0-9]+ fall [0-9]+( observe layer4 error-limit [0-9]+ on-error mark-down)?|option tcp-check|tcp-check (send|expect string) "([^"\\$#'\x00-\x1f]|\\x[0-9a-f]{2})*"|# [a-z0-9.-]+/[a-z0-9.-]+: [0-9.]+% of connections|server [^ ]+ [^ ]+ weight [0-9]+( .*)?)$`)
 	// safeToken is what any value taken from an object may look like in
 	// haproxy.cfg: nothing HAProxy's parser gives a meaning to (spaces,
 	// #, quotes, backslashes, $ and % expansions, braces, commas).

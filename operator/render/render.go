@@ -30,7 +30,9 @@ var tmpl = template.Must(template.New(templates.Main).
 		"hostPort": hostPort,
 		"sniMatch": sniMatch,
 		"share":    formatShare,
-		"reveal":   func(p model.PrivateBytes) string { return string(p.Reveal()) },
+		// cfgString quotes user text for a haproxy.cfg argument.
+		"cfgString": cfgString,
+		"reveal":    func(p model.PrivateBytes) string { return string(p.Reveal()) },
 	}).
 	Option("missingkey=error").
 	ParseFS(templates.FS, "*.tmpl"))
@@ -124,4 +126,26 @@ func sniMatch(fetch, host string) string {
 
 func formatShare(f float64) string {
 	return strconv.FormatFloat(math.Round(f*100)/100, 'f', -1, 64)
+}
+
+// cfgString writes s as one double-quoted haproxy.cfg word. Letters,
+// digits and a few harmless punctuation marks go as they are; every other
+// byte (quotes, backslash, $ that would expand a variable, # that would
+// start a comment outside quotes, control characters such as CR and LF)
+// goes as a \xNN escape, which HAProxy's parser decodes, so no text can
+// end the word or the line.
+func cfgString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', strings.IndexByte(" ._:/+=@,-!%&()*;<>?[]^{|}~", c) >= 0:
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, "\\x%02x", c)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
 }

@@ -220,6 +220,9 @@ func groupConflict(winner, c *candidate, listenerWhere string) string {
 	case winner.balance != c.balance:
 		return fmt.Sprintf("%s has loadBalancer %s from TCPMapping %s, which is older; mappings that share traffic must agree, and this one has %s",
 			where, winner.balance, winner.key, c.balance)
+	case checkString(winner) != checkString(c):
+		return fmt.Sprintf("%s has healthCheck %s from TCPMapping %s, which is older; mappings that share traffic must agree, and this one has %s",
+			where, checkString(winner), winner.key, checkString(c))
 	case winner.redispatch != c.redispatch:
 		return fmt.Sprintf("%s has redispatch %t from TCPMapping %s, which is older; mappings that share traffic must agree, and this one has %t",
 			where, winner.redispatch, winner.key, c.redispatch)
@@ -232,6 +235,14 @@ func msString(d time.Duration) string {
 		return "unset"
 	}
 	return fmt.Sprint(d.Milliseconds())
+}
+
+// checkString shows a candidate's health check with its defaults.
+func checkString(c *candidate) string {
+	if c.check == nil {
+		return "unset"
+	}
+	return fmt.Sprintf("intervalMs %d, rise %d, fall %d, send %q, expect %q, errorLimit %d", c.check.Interval.Milliseconds(), c.check.Rise, c.check.Fall, c.check.Send, c.check.Expect, c.check.ErrorLimit)
 }
 
 func retriesString(c *candidate) string {
@@ -455,7 +466,7 @@ func (t *translation) addCertificate(ci *contextInfo) {
 func (t *translation) backend(l *listener, g *group) model.Backend {
 	first := g.first()
 	be := model.Backend{Name: model.BackendName(l.key, g.host), IdleTimeout: first.idle, Sources: sources(mappingRefs(g)),
-		ConnectTimeout: first.connect, Retries: first.retries, Redispatch: first.redispatch, Balance: first.balance}
+		ConnectTimeout: first.connect, Retries: first.retries, Redispatch: first.redispatch, Balance: first.balance, Check: first.check}
 	if be.Balance == model.BalanceSource {
 		be.HashType = model.HashConsistent
 	}

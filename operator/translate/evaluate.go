@@ -46,6 +46,9 @@ type candidate struct {
 	redispatch bool
 	// balance is the backend's algorithm, never empty.
 	balance string
+	// check is the backend's health check with defaults filled in; nil
+	// checks nothing.
+	check *model.HealthCheck
 	// acceptProxy is the listener-wide PROXY protocol setting the mapping
 	// asks for.
 	acceptProxy bool
@@ -92,6 +95,21 @@ func (t *translation) evaluate(m *v1alpha1.TCPMapping, spec *v1alpha1.TCPMapping
 	c.redispatch = boolOr(spec.Redispatch, false)
 	c.acceptProxy = boolOr(spec.AcceptProxyProtocol, false)
 	c.balance = spec.LoadBalancer
+	if hc := spec.HealthCheck; hc != nil {
+		c.check = &model.HealthCheck{Interval: 2 * time.Second, Rise: 2, Fall: 3, Send: hc.Send, Expect: hc.Expect}
+		if hc.IntervalMs != nil {
+			c.check.Interval = time.Duration(*hc.IntervalMs) * time.Millisecond
+		}
+		if hc.Rise != nil {
+			c.check.Rise = *hc.Rise
+		}
+		if hc.Fall != nil {
+			c.check.Fall = *hc.Fall
+		}
+		if hc.ErrorLimit != nil {
+			c.check.ErrorLimit = *hc.ErrorLimit
+		}
+	}
 	if c.balance == "" {
 		c.balance = model.BalanceRoundRobin
 	}

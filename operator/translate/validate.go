@@ -30,6 +30,20 @@ const maxTimeoutMs = 2147483647
 // maxRetries bounds retries as the CRD does.
 const maxRetries = 100
 
+// Health check bounds, as the CRD sets them: intervals from 10 ms to a
+// day, rise and fall up to 100.
+const (
+	minCheckIntervalMs = 10
+	maxCheckIntervalMs = 86400000
+	maxCheckCount      = 100
+	maxCheckText       = 256
+)
+
+// checkText is the CRD's pattern for healthCheck send and expect: text
+// that goes into haproxy.cfg inside double quotes, so no quote,
+// backslash or $ (environment expansion).
+var checkText = regexp.MustCompile(`^[ !#%-\[\]-~\t\r\n]*$`)
+
 // maxTLSNames bounds cipherSuites and ecdhCurves as the CRD does.
 const maxTLSNames = 64
 
@@ -77,6 +91,25 @@ func checkMapping(namespace, name string, spec *v1alpha1.TCPMappingSpec) string 
 	}
 	if spec.Retries != nil && (*spec.Retries < 0 || *spec.Retries > maxRetries) {
 		return fmt.Sprintf("spec.retries %d is not between 0 and %d", *spec.Retries, maxRetries)
+	}
+	if hc := spec.HealthCheck; hc != nil {
+		if hc.IntervalMs != nil && (*hc.IntervalMs < minCheckIntervalMs || *hc.IntervalMs > maxCheckIntervalMs) {
+			return fmt.Sprintf("spec.healthCheck.intervalMs %d is not between %d and %d", *hc.IntervalMs, minCheckIntervalMs, maxCheckIntervalMs)
+		}
+		if hc.Rise != nil && (*hc.Rise < 1 || *hc.Rise > maxCheckCount) {
+			return fmt.Sprintf("spec.healthCheck.rise %d is not between 1 and %d", *hc.Rise, maxCheckCount)
+		}
+		if hc.Fall != nil && (*hc.Fall < 1 || *hc.Fall > maxCheckCount) {
+			return fmt.Sprintf("spec.healthCheck.fall %d is not between 1 and %d", *hc.Fall, maxCheckCount)
+		}
+		if hc.ErrorLimit != nil && (*hc.ErrorLimit < 1 || *hc.ErrorLimit > maxCheckCount) {
+			return fmt.Sprintf("spec.healthCheck.errorLimit %d is not between 1 and %d", *hc.ErrorLimit, maxCheckCount)
+		}
+		for field, text := range map[string]string{"send": hc.Send, "expect": hc.Expect} {
+			if len(text) > maxCheckText || !checkText.MatchString(text) {
+				return fmt.Sprintf("spec.healthCheck.%s %q is not up to %d characters of printable ASCII, tab, CR or LF without \", \\ or $", field, text, maxCheckText)
+			}
+		}
 	}
 	switch spec.SendProxyProtocol {
 	case "", "v1", "v2":
