@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -69,18 +68,9 @@ func TestLoadBalancers(t *testing.T) {
 // TestLoadBalancerBadInputIsRefusedNamingTheField: only the three
 // algorithms pass the API server.
 func TestLoadBalancerBadInputIsRefusedNamingTheField(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	yaml := "apiVersion: haproxy-operator.io/v1alpha1\nkind: TCPMapping\nmetadata:\n  name: bad-balance\n  namespace: default\nspec:\n  port: 2222\n  service: qotm\n  loadBalancer: \"source\\n    bind :1\"\n"
-	out, errOut, err := kubectl(ctx, yaml, "apply", "--dry-run=server", "-f", "-")
-	if err == nil {
-		t.Fatalf("kubectl apply accepted it:\n%s", out)
-	}
-	for _, w := range []string{"spec.loadBalancer", "Unsupported value", "roundrobin", "leastconn", "source"} {
-		if !strings.Contains(errOut, w) {
-			t.Errorf("error lacks %q:\n%s", w, errOut)
-		}
-	}
+	refusedNamingTheField(t,
+		"apiVersion: haproxy-operator.io/v1alpha1\nkind: TCPMapping\nmetadata:\n  name: bad-balance\n  namespace: default\nspec:\n  port: 2222\n  service: qotm\n  loadBalancer: \"source\\n    bind :1\"\n",
+		"spec.loadBalancer", "Unsupported value", "roundrobin", "leastconn", "source")
 }
 
 // closedSplit is split with connections that end completely, both ways,
