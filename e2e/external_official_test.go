@@ -99,42 +99,11 @@ defaults
 		t.Fatal(err)
 	}
 	reload := strings.Join([]string{self, master, filepath.Join(dir, "processes.log")}, " ")
-	yaml := fmt.Sprintf(`name: official
-dataplaneapi:
-  host: %[1]s
-  port: 5555
-  scheme: [https]
-  tls:
-    tls_host: %[1]s
-    tls_port: 5555
-    tls_certificate: %[2]s/api.crt
-    tls_key: %[2]s/api.key
-  user:
-  - name: %[3]s
-    insecure: true
-    password: %[4]s
-  transaction:
-    transaction_dir: %[2]s/transactions
-    backups_dir: %[2]s/backups
-  resources:
-    maps_dir: %[2]s/maps
-    ssl_certs_dir: %[2]s/certs
-    general_storage_dir: %[2]s/general
-    spoe_dir: %[2]s/spoe
-    spoe_transaction_dir: %[2]s/spoe-transactions
-haproxy:
-  config_file: %[5]s
-  haproxy_bin: %[6]s
-  reload:
-    reload_strategy: custom
-    reload_delay: 1
-    reload_cmd: %[7]s
-    restart_cmd: %[7]s
-log:
-  log_to: file
-  log_file: %[2]s/dataplaneapi.log
-  log_level: info
-`, ip, dir, user, password, cfg, haproxyBin, reload)
+	yaml := dataplanetest.OfficialConfig{
+		Host: ip, Port: 5555, TLSCert: dir + "/api.crt", TLSKey: dir + "/api.key",
+		User: user, Password: password, Dir: dir,
+		HAProxyConfig: cfg, HAProxyBinary: haproxyBin, ReloadCmd: reload,
+	}.YAML()
 	if err := os.WriteFile(filepath.Join(dir, "dataplaneapi.yaml"), []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}

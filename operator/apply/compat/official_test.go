@@ -85,37 +85,10 @@ frontend placeholder
 	}
 	port := int(freePort(t))
 	reload := fmt.Sprintf("%s %s %s", self, master, logFile)
-	yaml := fmt.Sprintf(`name: compat
-dataplaneapi:
-  host: 127.0.0.1
-  port: %d
-  scheme: [http]
-  user:
-  - name: admin
-    insecure: true
-    password: compat-password
-  transaction:
-    transaction_dir: %[2]s/transactions
-    backups_dir: %[2]s/backups
-  resources:
-    maps_dir: %[2]s/maps
-    ssl_certs_dir: %[2]s/certs
-    general_storage_dir: %[2]s/general
-    spoe_dir: %[2]s/spoe
-    spoe_transaction_dir: %[2]s/spoe-transactions
-haproxy:
-  config_file: %[3]s
-  haproxy_bin: %[4]s
-  reload:
-    reload_strategy: custom
-    reload_delay: 1
-    reload_cmd: %[5]s
-    restart_cmd: %[5]s
-log:
-  log_to: file
-  log_file: %[2]s/dataplaneapi.log
-  log_level: info
-`, port, dir, cfg, dataplanetest.HAProxyBinary(t), reload)
+	yaml := dataplanetest.OfficialConfig{
+		Host: "127.0.0.1", Port: port, User: "admin", Password: "compat-password", Dir: dir,
+		HAProxyConfig: cfg, HAProxyBinary: dataplanetest.HAProxyBinary(t), ReloadCmd: reload,
+	}.YAML()
 	if err := os.WriteFile(filepath.Join(dir, "dataplaneapi.yaml"), []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
