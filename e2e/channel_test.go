@@ -165,10 +165,7 @@ func TestOperatorRefusesADataplaneItCannotVerify(t *testing.T) {
 		}
 		return nil
 	})
-	c := condition(t, ns, "quote", v1alpha1.ConditionProgrammed, metav1.ConditionFalse)
-	if c.Reason != v1alpha1.ReasonInstanceUnreachable {
-		t.Errorf("the mapping's Programmed reason is %s, want %s", c.Reason, v1alpha1.ReasonInstanceUnreachable)
-	}
+	conditionWithReason(t, ns, "quote", v1alpha1.ConditionProgrammed, metav1.ConditionFalse, v1alpha1.ReasonInstanceUnreachable)
 	if name, _, err := greeting(addr(ips[0], 2620), ""); err == nil {
 		t.Errorf("the unverified instance serves the mapping (greeted by %q)", name)
 	}

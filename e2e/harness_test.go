@@ -366,14 +366,23 @@ func mapping(ns, name string, spec v1alpha1.TCPMappingSpec) *v1alpha1.TCPMapping
 // returns it.
 func condition(t testing.TB, ns, name, typ string, status metav1.ConditionStatus) metav1.Condition {
 	t.Helper()
+	return conditionWithReason(t, ns, name, typ, status, "")
+}
+
+// conditionWithReason waits until the mapping's condition has the given
+// status and, unless reason is empty, that reason: a condition can pass
+// through another reason on the way (Programmed=False Pending before the
+// instance is found unreachable).
+func conditionWithReason(t testing.TB, ns, name, typ string, status metav1.ConditionStatus, reason string) metav1.Condition {
+	t.Helper()
 	var got metav1.Condition
-	eventually(t, time.Minute, fmt.Sprintf("TCPMapping %s/%s %s=%s", ns, name, typ, status), func() error {
+	eventually(t, time.Minute, fmt.Sprintf("TCPMapping %s/%s %s=%s %s", ns, name, typ, status, reason), func() error {
 		var m v1alpha1.TCPMapping
 		if err := cluster.client.Get(ctxFor(t), client.ObjectKey{Namespace: ns, Name: name}, &m); err != nil {
 			return err
 		}
 		c := meta.FindStatusCondition(m.Status.Conditions, typ)
-		if c == nil || c.Status != status || c.ObservedGeneration != m.Generation {
+		if c == nil || c.Status != status || c.ObservedGeneration != m.Generation || (reason != "" && c.Reason != reason) {
 			return fmt.Errorf("conditions %+v", m.Status.Conditions)
 		}
 		got = *c

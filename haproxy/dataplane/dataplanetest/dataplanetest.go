@@ -150,15 +150,35 @@ func (i *Instance) Runtime(t testing.TB, command string) string {
 	return strings.TrimSpace(string(b))
 }
 
-// FreePort returns a TCP port free on addr right now.
+// handedOut remembers every port FreePort returned in this process: the
+// kernel may hand the same ephemeral port to two listeners opened and closed
+// one after the other, and two mappings given the same "free" port collide.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+// FreePort returns a TCP port free on addr right now and never returned
+// before in this test process.
 func FreePort(t testing.TB, addr string) int {
 	t.Helper()
-	l, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		l, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		handedOut.Lock()
+		seen := handedOut.ports[port]
+		handedOut.ports[port] = true
+		handedOut.Unlock()
+		if !seen {
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("no fresh free port after 100 tries")
+	return 0
 }
 
 // Backend is a TCP server on loopback that greets each connection with its
