@@ -142,7 +142,7 @@ func TestFuzzSeedsLoadInHAProxy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		golden.CheckHAProxyConfig(t, text, certificates(res.Config))
+		golden.CheckHAProxyFiles(t, text, certificates(res.Config), maps(res.Config))
 	}
 }
 
@@ -295,7 +295,7 @@ func sections(text []byte) []section {
 // Directives a section created for the fuzzed object may hold.
 var (
 	frontendLine = regexp.MustCompile(`^    (bind|tcp-request|use_backend|default_backend) `)
-	backendLine  = regexp.MustCompile(`^    (balance (roundrobin|leastconn|source)|hash-type consistent|timeout (server|tunnel) [0-9]+d?|timeout connect [0-9]+|retries [0-9]+|option redispatch 1|default-server check inter [0-9]+ rise [0-9]+ fall [0-9]+( observe layer4 error-limit [0-9]+ on-error mark-down)?|option tcp-check|tcp-check (send|expect string) "([^"\\$#'\x00-\x1f]|\\x[0-9a-f]{2})*"|# [a-z0-9.-]+/[a-z0-9.-]+: [0-9.]+% of connections|server [^ ]+ [^ ]+ weight [0-9]+( .*)?)$`)
+	backendLine  = regexp.MustCompile(`^    (balance (roundrobin|leastconn|source)|hash-type consistent|timeout (server|tunnel) [0-9]+d?|timeout connect [0-9]+|retries [0-9]+|option redispatch 1|default-server check inter [0-9]+ rise [0-9]+ fall [0-9]+( observe layer4 error-limit [0-9]+ on-error mark-down)?|option tcp-check|tcp-check (send|expect string) "([^"\\$#'\x00-\x1f]|\\x[0-9a-f]{2})*"|# [a-z0-9.-]+/[a-z0-9.-]+: [0-9.]+% of its group's connections|server [^ ]+ [^ ]+ weight [0-9]+( .*)?)$`)
 	// safeToken is what any value taken from an object may look like in
 	// haproxy.cfg: nothing HAProxy's parser gives a meaning to (spaces,
 	// #, quotes, backslashes, $ and % expansions, braces, commas).
@@ -412,8 +412,18 @@ func checkModelValues(t *testing.T, cfg model.Config, own []string) {
 			continue
 		}
 		check(fe.Name, fe.Name, fe.Bind.Address, fe.Bind.Socket, fe.DefaultBackend)
-		for _, r := range fe.Routes {
-			check(fe.Name, r.Host, r.Backend)
+		if p := fe.Pick; p != nil {
+			check(fe.Name, p.Fetch, p.HostMap, p.WeightMap)
+			for _, m := range cfg.Maps {
+				if m.Name != p.HostMap && m.Name != p.WeightMap {
+					continue
+				}
+				// A map file line is "key value": neither may hold a
+				// space or end the line.
+				for _, e := range m.Entries {
+					check(m.Name, e.Key, e.Value)
+				}
+			}
 		}
 		if tl := fe.Bind.TLS; tl != nil {
 			check(fe.Name, tl.Certificate, tl.CAFile, tl.CRLFile, tl.Verify, tl.MinVersion, tl.MaxVersion)

@@ -21,6 +21,14 @@ func certificates(cfg model.Config) map[string][]byte {
 	return out
 }
 
+func maps(cfg model.Config) map[string][]byte {
+	out := map[string][]byte{}
+	for _, m := range cfg.Maps {
+		out[m.Name] = m.Content()
+	}
+	return out
+}
+
 // TestRenderGolden renders every translation case, compares it with
 // testdata/<case>.haproxy.cfg and has Debian's haproxy check it.
 func TestRenderGolden(t *testing.T) {
@@ -32,7 +40,7 @@ func TestRenderGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			golden.Assert(t, filepath.Join("testdata", tc.Name+".haproxy.cfg"), cfg)
-			golden.CheckHAProxyConfig(t, cfg, certificates(res.Config))
+			golden.CheckHAProxyFiles(t, cfg, certificates(res.Config), maps(res.Config))
 
 			again, _ := render.Config(translate.Translate(tc.Snapshot).Config)
 			if !bytes.Equal(cfg, again) || render.Hash(cfg) != render.Hash(again) {
