@@ -53,6 +53,19 @@ type Instance interface {
 	DeleteGeneralFile(ctx context.Context, name string) error
 }
 
+// MapInstance is the part of the Data Plane API client that stores map
+// files and changes their entries at runtime; an Instance whose desired
+// configuration loads maps must implement it.
+type MapInstance interface {
+	Maps(ctx context.Context) (models.Maps, error)
+	StoreMap(ctx context.Context, name string, content []byte, replace bool) (client.Stored, error)
+	DeleteMap(ctx context.Context, name string) error
+	MapEntries(ctx context.Context, mapName string) (models.MapEntries, error)
+	AddMapEntry(ctx context.Context, mapName, key, value string) error
+	SetMapEntry(ctx context.Context, mapName, key, value string) error
+	DeleteMapEntry(ctx context.Context, mapName, key string) error
+}
+
 // Desired is what an instance should run.
 type Desired struct {
 	// Config is the rendered haproxy.cfg.
@@ -75,6 +88,9 @@ type Outcome struct {
 	Actions []client.Action
 	// Certificates lists the certificate files created or replaced.
 	Certificates []string
+	// MapChanges are the map entry changes made at runtime, as HAProxy's
+	// add/set/del map commands would read.
+	MapChanges []string
 }
 
 // maxConflictRetries bounds how often a push that met a concurrent
@@ -107,7 +123,7 @@ func (a *Applier) instance(endpoint string) *instanceState {
 	defer a.mu.Unlock()
 	st, ok := a.instances[endpoint]
 	if !ok {
-		st = &instanceState{certs: map[fileKey]string{}}
+		st = &instanceState{certs: map[fileKey]string{}, storedMaps: map[string]string{}}
 		a.instances[endpoint] = st
 	}
 	return st
@@ -207,6 +223,14 @@ type instanceState struct {
 	// the instance's list since the configuration state was last lost.
 	certs        map[fileKey]string
 	certsChecked bool
+
+	// storedMaps are the digests of the map files this applier stored;
+	// mapsChecked says the names were checked against the API's list
+	// since the configuration state was last lost.
+	storedMaps  map[string]string
+	mapsChecked bool
+	// runMaps are the entries HAProxy runs per map file, where known.
+	runMaps map[string]mapEntries
 }
 
 // target is desired, digested.
@@ -264,9 +288,13 @@ func (st *instanceState) apply(ctx context.Context, inst Instance, desired Desir
 		return out, fmt.Errorf("read configuration version: %w", err)
 	}
 	if !st.known || version != st.version {
-		st.certsChecked = false
+		st.certsChecked, st.mapsChecked, st.runMaps = false, false, nil
 	}
 	certs, err := st.planCertificates(ctx, inst, want.certs)
+	if err != nil {
+		return out, err
+	}
+	maps, err := st.planMaps(ctx, inst, desired.Model.Maps)
 	if err != nil {
 		return out, err
 	}
@@ -304,6 +332,10 @@ func (st *instanceState) apply(ctx context.Context, inst Instance, desired Desir
 		}
 	}
 
+	if err := st.storeMaps(ctx, inst, maps, &out); err != nil {
+		return out, err
+	}
+
 	raw := &storedText{}
 	if err := st.localize(ctx, inst, &want, raw); err != nil {
 		return out, err
@@ -320,6 +352,7 @@ func (st *instanceState) apply(ctx context.Context, inst Instance, desired Desir
 		id, err := st.push(ctx, inst, want, plan, &out)
 		if errors.Is(err, client.ErrVersionConflict) && attempt < maxConflictRetries {
 			// Someone else changed it: read again and decide again.
+			st.runMaps = nil
 			forced := plan.kind == pushReload && certs.needsReload(st.runtimeCertSwap)
 			if version, err = inst.Version(ctx); err != nil {
 				return out, fmt.Errorf("read configuration version: %w", err)
@@ -341,6 +374,15 @@ func (st *instanceState) apply(ctx context.Context, inst Instance, desired Desir
 		break
 	}
 
+	// Map entries run in memory: after a reload HAProxy read the files
+	// just stored; otherwise they change at runtime, once the servers
+	// they route to are in place.
+	if plan.kind == pushReload {
+		st.loaded(desired.Model.Maps)
+	} else if err := st.syncMapEntries(ctx, inst, desired.Model.Maps, &out); err != nil {
+		return out, err
+	}
+
 	// Old files last: the API refuses to delete a file the stored
 	// configuration still names.
 	for _, k := range certs.remove {
@@ -357,6 +399,9 @@ func (st *instanceState) apply(ctx context.Context, inst Instance, desired Desir
 		out.Changed = true
 	}
 	st.certsChecked = true
+	if err := st.removeMaps(ctx, inst, maps, &out); err != nil {
+		return out, err
+	}
 
 	seen := map[string]bool{}
 	for _, id := range reloads {
@@ -365,7 +410,7 @@ func (st *instanceState) apply(ctx context.Context, inst Instance, desired Desir
 		}
 		seen[id] = true
 		if err := inst.WaitReload(ctx, id); err != nil {
-			st.known = false
+			st.known, st.runMaps = false, nil
 			if r := refusal(err); r != nil {
 				return out, r
 			}

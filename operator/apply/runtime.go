@@ -68,7 +68,8 @@ func viewOf(cfg *model.Config) runtimeView {
 // structureDigest identifies a model with everything runtime actions can
 // change left out: two models with the same digest render to texts that
 // differ only in server addresses, weights and states (and the share
-// comments that follow weights). Secrets count through their digest;
+// comments that follow weights), and load the same map files, whose
+// entries may differ. Secrets count through their digest;
 // certificate contents are synchronised on their own.
 func structureDigest(cfg *model.Config) string {
 	c := *cfg
@@ -96,6 +97,11 @@ func structureDigest(cfg *model.Config) string {
 			}
 		}
 		c.Backends[i] = b
+	}
+	// Map entries change at runtime; which files are loaded does not.
+	c.Maps = make([]model.Map, len(cfg.Maps))
+	for i, m := range cfg.Maps {
+		c.Maps[i] = model.Map{Name: m.Name}
 	}
 	c.Certificates = make([]model.Certificate, len(cfg.Certificates))
 	for i, cert := range cfg.Certificates {

@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"math"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -30,7 +29,6 @@ var tmpl = template.Must(template.New(templates.Main).
 		"hostPort":  hostPort,
 		"mapFile":   mapFile,
 		"pickRange": func() int { return model.PickRange },
-		"share":     formatShare,
 		// cfgString quotes user text for a haproxy.cfg argument.
 		"cfgString": cfgString,
 		"reveal":    func(p model.PrivateBytes) string { return string(p.Reveal()) },
@@ -120,10 +118,6 @@ func hostPort(addr string, port int32) string {
 // finds it again for runtime changes.
 func mapFile(name string) string {
 	return `"${TCPM_MAP_DIR}/` + name + `"`
-}
-
-func formatShare(f float64) string {
-	return strconv.FormatFloat(math.Round(f*100)/100, 'f', -1, 64)
 }
 
 // cfgString writes s as one double-quoted haproxy.cfg word. Letters,
