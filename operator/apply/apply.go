@@ -53,6 +53,13 @@ type Instance interface {
 	DeleteGeneralFile(ctx context.Context, name string) error
 }
 
+// ServerInstance is the part of the Data Plane API client that adds and
+// deletes servers at runtime; without it, a new endpoint reloads.
+type ServerInstance interface {
+	AddRuntimeServer(ctx context.Context, backend string, s models.RuntimeAddServer) error
+	DeleteRuntimeServer(ctx context.Context, backend, name string) error
+}
+
 // MapInstance is the part of the Data Plane API client that stores map
 // files and changes their entries at runtime; an Instance whose desired
 // configuration loads maps must implement it.
@@ -91,6 +98,8 @@ type Outcome struct {
 	// MapChanges are the map entry changes made at runtime, as HAProxy's
 	// add/set/del map commands would read.
 	MapChanges []string
+	// ServersAdded are the servers added at runtime, as backend/server.
+	ServersAdded []string
 }
 
 // maxConflictRetries bounds how often a push that met a concurrent
@@ -273,7 +282,10 @@ type configPlan struct {
 	kind    pushKind
 	version int64
 	actions []client.Action
-	// view is the desired runtime view when it came from parsing text.
+	// add are the servers to create after the push (HAProxy's add server).
+	add []runtimeServer
+	// view is what runs once the plan is carried out; nil keeps the
+	// desired model's view.
 	view runtimeView
 }
 
@@ -445,10 +457,10 @@ func (st *instanceState) planConfig(ctx context.Context, inst Instance, version 
 	switch {
 	case st.needReload:
 	case want.text == st.text:
-		plan.kind = pushNothing
+		plan.kind, plan.view = pushNothing, st.view
 	case want.hasModel && st.hasModel && want.structure == st.structure:
-		if actions, ok := runtimeActions(st.view, want.view); ok {
-			plan.kind, plan.actions = pushRuntime, actions
+		if rp, ok := runtimeActions(st.view, want.view); ok && st.canAdd(inst, rp) {
+			plan.kind, plan.actions, plan.add, plan.view = pushRuntime, rp.actions, rp.add, rp.next
 		}
 	case !want.hasModel || !st.hasModel:
 		// Nothing to decide from but the text.
@@ -479,13 +491,18 @@ func (st *instanceState) planByMeaning(ctx context.Context, inst Instance, versi
 	if err != nil {
 		return plan, nil // haproxy -c will say what is wrong with it
 	}
-	plan.view = next.servers
+	// The model's view knows how to add a server; the text's does not.
+	desired := next.servers
+	if want.hasModel {
+		desired = want.view
+	}
+	plan.view = desired
 	switch {
 	case have.canonical == next.canonical:
 		plan.kind = pushNothing
 	case have.structure == next.structure:
-		if actions, ok := runtimeActions(have.servers, next.servers); ok {
-			plan.kind, plan.actions = pushRuntime, actions
+		if rp, ok := runtimeActions(have.servers, desired); ok && st.canAdd(inst, rp) {
+			plan.kind, plan.actions, plan.add, plan.view = pushRuntime, rp.actions, rp.add, rp.next
 		}
 	}
 	return plan, nil
@@ -497,7 +514,9 @@ func (st *instanceState) push(ctx context.Context, inst Instance, want target, p
 	remember := func(version int64) {
 		st.known, st.version, st.text, st.needReload = true, version, want.text, false
 		st.hasModel, st.structure, st.view = want.hasModel, want.structure, want.view
-		if !want.hasModel {
+		if plan.view != nil && plan.kind != pushReload {
+			st.view = plan.view
+		} else if !want.hasModel {
 			st.view = plan.view
 		}
 	}
@@ -531,6 +550,14 @@ func (st *instanceState) push(ctx context.Context, inst Instance, want target, p
 	out.Changed = true
 	out.Actions = p.Actions
 	out.Reloaded = out.Reloaded || (p.ForceReload && res.Status != 202)
+	if plan.kind == pushRuntime {
+		if err := st.addServers(ctx, inst, plan.add, out); err != nil {
+			// The text names servers HAProxy lacks: a reload puts them
+			// in.
+			st.known, st.needReload = false, true
+			return "", err
+		}
+	}
 	version := res.Version
 	if version == 0 {
 		if version, err = inst.Version(ctx); err != nil {

@@ -209,3 +209,53 @@ func TestAMapNoLongerLoadedIsDeletedAfterThePush(t *testing.T) {
 		t.Errorf("single mapping: %+v", out)
 	}
 }
+
+func (r *mapRecorder) AddRuntimeServer(_ context.Context, backend string, s models.RuntimeAddServer) error {
+	r.call("add server %s/%s %s:%d", backend, s.Name, s.Address, *s.Port)
+	return nil
+}
+
+func (r *mapRecorder) DeleteRuntimeServer(_ context.Context, backend, name string) error {
+	r.call("del server %s/%s", backend, name)
+	return nil
+}
+
+// endpoints is a mapping on port 2222 whose Service has endpoints at the
+// given ports of 10.0.0.1.
+func endpoints(ports ...int32) model.Config {
+	be := model.Backend{Name: "tcpm-be-default:a", Template: &model.Server{Weight: 1, Dynamic: true}}
+	for _, p := range ports {
+		be.Servers = append(be.Servers, model.Server{Name: "default:a:10.0.0.1:" + strconv.Itoa(int(p)), Address: "10.0.0.1", Port: p, Weight: 1, Dynamic: true})
+	}
+	return model.Config{
+		Name:      "default/haproxy",
+		Frontends: []model.Frontend{{Name: "tcpm-fe-2222", Bind: model.Bind{Port: 2222}, DefaultBackend: be.Name}},
+		Backends:  []model.Backend{be},
+	}
+}
+
+func TestEndpointsComeAndGoAtRuntime(t *testing.T) {
+	r := newMapRecorder()
+	a := apply.NewApplier()
+	runMaps(t, a, r, want(t, endpoints(80)))
+	r.take()
+
+	out := runMaps(t, a, r, want(t, endpoints(80, 81)))
+	same(t, "an endpoint appears", r.take(), "POST raw runtime 0 actions", "add server tcpm-be-default:a/default:a:10.0.0.1:81 10.0.0.1:81")
+	if out.Reloaded || len(out.ServersAdded) != 1 {
+		t.Errorf("an endpoint appears: %+v", out)
+	}
+
+	runMaps(t, a, r, want(t, endpoints(81)))
+	same(t, "an endpoint goes", r.take(), "POST raw runtime 1 actions")
+
+	runMaps(t, a, r, want(t, endpoints()))
+	same(t, "the last endpoint goes", r.take(), "POST raw runtime 1 actions")
+
+	// The retired server is still there: coming back makes it ready.
+	out = runMaps(t, a, r, want(t, endpoints(80)))
+	same(t, "an endpoint comes back", r.take(), "POST raw runtime 1 actions")
+	if len(out.Actions) != 1 || out.Actions[0].String() != "SetServerState tcpm-be-default:a default:a:10.0.0.1:80 ready" {
+		t.Errorf("an endpoint comes back: %+v", out.Actions)
+	}
+}

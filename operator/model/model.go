@@ -194,6 +194,11 @@ type Backend struct {
 	Members []Member `json:"members,omitempty"`
 	// Servers are the members' servers, balanced equally.
 	Servers []Server `json:"servers,omitempty"`
+	// Template, when set, is how a Dynamic server of this backend is
+	// made (every field but Name, Address and Port): servers come and go
+	// at runtime as endpoints do, so it is the backend's structure, not
+	// the servers.
+	Template *Server `json:"template,omitempty"`
 	// Sources are the objects whose configuration this backend carries,
 	// as Kind/namespace/name, sorted.
 	Sources []string `json:"sources,omitempty"`
@@ -208,8 +213,7 @@ type Member struct {
 	Share float64 `json:"share"`
 }
 
-// Server is one upstream address, or a spare slot kept for endpoints that
-// may appear so that they can be filled without a reload.
+// Server is one upstream address.
 type Server struct {
 	Name string `json:"name"`
 	// Address is an IP address, a DNS name, or empty for a spare slot.
@@ -220,8 +224,10 @@ type Server struct {
 	Port   int32  `json:"port,omitempty"`
 	// Weight is HAProxy's server weight, 0 to 256.
 	Weight int32 `json:"weight"`
-	// Spare slots are in maintenance until an endpoint fills them.
-	Spare bool `json:"spare,omitempty"`
+	// Dynamic servers are endpoints of a Kubernetes Service: added and
+	// removed at runtime (HAProxy's add/del server) as the backend's
+	// Template says.
+	Dynamic bool `json:"dynamic,omitempty"`
 	// TLS opens TLS towards the server; SNI is then sent when set.
 	TLS bool   `json:"tls,omitempty"`
 	SNI string `json:"sni,omitempty"`
@@ -332,9 +338,7 @@ func (c Config) SourcesOf(proxyOrFile string) []string {
 }
 
 // HealthCheck is an active TCP connect check (over TLS for a server
-// with TLS) of each server of a backend. Spare slots carry it too, so
-// that a slot filled at runtime is checked; a disabled slot is never
-// checked.
+// with TLS) of each server of a backend, those added at runtime too.
 type HealthCheck struct {
 	// Interval is the time between two checks of a server.
 	Interval time.Duration `json:"interval"`

@@ -68,6 +68,12 @@ func ServerName(namespace, name string, i int) string {
 	return fmt.Sprintf("%s:%s:%d", namespace, name, i)
 }
 
+// EndpointServerName names the server of a mapping's endpoint ip:port,
+// so it keeps its name while other endpoints come and go.
+func EndpointServerName(namespace, name, ip string, port int32) string {
+	return fmt.Sprintf("%s:%s:%s:%d", namespace, name, ip, port)
+}
+
 // CertificateFile is the PEM file of a TLSContext's certificate.
 func CertificateFile(namespace, name string) string {
 	return namespace + "_" + name + ".pem"

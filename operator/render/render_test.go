@@ -50,8 +50,8 @@ func TestRenderGolden(t *testing.T) {
 	}
 }
 
-// TestRenderKeepsEveryServerOnItsLine checks the server line shapes: a
-// filled slot, a spare slot and an IPv6 address.
+// TestRenderKeepsEveryServerOnItsLine checks the server line shapes: an
+// IPv4 and an IPv6 address.
 func TestRenderKeepsEveryServerOnItsLine(t *testing.T) {
 	cfg := model.Config{
 		Name:          "default/haproxy",
@@ -60,7 +60,6 @@ func TestRenderKeepsEveryServerOnItsLine(t *testing.T) {
 			Name: "tcpm-be-2222",
 			Servers: []model.Server{
 				{Name: "default:a:1", Address: "10.0.0.1", Port: 80, Weight: 256},
-				{Name: "default:a:2", Spare: true},
 				{Name: "default:a:3", Address: "2001:db8::1", Port: 80, Weight: 1},
 			},
 		}},
@@ -74,7 +73,6 @@ func TestRenderKeepsEveryServerOnItsLine(t *testing.T) {
 	}
 	for _, want := range []string{
 		"    server default:a:1 10.0.0.1:80 weight 256\n",
-		"    server default:a:2 127.0.0.1:1 weight 0 disabled\n",
 		"    server default:a:3 [2001:db8::1]:80 weight 1\n",
 	} {
 		if !strings.Contains(string(out), want) {

@@ -13,10 +13,6 @@ import (
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/model"
 )
 
-// minSlots is the smallest number of server slots a Kubernetes Service gets,
-// so a few endpoints can come and go without a reload.
-const minSlots = 4
-
 // DNSResolvers names the resolvers section servers resolved by name use.
 const DNSResolvers = model.Prefix + "-dns"
 
@@ -597,22 +593,14 @@ func (t *translation) backend(g *group, c *candidate) model.Backend {
 	if be.Balance == model.BalanceSource {
 		be.HashType = model.HashConsistent
 	}
-	be.Servers = servers(c)
+	be.Servers, be.Template = servers(c)
 	t.addUpstreamFiles(c)
 	return be
 }
 
-// slots is how many server lines a Service with n endpoints gets: a power
-// of two, at least minSlots, so endpoints can be added at runtime.
-func slots(n int) int {
-	s := minSlots
-	for s < n {
-		s *= 2
-	}
-	return s
-}
-
-func servers(c *candidate) []model.Server {
+// servers are a mapping's servers and, for a Service's endpoints, the
+// template every one of them is made from.
+func servers(c *candidate) ([]model.Server, *model.Server) {
 	tgt := c.target
 	base := model.Server{Weight: 1, TLS: tgt.TLS, SendProxy: c.spec.SendProxyProtocol == "v2", SendProxyV1: c.spec.SendProxyProtocol == "v1"}
 	if up := c.upstream; up != nil && tgt.TLS {
@@ -623,7 +611,7 @@ func servers(c *candidate) []model.Server {
 	case tgt.IP != "":
 		base.Name = model.ServerName(c.m.Namespace, c.m.Name, 1)
 		base.Address, base.Port = tgt.IP, tgt.Port
-		return []model.Server{base}
+		return []model.Server{base}, nil
 	case tgt.DNSName != "":
 		base.Name = model.ServerName(c.m.Namespace, c.m.Name, 1)
 		base.Address, base.Port = tgt.DNSName, tgt.Port
@@ -636,21 +624,21 @@ func servers(c *candidate) []model.Server {
 		default:
 			base.Resolve = &model.Resolve{Resolvers: DNSResolvers, Family: "ipv4", Prefer: "ipv4"}
 		}
-		return []model.Server{base}
+		return []model.Server{base}, nil
 	}
-	n := len(tgt.Endpoints)
-	out := make([]model.Server, slots(n))
-	for i := range out {
+	// Endpoints of a Service come and go at runtime: each server is
+	// named by its address, so it keeps its name (and its health) while
+	// others change.
+	tmpl := base
+	tmpl.Dynamic = true
+	out := make([]model.Server, len(tgt.Endpoints))
+	for i, ep := range tgt.Endpoints {
 		s := base
-		s.Name = model.ServerName(c.m.Namespace, c.m.Name, i+1)
-		if i < n {
-			s.Address, s.Port, s.Weight = tgt.Endpoints[i].IP, tgt.Endpoints[i].Port, 1
-		} else {
-			s.Spare = true
-		}
+		s.Name = model.EndpointServerName(c.m.Namespace, c.m.Name, ep.IP, ep.Port)
+		s.Address, s.Port, s.Dynamic = ep.IP, ep.Port, true
 		out[i] = s
 	}
-	return out
+	return out, &tmpl
 }
 
 // mappingRefs names a group's mappings as Sources entries.

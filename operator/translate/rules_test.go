@@ -133,14 +133,6 @@ func TestGroupNumbersAreStableAndDistinct(t *testing.T) {
 	}
 }
 
-func TestSlots(t *testing.T) {
-	for n, want := range map[int]int{0: 4, 1: 4, 3: 4, 4: 4, 5: 8, 9: 16} {
-		if got := slots(n); got != want {
-			t.Errorf("slots(%d) = %d, want %d", n, got, want)
-		}
-	}
-}
-
 func TestHostCovered(t *testing.T) {
 	hosts := []v1alpha1.Hostname{"host1", "*.example.com"}
 	tests := map[string]bool{
