@@ -120,12 +120,17 @@ func structureDigest(cfg *model.Config) string {
 		st.Password = nil
 		c.Stats = &st
 	}
+	// Sources name objects for messages; render does not write them.
+	c.Frontends = make([]model.Frontend, len(cfg.Frontends))
+	for i, f := range cfg.Frontends {
+		f.Sources = nil
+		c.Frontends[i] = f
+	}
 	c.Backends = make([]model.Backend, len(cfg.Backends))
 	for i, b := range cfg.Backends {
-		b.Members = append([]model.Member(nil), b.Members...)
-		for j := range b.Members {
-			b.Members[j].Share = 0
-		}
+		// Which mapping holds a pool's backend, and its share, are not
+		// written in the text.
+		b.Members, b.Sources = nil, nil
 		// Dynamic servers come and go at runtime: the backend's Template
 		// is their structure.
 		var static []model.Server

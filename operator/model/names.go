@@ -30,6 +30,13 @@ func BackendName(namespace, name string) string {
 	return Prefix + "-be-" + namespace + ":" + name
 }
 
+// SlotBackendName is the k-th backend of the pool of a TLS listener: the
+// backend of whichever mapping holds the slot (its servers, named by
+// mapping, say whose it is), or an empty one waiting for a new host.
+func SlotBackendName(listener string, k int) string {
+	return fmt.Sprintf("%s-be-%s-%d", Prefix, listener, k)
+}
+
 // WeightMapName is the map file of slot ranges of the frontend named
 // proxy, and HostMapName its map file of hosts. Map file names keep to
 // letters, digits, - and _ (every Data Plane API stores them as they

@@ -302,11 +302,21 @@ func (t *translation) addListener(l *listener) {
 		Name: model.FrontendName(l.key),
 		Bind: model.Bind{Address: l.address, Port: l.port, AcceptProxy: l.groups[0].first().acceptProxy},
 	}
+	first := l.groups[0].first()
+	// On a TLS port, hosts come and go: its mappings' backends are slots
+	// of a pool the port keeps, so a new host finds one ready.
+	var slots map[*candidate]string
+	if first.kind != cleartext {
+		slots = t.pool(l)
+	}
 	sortGroups(l.groups)
 	var all []string
 	for _, g := range l.groups {
 		for _, c := range g.members {
 			be := t.backend(g, c)
+			if slot, ok := slots[c]; ok {
+				be.Name = slot
+			}
 			c.result.Frontend, c.result.Backend = fe.Name, be.Name
 			all = append(all, be.Sources...)
 			cfg.Backends = append(cfg.Backends, be)
@@ -314,12 +324,11 @@ func (t *translation) addListener(l *listener) {
 	}
 	fe.Sources = sources(all)
 
-	first := l.groups[0].first()
 	if first.kind == cleartext {
 		g := l.groups[0]
 		if len(g.members) == 1 && share(g, g.first()) > 0 {
 			// Nothing to choose between: no map to load or keep.
-			fe.DefaultBackend = model.BackendName(first.m.Namespace, first.m.Name)
+			fe.DefaultBackend = first.result.Backend
 		} else {
 			t.pick(&fe, "", l.groups, nil)
 		}
@@ -436,6 +445,67 @@ func (t *translation) pick(fe *model.Frontend, fetch string, groups []*group, wh
 	fe.Pick = p
 }
 
+// minPool is the smallest pool of backends a TLS port keeps.
+const minPool = 8
+
+// poolSize is how many backend slots a TLS port with n mappings keeps: a
+// power of two with room for a quarter more, so that it grows (one
+// reload) only now and then.
+func poolSize(n int) int {
+	p := minPool
+	for p < n+n/4+1 {
+		p *= 2
+	}
+	return p
+}
+
+// pool gives every mapping of a TLS listener a backend slot and adds the
+// free slots: empty backends with the settings and server template of a
+// mapping that sets none, so a new host with those settings takes one at
+// runtime (servers added, map entries set) and a removed host leaves one
+// behind, neither reloading. A mapping's slot is a hash of its name,
+// probed forward in age order, so it keeps its slot while others come and
+// go (except, rarely, behind a removed one it had collided with).
+func (t *translation) pool(l *listener) map[*candidate]string {
+	var members []*candidate
+	for _, g := range l.groups {
+		members = append(members, g.members...)
+	}
+	sort.SliceStable(members, func(i, j int) bool { return older(members[i].m, members[j].m) })
+	size := poolSize(len(members))
+	used := make([]bool, size)
+	out := make(map[*candidate]string, len(members))
+	for _, c := range members {
+		f := fnv.New32a()
+		f.Write([]byte(c.key))
+		k := int(f.Sum32() % uint32(size))
+		for used[k] {
+			k = (k + 1) % size
+		}
+		used[k] = true
+		out[c] = model.SlotBackendName(l.key, k)
+	}
+	// A free slot is the listener's: what HAProxy says of it concerns
+	// the listener's mappings.
+	var refs []string
+	for _, g := range l.groups {
+		refs = append(refs, mappingRefs(g)...)
+	}
+	refs = sources(refs)
+	for k, taken := range used {
+		if !taken {
+			t.result.Config.Backends = append(t.result.Config.Backends, freeSlot(model.SlotBackendName(l.key, k), refs))
+		}
+	}
+	return out
+}
+
+// freeSlot is an unused backend of a pool: what a mapping that sets
+// nothing but its port, host and Service gets.
+func freeSlot(name string, refs []string) model.Backend {
+	return model.Backend{Name: name, Balance: model.BalanceRoundRobin, Template: &model.Server{Weight: 1, Dynamic: true}, Sources: refs}
+}
+
 // maxGroupNumber bounds group numbers, so that a slot key,
 // group*PickRange+slot, stays far inside HAProxy's 64-bit integers.
 const maxGroupNumber = 1 << 20
@@ -520,7 +590,7 @@ func spread(g *group, n int64) []model.MapEntry {
 		if p.slots == 0 {
 			continue
 		}
-		out = append(out, slotRange(n, start, p.slots, model.BackendName(p.c.m.Namespace, p.c.m.Name)))
+		out = append(out, slotRange(n, start, p.slots, p.c.result.Backend))
 		start += p.slots
 	}
 	return out

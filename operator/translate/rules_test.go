@@ -44,7 +44,7 @@ func TestParseService(t *testing.T) {
 
 func TestSpread(t *testing.T) {
 	member := func(name string, weight int32, endpoints int) *candidate {
-		c := &candidate{m: &v1alpha1.TCPMapping{}, spec: &v1alpha1.TCPMappingSpec{}}
+		c := &candidate{m: &v1alpha1.TCPMapping{}, spec: &v1alpha1.TCPMappingSpec{}, result: &MappingResult{Backend: "tcpm-be-ns:" + name}}
 		c.m.Namespace, c.m.Name = "ns", name
 		if weight >= 0 {
 			c.spec.Weight = &weight
