@@ -1,0 +1,194 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Maps are named by the path the configuration loads them from (as
+// HAProxy expanded it) or by "#<id>" from Maps. Changes made here live in
+// HAProxy's memory: a reload reads the map file again.
+
+// Map is one map HAProxy has loaded ("show map").
+type Map struct {
+	// ID is HAProxy's unique id ("#ID" names the map in commands).
+	ID string
+	// File is the path the configuration loads it from.
+	File string
+	// Description is HAProxy's text (where it is used, entry count).
+	Description string
+}
+
+// MapEntry is one entry of a map.
+type MapEntry struct {
+	// ID is HAProxy's reference of the entry ("0x..."), empty from files.
+	ID    string
+	Key   string
+	Value string
+}
+
+// mapRefArg is a map identifier: a path, or # and a number.
+var mapRefArg = regexp.MustCompile(`^(#[0-9]+|[^\s;#@\x00-\x1f\x7f][^\s;\x00-\x1f\x7f]*)$`)
+
+func checkMap(what, m string) error {
+	if !mapRefArg.MatchString(m) {
+		return fmt.Errorf("%s: %q is not a map path or #id", what, m)
+	}
+	return nil
+}
+
+// Maps lists the maps HAProxy has loaded.
+func (c *Client) Maps(ctx context.Context) ([]Map, error) {
+	out, err := c.listing(ctx, "show map")
+	if err != nil {
+		return nil, err
+	}
+	maps, err := ParseMaps(out)
+	if err != nil {
+		return nil, fmt.Errorf("runtime API %q: %w", "show map", err)
+	}
+	return maps, nil
+}
+
+// mapLine is a line of "show map": id, (file), description.
+var mapLine = regexp.MustCompile(`^(-?[0-9]+) \(([^)]*)\) ?(.*)$`)
+
+// ParseMaps reads the answer of "show map" without an argument.
+func ParseMaps(out string) ([]Map, error) {
+	maps := []Map{}
+	for _, line := range strings.Split(out, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		m := mapLine.FindStringSubmatch(line)
+		if m == nil {
+			return nil, fmt.Errorf("unexpected map line %q", line)
+		}
+		maps = append(maps, Map{ID: m[1], File: m[2], Description: m[3]})
+	}
+	return maps, nil
+}
+
+// MapEntries lists the entries of map m; an unknown map matches
+// ErrNotFound.
+func (c *Client) MapEntries(ctx context.Context, m string) ([]MapEntry, error) {
+	if err := checkMap("show map", m); err != nil {
+		return nil, err
+	}
+	cmd := "show map " + m
+	out, err := c.listing(ctx, cmd)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := ParseMapEntries(out)
+	if err != nil {
+		return nil, fmt.Errorf("runtime API %q: %w", cmd, err)
+	}
+	return entries, nil
+}
+
+// ParseMapEntries reads the answer of "show map <map>": one "<ref> <key>
+// <value>" line per entry (the value may hold blanks).
+func ParseMapEntries(out string) ([]MapEntry, error) {
+	entries := []MapEntry{}
+	for _, line := range strings.Split(out, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		ref, rest, ok := strings.Cut(line, " ")
+		key, value, ok2 := strings.Cut(rest, " ")
+		if !ok || !ok2 || !strings.HasPrefix(ref, "0x") || key == "" {
+			return nil, fmt.Errorf("unexpected map entry line %q", line)
+		}
+		entries = append(entries, MapEntry{ID: ref, Key: key, Value: value})
+	}
+	return entries, nil
+}
+
+// MapEntry is the entry of map m whose key is exactly key; found is
+// false when there is none. (HAProxy's "get map" looks a sample up with
+// the map's match method, which is not an exact key match for map_beg,
+// map_reg and others; this reads the entries instead.)
+func (c *Client) MapEntry(ctx context.Context, m, key string) (e MapEntry, found bool, err error) {
+	entries, err := c.MapEntries(ctx, m)
+	if err != nil {
+		return MapEntry{}, false, err
+	}
+	for _, e := range entries {
+		if e.Key == key {
+			return e, true, nil
+		}
+	}
+	return MapEntry{}, false, nil
+}
+
+// AddMapEntry adds key → value to map m. HAProxy keeps duplicates: a key
+// already there is added again (and lookups find the first).
+func (c *Client) AddMapEntry(ctx context.Context, m, key, value string) error {
+	if err := checkMap("add map", m); err != nil {
+		return err
+	}
+	if err := checkArgs("add map "+m, key, value); err != nil {
+		return err
+	}
+	_, err := c.run(ctx, "add map "+m+" "+key+" "+value, "", empty)
+	return err
+}
+
+// AddMapEntries adds entries to map m in one command (a payload).
+func (c *Client) AddMapEntries(ctx context.Context, m string, entries []MapEntry) error {
+	if err := checkMap("add map", m); err != nil {
+		return err
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	for _, e := range entries {
+		if err := checkArgs("add map "+m, e.Key, e.Value); err != nil {
+			return err
+		}
+		b.WriteString(e.Key + " " + e.Value + "\n")
+	}
+	_, err := c.run(ctx, "add map "+m, b.String(), empty)
+	return err
+}
+
+// SetMapEntry changes the value of every entry of map m with key; a key
+// the map lacks matches ErrNotFound.
+func (c *Client) SetMapEntry(ctx context.Context, m, key, value string) error {
+	if err := checkMap("set map", m); err != nil {
+		return err
+	}
+	if err := checkArgs("set map "+m, key, value); err != nil {
+		return err
+	}
+	_, err := c.run(ctx, "set map "+m+" "+key+" "+value, "", empty)
+	return err
+}
+
+// DeleteMapEntry removes every entry of map m with key; a key the map
+// lacks matches ErrNotFound.
+func (c *Client) DeleteMapEntry(ctx context.Context, m, key string) error {
+	if err := checkMap("del map", m); err != nil {
+		return err
+	}
+	if err := checkArgs("del map "+m, key); err != nil {
+		return err
+	}
+	_, err := c.run(ctx, "del map "+m+" "+key, "", empty)
+	return err
+}
+
+// ClearMap removes every entry of map m.
+func (c *Client) ClearMap(ctx context.Context, m string) error {
+	if err := checkMap("clear map", m); err != nil {
+		return err
+	}
+	_, err := c.run(ctx, "clear map "+m, "", empty)
+	return err
+}
