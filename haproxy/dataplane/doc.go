@@ -4,8 +4,11 @@
 // runtime server changes, reload status and certificate storage. It owns
 // and supervises the HAProxy master process of its instance. It is built
 // on client-native v5: the configuration package reads the stored
-// configuration and its version, the runtime package runs runtime actions
-// and certificate swaps, the storage package checks certificate files.
+// configuration and its version, the storage package checks certificate
+// files. Runtime actions, certificate swaps, dynamic servers and map
+// entries go through haproxy/runtime, this project's client for HAProxy's
+// stats socket (client-native's runtime package links the testing
+// package, which the shipped binary must not).
 //
 // # What a request changes
 //

@@ -24,8 +24,8 @@ import (
 	"github.com/haproxytech/client-native/v5/configuration"
 	cfgoptions "github.com/haproxytech/client-native/v5/configuration/options"
 	"github.com/haproxytech/client-native/v5/models"
-	"github.com/haproxytech/client-native/v5/runtime"
-	rtoptions "github.com/haproxytech/client-native/v5/runtime/options"
+
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/haproxy/runtime"
 )
 
 // Options configure one dataplane.
@@ -68,7 +68,7 @@ type Server struct {
 	// failed restart goes back to.
 	good     string
 	conf     configuration.Configuration
-	rt       runtime.Runtime
+	rt       *runtime.Client
 	reloads  []*models.Reload
 	reloadN  int
 	pending  *models.Reload
@@ -186,12 +186,19 @@ func (s *Server) Start(ctx context.Context) error {
 		defer cancel()
 		s.master.stop(stopCtx)
 	}
-	rt, err := runtime.New(ctx, rtoptions.Socket(filepath.Join(s.opt.RunDir, "haproxy.sock")))
-	if err != nil {
-		stopMaster()
-		return fmt.Errorf("connect to the runtime API: %w", err)
+	s.rt = runtime.New(filepath.Join(s.opt.RunDir, "haproxy.sock"))
+	// The worker the master listed opens the stats socket as it starts.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		_, err := s.rt.Info(ctx)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			stopMaster()
+			return fmt.Errorf("connect to the runtime API: %w", err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	s.rt = rt
 
 	ln, err := net.Listen("tcp", s.opt.Listen)
 	if err != nil {
