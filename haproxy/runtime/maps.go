@@ -34,7 +34,7 @@ var mapRefArg = regexp.MustCompile(`^(#[0-9]+|[^\s;#@\x00-\x1f\x7f][^\s;\x00-\x1
 
 func checkMap(what, m string) error {
 	if !mapRefArg.MatchString(m) {
-		return fmt.Errorf("%s: %q is not a map path or #id", what, m)
+		return invalid("%s: %q is not a map path or #id", what, m)
 	}
 	return nil
 }

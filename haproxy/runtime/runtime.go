@@ -61,7 +61,14 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrExists: an object of that name already exists.
 	ErrExists = errors.New("already exists")
+	// ErrInvalid: an argument was refused before anything was sent.
+	ErrInvalid = errors.New("invalid argument")
 )
+
+// invalid is an argument error: it matches ErrInvalid.
+func invalid(format string, a ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, a...)...)
+}
 
 // CommandError is a command HAProxy refused or answered unexpectedly.
 type CommandError struct {
@@ -179,7 +186,7 @@ func (c *Client) execute(ctx context.Context, cmd, payload string) (string, erro
 // without a typed helper; it refuses a line holding ';' or a newline.
 func (c *Client) Execute(ctx context.Context, cmd string) (string, error) {
 	if strings.ContainsAny(cmd, ";\n\r") || strings.TrimSpace(cmd) == "" {
-		return "", fmt.Errorf("runtime API %q: one command expected, without ';' or newlines", cmd)
+		return "", invalid("runtime API %q: one command expected, without ';' or newlines", cmd)
 	}
 	out, err := c.execute(ctx, cmd, "")
 	if err != nil {
@@ -236,7 +243,7 @@ var word = regexp.MustCompile(`^[^\s;#@\x00-\x1f\x7f][^\s;\x00-\x1f\x7f]*$`)
 func checkArgs(what string, args ...string) error {
 	for _, a := range args {
 		if !word.MatchString(a) {
-			return fmt.Errorf("%s: %q is not one word HAProxy's runtime API can take (empty, blank, ';', control character, or a leading # or @)", what, a)
+			return invalid("%s: %q is not one word HAProxy's runtime API can take (empty, blank, ';', control character, or a leading # or @)", what, a)
 		}
 	}
 	return nil

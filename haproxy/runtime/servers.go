@@ -16,7 +16,7 @@ func server(what, backend, name string) (string, error) {
 		return "", err
 	}
 	if strings.Contains(backend, "/") || strings.Contains(name, "/") {
-		return "", fmt.Errorf("%s: backend %q and server %q may not contain '/'", what, backend, name)
+		return "", invalid("%s: backend %q and server %q may not contain '/'", what, backend, name)
 	}
 	return backend + "/" + name, nil
 }
@@ -34,7 +34,7 @@ func (c *Client) SetServerWeight(ctx context.Context, backend, name, weight stri
 	}
 	n, _ := strconv.Atoi(strings.TrimSuffix(weight, "%"))
 	if !weightArg.MatchString(weight) || (!strings.HasSuffix(weight, "%") && n > 256) {
-		return fmt.Errorf("set server %s weight: %q is not a weight (0-256 or N%%)", srv, weight)
+		return invalid("set server %s weight: %q is not a weight (0-256 or N%%)", srv, weight)
 	}
 	_, err = c.run(ctx, "set server "+srv+" weight "+weight, "", empty)
 	return err
@@ -74,7 +74,7 @@ func (c *Client) SetServerAddr(ctx context.Context, backend, name, addr string, 
 		return err
 	}
 	if port < 0 || port > 65535 {
-		return fmt.Errorf("set server %s addr: port %d out of range", srv, port)
+		return invalid("set server %s addr: port %d out of range", srv, port)
 	}
 	cmd := "set server " + srv + " addr " + addr
 	if port > 0 {
@@ -103,7 +103,7 @@ func (c *Client) SetServerState(ctx context.Context, backend, name, state string
 	switch state {
 	case StateReady, StateDrain, StateMaint:
 	default:
-		return fmt.Errorf("set server %s state: %q is not ready, drain or maint", srv, state)
+		return invalid("set server %s state: %q is not ready, drain or maint", srv, state)
 	}
 	_, err = c.run(ctx, "set server "+srv+" state "+state, "", empty)
 	return err
@@ -126,7 +126,7 @@ func (c *Client) SetServerHealth(ctx context.Context, backend, name, health stri
 	switch health {
 	case HealthUp, HealthStopping, HealthDown:
 	default:
-		return fmt.Errorf("set server %s health: %q is not up, stopping or down", srv, health)
+		return invalid("set server %s health: %q is not up, stopping or down", srv, health)
 	}
 	_, err = c.run(ctx, "set server "+srv+" health "+health, "", empty)
 	return err
@@ -140,7 +140,7 @@ func (c *Client) SetServerCheckPort(ctx context.Context, backend, name string, p
 		return err
 	}
 	if port < 1 || port > 65535 {
-		return fmt.Errorf("set server %s check-port: port %d out of range", srv, port)
+		return invalid("set server %s check-port: port %d out of range", srv, port)
 	}
 	_, err = c.run(ctx, "set server "+srv+" check-port "+strconv.Itoa(port), "", empty)
 	return err
@@ -224,7 +224,7 @@ func (c *Client) SetFrontendMaxConn(ctx context.Context, frontend string, maxcon
 		return err
 	}
 	if maxconn < 0 {
-		return fmt.Errorf("set maxconn frontend %s: %d is negative", frontend, maxconn)
+		return invalid("set maxconn frontend %s: %d is negative", frontend, maxconn)
 	}
 	_, err := c.run(ctx, "set maxconn frontend "+frontend+" "+strconv.Itoa(maxconn), "", empty)
 	return err
@@ -243,7 +243,7 @@ func (c *Client) AddServer(ctx context.Context, backend, name string, args []str
 		return err
 	}
 	if len(args) == 0 {
-		return fmt.Errorf("add server %s: no address", srv)
+		return invalid("add server %s: no address", srv)
 	}
 	if err := checkArgs("add server "+srv, args...); err != nil {
 		return err

@@ -3,7 +3,6 @@ package runtime
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 )
 
@@ -22,7 +21,7 @@ func (c *Client) SetCert(ctx context.Context, path, pem string) error {
 		}
 	}
 	if len(lines) == 0 {
-		return fmt.Errorf("set ssl cert %s: empty PEM", path)
+		return invalid("set ssl cert %s: empty PEM", path)
 	}
 	_, err := c.run(ctx, "set ssl cert "+path, strings.Join(lines, "\n"), func(msg string) bool {
 		return strings.HasPrefix(msg, "Transaction created for certificate "+path+"!") ||
