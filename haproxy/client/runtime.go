@@ -200,29 +200,31 @@ func (c *Client) ReplaceRuntimeServer(ctx context.Context, backend, name string,
 }
 
 // AddRuntimeServer adds server s.Name to backend at runtime (HAProxy's
-// "add server"; the backend needs a dynamic balance algorithm and no
-// server template). Unless s.Maintenance is "enabled", the server then
-// takes traffic: when the API leaves a new server in maintenance (HAProxy
-// creates dynamic servers so), it is set ready with a second request.
-// Health checks (s.Check "enabled") start with it. An existing name is an
-// *APIError with status 409, an unknown backend 404, options HAProxy
-// refuses 400.
+// "add server"; the backend needs a dynamic balance algorithm, and 2.6
+// applies no default-server line). Unless s.Maintenance is "enabled", the
+// server then takes traffic. It is always created in maintenance and then
+// set ready with a second request (PUT admin_state ready): on HAProxy 2.6
+// a server created with the "enabled" keyword, which the official API
+// sends for a body without maintenance, never joins the load balancing,
+// while one set ready does. An existing name is an *APIError with status
+// 409, an unknown backend 404, options HAProxy refuses 400.
+//
+// The official dataplaneapi v2.9 turns only the first option it finds in
+// s into the command (it stops at the first match, in the order of its
+// serializer: agent, alpn, backup, ca-file, check, ...; maintenance comes
+// before weight): there a server gets weight 1 and no TLS options, and
+// should be added with name, address and port only.
 func (c *Client) AddRuntimeServer(ctx context.Context, backend string, s models.RuntimeAddServer) error {
 	if s.Name == "" {
 		return errors.New("add runtime server: name is empty")
 	}
+	keepMaint := s.Maintenance == "enabled"
+	s.Maintenance = "enabled"
 	if err := c.sendJSON(ctx, http.MethodPost, runtimeServers, url.Values{"backend": {backend}},
 		&s, nil, http.StatusCreated); err != nil {
 		return fmt.Errorf("add server %s/%s: %w", backend, s.Name, err)
 	}
-	if s.Maintenance == "enabled" {
-		return nil
-	}
-	cur, err := c.RuntimeServer(ctx, backend, s.Name)
-	if err != nil {
-		return fmt.Errorf("read added server %s/%s: %w", backend, s.Name, err)
-	}
-	if cur.AdminState == models.RuntimeServerAdminStateReady {
+	if keepMaint {
 		return nil
 	}
 	if _, err := c.ReplaceRuntimeServer(ctx, backend, s.Name, models.RuntimeServer{AdminState: models.RuntimeServerAdminStateReady}); err != nil {
@@ -239,10 +241,15 @@ func (c *Client) AddRuntimeServer(ctx context.Context, backend string, s models.
 // caller wanting a graceful end drains first: ReplaceRuntimeServer with
 // AdminState "drain", and waits). A server already gone is not an error.
 func (c *Client) DeleteRuntimeServer(ctx context.Context, backend, name string) error {
-	if _, err := c.ReplaceRuntimeServer(ctx, backend, name, models.RuntimeServer{AdminState: models.RuntimeServerAdminStateMaint}); err != nil {
+	// The official API answers a PUT for a missing server with a 500;
+	// its GET says 404.
+	if _, err := c.RuntimeServer(ctx, backend, name); err != nil {
 		if IsStatus(err, http.StatusNotFound) {
 			return nil
 		}
+		return fmt.Errorf("delete server %s/%s: %w", backend, name, err)
+	}
+	if _, err := c.ReplaceRuntimeServer(ctx, backend, name, models.RuntimeServer{AdminState: models.RuntimeServerAdminStateMaint}); err != nil {
 		return fmt.Errorf("delete server %s/%s: set maintenance: %w", backend, name, err)
 	}
 	wait := c.PollInterval

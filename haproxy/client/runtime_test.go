@@ -13,18 +13,20 @@ import (
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/haproxy/client"
 )
 
-// TestAddedServerLeftInMaintenanceIsSetReady: an API that adds the server
-// in maintenance (as HAProxy creates dynamic servers) gets a PUT
-// admin_state ready, so the server serves after AddRuntimeServer.
-func TestAddedServerLeftInMaintenanceIsSetReady(t *testing.T) {
+// TestAddedServerIsCreatedInMaintenanceThenSetReady: the server is
+// created in maintenance and set ready with PUT admin_state ready (HAProxy
+// 2.6 leaves a server created "enabled" out of the load balancing).
+func TestAddedServerIsCreatedInMaintenanceThenSetReady(t *testing.T) {
 	state := "maint"
 	var sent []string
 	cl := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		sent = append(sent, r.Method+" "+r.URL.Path)
 		switch {
 		case r.Method == http.MethodPost:
-			if r.URL.Query().Get("backend") != "be" {
-				t.Errorf("backend %q", r.URL.Query().Get("backend"))
+			var s models.RuntimeAddServer
+			_ = json.NewDecoder(r.Body).Decode(&s)
+			if r.URL.Query().Get("backend") != "be" || s.Maintenance != "enabled" {
+				t.Errorf("backend %q, maintenance %q; want be, enabled", r.URL.Query().Get("backend"), s.Maintenance)
 			}
 			w.WriteHeader(http.StatusCreated)
 			_, _ = w.Write([]byte(`{"name":"s1","address":"127.0.0.1"}`))
@@ -52,7 +54,7 @@ func TestDeleteRetriesWhileConnectionsRemain(t *testing.T) {
 	var deletes atomic.Int32
 	cl := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		switch r.Method {
-		case http.MethodPut:
+		case http.MethodGet, http.MethodPut:
 			_ = json.NewEncoder(w).Encode(&models.RuntimeServer{Name: "s1", AdminState: "maint"})
 		case http.MethodDelete:
 			if deletes.Add(1) < 3 {
@@ -72,7 +74,7 @@ func TestDeleteRetriesWhileConnectionsRemain(t *testing.T) {
 	}
 	// Another refusal is returned at once.
 	cl2 := serve(t, func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPut {
+		if r.Method == http.MethodGet || r.Method == http.MethodPut {
 			_ = json.NewEncoder(w).Encode(&models.RuntimeServer{Name: "s1", AdminState: "maint"})
 			return
 		}

@@ -75,7 +75,8 @@ func TestServerStateNames(t *testing.T) {
 	}{
 		{0, 2, "ready", "up"},
 		{0x01, 0, "maint", "down"}, // forced maintenance (disable server, dynamic servers)
-		{0x04, 0, "maint", "down"}, // "disabled" in the configuration
+		{0x05, 0, "maint", "down"}, // "disabled" in the configuration
+		{0x04, 2, "ready", "up"},   // "disabled" in the configuration, set ready since
 		{0x20, 1, "maint", "up"},   // resolution failed
 		{0x08, 2, "drain", "up"},
 		{0x10, 3, "drain", "stopping"},

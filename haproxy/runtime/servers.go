@@ -324,11 +324,13 @@ type ServerState struct {
 }
 
 // Admin is the administrative state as the Data Plane API names it:
-// maint (forced, inherited, configured or resolution maintenance), drain,
-// or ready.
+// maint (forced, inherited or resolution maintenance: HAProxy's
+// SRV_ADMF_MAINT), drain, or ready. The configuration's "disabled" flag
+// (0x04) only records how the server started: one set ready since keeps
+// it and serves.
 func (s ServerState) Admin() string {
 	switch {
-	case s.AdminState&(0x01|0x02|0x04|0x20) != 0:
+	case s.AdminState&(0x01|0x02|0x20) != 0:
 		return StateMaint
 	case s.AdminState&(0x08|0x10) != 0:
 		return StateDrain
