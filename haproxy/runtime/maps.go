@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -110,10 +111,24 @@ func ParseMapEntries(out string) ([]MapEntry, error) {
 }
 
 // MapEntry is the entry of map m whose key is exactly key; found is
-// false when there is none. (HAProxy's "get map" looks a sample up with
-// the map's match method, which is not an exact key match for map_beg,
-// map_reg and others; this reads the entries instead.)
+// false when there is none. It asks HAProxy to look key up ("get map",
+// one tree lookup), and reads every entry only when the lookup matched
+// another key: "get map" matches the way the map's converter does, which
+// is an exact key match for map() and map_int() but not for map_beg(),
+// map_sub() and the like. (A regular expression key that does not match
+// its own text is not found.) The lookup carries no entry reference: ID
+// is empty unless the entries were read.
 func (c *Client) MapEntry(ctx context.Context, m, key string) (e MapEntry, found bool, err error) {
+	l, err := c.LookupMap(ctx, m, key)
+	if err != nil {
+		return MapEntry{}, false, err
+	}
+	if !l.Found {
+		return MapEntry{}, false, nil
+	}
+	if l.Key == key {
+		return MapEntry{Key: l.Key, Value: l.Value}, true, nil
+	}
 	entries, err := c.MapEntries(ctx, m)
 	if err != nil {
 		return MapEntry{}, false, err
@@ -124,6 +139,73 @@ func (c *Client) MapEntry(ctx context.Context, m, key string) (e MapEntry, found
 		}
 	}
 	return MapEntry{}, false, nil
+}
+
+// Lookup is the answer of "get map": whether a sample matched, and the
+// entry it matched.
+type Lookup struct {
+	Found      bool
+	Key, Value string
+}
+
+// LookupMap looks input up in map m as the map's converter would ("get
+// map").
+func (c *Client) LookupMap(ctx context.Context, m, input string) (Lookup, error) {
+	if err := checkMap("get map", m); err != nil {
+		return Lookup{}, err
+	}
+	if err := checkArgs("get map "+m, input); err != nil {
+		return Lookup{}, err
+	}
+	cmd := "get map " + m + " " + input
+	out, err := c.listing(ctx, cmd)
+	if err != nil {
+		return Lookup{}, err
+	}
+	l, err := ParseLookup(out)
+	if err != nil {
+		return Lookup{}, fmt.Errorf("runtime API %q: %w", cmd, err)
+	}
+	return l, nil
+}
+
+// lookupField is one name=value pair of "get map"'s answer; quoted values
+// may hold commas and escaped quotes.
+var lookupField = regexp.MustCompile(`([a-z_]+)=("(?:[^"\\]|\\.)*"|[^,]*)`)
+
+// ParseLookup reads the answer of "get map", e.g. type=str,
+// case=sensitive, found=yes, idx=tree, key="a.example", value="be_a",
+// type="str".
+func ParseLookup(out string) (Lookup, error) {
+	out = strings.TrimSpace(out)
+	var l Lookup
+	sawFound := false
+	for _, m := range lookupField.FindAllStringSubmatch(out, -1) {
+		v := m[2]
+		if strings.HasPrefix(v, `"`) {
+			uq, err := strconv.Unquote(v)
+			if err != nil {
+				return Lookup{}, fmt.Errorf("value %s of %s: %w", v, m[1], err)
+			}
+			v = uq
+		}
+		switch m[1] {
+		case "found":
+			sawFound = true
+			l.Found = v == "yes"
+		case "key":
+			l.Key = v
+		case "value":
+			l.Value = v
+		}
+	}
+	if !sawFound {
+		return Lookup{}, fmt.Errorf("no found= in %q", firstLine(out))
+	}
+	if l.Found && l.Key == "" {
+		return Lookup{}, fmt.Errorf("a match without its key: %q", firstLine(out))
+	}
+	return l, nil
 }
 
 // AddMapEntry adds key → value to map m. HAProxy keeps duplicates: a key

@@ -205,3 +205,22 @@ func TestCommandErrorsMatchTheirKind(t *testing.T) {
 		t.Errorf("%v matches a kind it is not", err)
 	}
 }
+
+func TestParseLookup(t *testing.T) {
+	for _, c := range []struct {
+		out  string
+		want Lookup
+		bad  bool
+	}{
+		{`type=str, case=sensitive, found=yes, idx=tree, key="b.example", value="be_a", type="str"`, Lookup{true, "b.example", "be_a"}, false},
+		{`type=str, case=sensitive, found=no`, Lookup{}, false},
+		{`type=beg, case=sensitive, found=yes, idx=tree, key="ab", value="x, \"y\"", type="str"`, Lookup{true, "ab", `x, "y"`}, false},
+		{`Unknown map identifier. Please use #<id> or <file>.`, Lookup{}, true},
+		{`type=str, found=yes, value="v"`, Lookup{}, true},
+	} {
+		got, err := ParseLookup(c.out)
+		if c.bad != (err != nil) || got != c.want {
+			t.Errorf("%s: got %+v, %v; want %+v (error: %v)", c.out, got, err, c.want, c.bad)
+		}
+	}
+}
