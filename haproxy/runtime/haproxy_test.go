@@ -23,7 +23,10 @@ import (
 // haproxy runs a real HAProxy with cfg (where {{DIR}} is a fresh
 // directory, also $DIR in HAProxy's environment) and returns a client for
 // its stats socket {{DIR}}/s.sock and the directory.
-func haproxy(t *testing.T, cfg string) (*runtime.Client, string) {
+func haproxy(t *testing.T, cfg string) (*runtime.Client, string) { return haproxyB(t, cfg) }
+
+// haproxyB is haproxy for tests and benchmarks.
+func haproxyB(t testing.TB, cfg string) (*runtime.Client, string) {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "tcpm-rt-")
 	if err != nil {
@@ -402,4 +405,39 @@ func servedCN(t *testing.T, port int) string {
 	}
 	defer conn.Close()
 	return conn.ConnectionState().PeerCertificates[0].Subject.CommonName
+}
+
+// BenchmarkMapEntryAddAndLookup measures one runtime map change (add,
+// then the existence check the dataplane makes) against a map of 5,000
+// entries.
+func BenchmarkMapEntryAddAndLookup(b *testing.B) {
+	dir, err := os.MkdirTemp("", "tcpm-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	var content strings.Builder
+	for i := range 5000 {
+		fmt.Fprintf(&content, "h%d.example be\n", i)
+	}
+	mapFile := filepath.Join(dir, "sni.map")
+	if err := os.WriteFile(mapFile, []byte(content.String()), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	c, _ := haproxyB(b, defaults+fmt.Sprintf(`frontend fe
+    bind 127.0.0.1:%d
+    use_backend %%[req.ssl_sni,lower,map("%s",be)]
+backend be
+`, dataplanetest.FreePort(b, "127.0.0.1"), mapFile))
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		key := fmt.Sprintf("new%d.example", i)
+		if _, found, err := c.MapEntry(ctx, mapFile, key); err != nil || found {
+			b.Fatal(found, err)
+		}
+		if err := c.AddMapEntry(ctx, mapFile, key, "be"); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
