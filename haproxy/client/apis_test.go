@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"net"
@@ -33,13 +34,15 @@ type api struct {
 	globals string
 	// bindAddr is where frontends listen.
 	bindAddr string
+	// shutsSessions: DELETE runtime/servers ends the server's connections.
+	shutsSessions bool
 }
 
 func apis(t *testing.T) map[string]func(t *testing.T) api {
 	out := map[string]func(t *testing.T) api{
 		"dataplane": func(t *testing.T) api {
 			inst := dataplanetest.Start(t, "127.0.0.1")
-			return api{c: inst.Client, bindAddr: "${TCPM_BIND_ADDR}", globals: `global
+			return api{c: inst.Client, bindAddr: "${TCPM_BIND_ADDR}", shutsSessions: true, globals: `global
     presetenv TCPM_RUN_DIR /var/run/haproxy-tcp
     stats socket "${TCPM_RUN_DIR}/haproxy.sock" mode 600 level admin expose-fd listeners
 `}
@@ -117,10 +120,33 @@ backend be
 			if err := a.c.AddRuntimeServer(ctx, "nope", models.RuntimeAddServer{Name: "d1", Address: "127.0.0.1", Port: &appPort}); !client.IsStatus(err, http.StatusNotFound) {
 				t.Errorf("adding to an unknown backend: %v; want 404", err)
 			}
+			// A connection in progress: this dataplane shuts it down; the
+			// official API cannot, so the delete waits for it to end.
+			conn, err := net.Dial("tcp", front)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if line, err := bufio.NewReader(conn).ReadString('\n'); err != nil || line != "added\n" {
+				t.Fatalf("greeting %q, %v", line, err)
+			}
+			if !a.shutsSessions {
+				dctx, cancel := context.WithTimeout(ctx, time.Second)
+				err := a.c.DeleteRuntimeServer(dctx, "be", "d1")
+				cancel()
+				if err == nil || !strings.Contains(err.Error(), "connections") {
+					t.Errorf("delete with a connection open: %v; want a refusal naming the connections", err)
+				}
+				conn.Close()
+			}
 			dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()
 			if err := a.c.DeleteRuntimeServer(dctx, "be", "d1"); err != nil {
 				t.Fatal(err)
+			}
+			_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := conn.Read(make([]byte, 1)); err == nil {
+				t.Error("the deleted server's connection is still open")
 			}
 			if got, err := dataplanetest.Greeting(front); err == nil {
 				t.Errorf("a connection reached %q after the delete", got)
