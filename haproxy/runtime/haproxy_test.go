@@ -235,6 +235,12 @@ backend be
 	if err := c.DeleteServer(ctx, "be", "d1"); err == nil || !strings.Contains(err.Error(), "maintenance") {
 		t.Errorf("deleting a serving server: %v; want HAProxy's refusal", err)
 	}
+	if err := c.SetServerState(ctx, "be", "d1", runtime.StateMaint); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteServer(ctx, "be", "d1"); !errors.Is(err, runtime.ErrStillConnected) {
+		t.Errorf("deleting a server with a connection: %v; want ErrStillConnected", err)
+	}
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := c.RemoveServer(rctx, "be", "d1"); err != nil {

@@ -190,8 +190,9 @@ func TestCommandErrorsMatchTheirKind(t *testing.T) {
 		"Can't find backend.": ErrNotFound,
 		"entry not found.":    ErrNotFound,
 		"Key not found.":      ErrNotFound,
-		"Unknown map identifier. Please use #<id> or <file>.":    ErrNotFound,
-		"Already exists a server with the same name in backend.": ErrExists,
+		"Unknown map identifier. Please use #<id> or <file>.":            ErrNotFound,
+		"Already exists a server with the same name in backend.":         ErrExists,
+		"Server still has connections attached to it, cannot remove it.": ErrStillConnected,
 	} {
 		err := commandError("cmd", msg)
 		if !errors.Is(err, want) {

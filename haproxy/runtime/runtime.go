@@ -114,6 +114,9 @@ func commandError(cmd, msg string) *CommandError {
 			e.kind = ErrExists
 		}
 	}
+	if strings.Contains(msg, "still has connections") {
+		e.kind = ErrStillConnected
+	}
 	return e
 }
 

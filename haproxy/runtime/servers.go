@@ -265,7 +265,8 @@ func (c *Client) DeleteServer(ctx context.Context, backend, name string) error {
 }
 
 // ErrStillConnected is what DeleteServer's error matches while the server
-// still carries connections.
+// still carries connections (HAProxy: "Server still has connections
+// attached to it, cannot remove it.").
 var ErrStillConnected = errors.New("server still has connections")
 
 // RemoveServer deletes a server now: it is put into maintenance (no new
@@ -285,16 +286,15 @@ func (c *Client) RemoveServer(ctx context.Context, backend, name string) error {
 	wait := 2 * time.Millisecond
 	for {
 		err := c.DeleteServer(ctx, backend, name)
-		var ce *CommandError
 		if err == nil || errors.Is(err, ErrNotFound) {
 			return nil
 		}
-		if !errors.As(err, &ce) || !strings.Contains(ce.Message, "connections") {
+		if !errors.Is(err, ErrStillConnected) {
 			return err
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w: %w (%v)", ErrStillConnected, ctx.Err(), err)
+			return fmt.Errorf("%w: %w", ctx.Err(), err)
 		case <-time.After(wait):
 		}
 		if wait *= 2; wait > 100*time.Millisecond {
