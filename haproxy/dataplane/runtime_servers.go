@@ -18,7 +18,8 @@ import (
 // specification's runtime/servers endpoints. They change only what
 // HAProxy runs: the stored configuration is not touched, so a reload
 // drops a server added here unless the configuration pushed for it lists
-// the server too.
+// the server too. Changes hold s.mu, so they wait for a reload in
+// progress and reach the worker that serves after it.
 
 // runtimeStatus is the HTTP status for a runtime API error: 404 for a
 // missing object, 409 for a duplicate, 400 for anything else HAProxy
@@ -93,6 +94,8 @@ func (s *Server) replaceRuntimeServer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	cur, err := s.rt.ServerState(ctx, backend, name)
 	if err != nil {
 		writeError(w, runtimeStatus(err), fmt.Sprintf("server %s/%s: %v", backend, name, err))
@@ -148,6 +151,8 @@ func (s *Server) addRuntimeServer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err := s.rt.AddServer(ctx, backend, srv.Name, args); err != nil {
 		writeError(w, runtimeStatus(err), fmt.Sprintf("add server %s/%s: %v", backend, srv.Name, err))
 		return
@@ -187,6 +192,8 @@ func (s *Server) deleteRuntimeServer(w http.ResponseWriter, r *http.Request) {
 	}
 	name := r.PathValue("name")
 	ctx := r.Context()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if _, err := s.rt.ServerState(ctx, backend, name); err != nil {
 		writeError(w, runtimeStatus(err), fmt.Sprintf("server %s/%s: %v", backend, name, err))
 		return
