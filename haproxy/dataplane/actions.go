@@ -1,12 +1,16 @@
 package dataplane
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/haproxytech/client-native/v5/models"
+
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/haproxy/runtime"
 )
 
 // action is one entry of X-Runtime-Actions: a client-native runtime method
@@ -55,16 +59,16 @@ func parseActions(header string) ([]action, error) {
 	return out, nil
 }
 
-// runActions applies actions in order through client-native's runtime.
-// When one fails, the ones already applied are undone (in reverse order)
-// where HAProxy lets us read the previous value back; the error says what
+// runActions applies actions in order through the runtime API. When one
+// fails, the ones already applied are undone (in reverse order) where
+// HAProxy lets us read the previous value back; the error says what
 // failed and what could not be undone.
-func (s *Server) runActions(actions []action) error {
+func (s *Server) runActions(ctx context.Context, actions []action) error {
 	var undo []func() error
 	var undoNames []string
 	for _, a := range actions {
-		u, uerr := s.undoFor(a)
-		if err := s.runAction(a); err != nil {
+		u, uerr := s.undoFor(ctx, a)
+		if err := s.runAction(ctx, a); err != nil {
 			err = fmt.Errorf("runtime action %s %s failed: %w", a.Name, strings.Join(a.Args, " "), err)
 			var notUndone []string
 			for i := len(undo) - 1; i >= 0; i-- {
@@ -95,77 +99,69 @@ func (s *Server) runActions(actions []action) error {
 
 // undoFor reads what a puts back if a later action fails: the weight,
 // administrative state or address before it. Actions whose previous value
-// HAProxy does not report get nil.
-func (s *Server) undoFor(a action) (func() error, error) {
+// HAProxy does not report get nil. Undoing runs even when ctx has ended:
+// a half-applied list is worse than a late answer.
+func (s *Server) undoFor(ctx context.Context, a action) (func() error, error) {
 	arg := a.Args
+	later := context.WithoutCancel(ctx)
 	switch a.Name {
 	case "SetServerWeight":
-		out, err := s.rt.ExecuteRaw(fmt.Sprintf("get weight %s/%s", arg[0], arg[1]))
-		if err != nil || len(out) == 0 {
-			return nil, fmt.Errorf("read weight: %v", err)
+		weight, _, err := s.rt.ServerWeight(ctx, arg[0], arg[1])
+		if err != nil {
+			return nil, fmt.Errorf("read weight: %w", err)
 		}
-		// "50 (initial 100)"
-		weight, _, _ := strings.Cut(strings.TrimSpace(out[0]), " ")
-		if _, err := strconv.Atoi(weight); err != nil {
-			return nil, fmt.Errorf("read weight: %q", out[0])
-		}
-		return func() error { return s.rt.SetServerWeight(arg[0], arg[1], weight) }, nil
+		return func() error { return s.rt.SetServerWeight(later, arg[0], arg[1], strconv.Itoa(weight)) }, nil
 	case "SetServerState":
-		srv, err := s.rt.GetServerState(arg[0], arg[1])
-		if err != nil || srv == nil {
-			return nil, fmt.Errorf("read state: %v", err)
+		srv, err := s.rt.ServerState(ctx, arg[0], arg[1])
+		if err != nil {
+			return nil, fmt.Errorf("read state: %w", err)
 		}
-		state := "ready"
-		switch srv.AdminState {
-		case "maint", "drain":
-			state = srv.AdminState
-		}
-		return func() error { return s.rt.SetServerState(arg[0], arg[1], state) }, nil
+		state := srv.Admin()
+		return func() error { return s.rt.SetServerState(later, arg[0], arg[1], state) }, nil
 	case "SetServerAddr":
-		srv, err := s.rt.GetServerState(arg[0], arg[1])
-		if err != nil || srv == nil || srv.Port == nil {
-			return nil, fmt.Errorf("read address: %v", err)
+		srv, err := s.rt.ServerState(ctx, arg[0], arg[1])
+		if err != nil {
+			return nil, fmt.Errorf("read address: %w", err)
 		}
-		addr, port := srv.Address, int(*srv.Port)
-		return func() error { return s.rt.SetServerAddr(arg[0], arg[1], addr, port) }, nil
+		addr, port := srv.Addr, srv.Port
+		return func() error { return s.rt.SetServerAddr(later, arg[0], arg[1], addr, port) }, nil
 	}
 	return nil, fmt.Errorf("%s cannot be read back", a.Name)
 }
 
-func (s *Server) runAction(a action) error {
+func (s *Server) runAction(ctx context.Context, a action) error {
 	arg := a.Args
-	atoi := func(v string) (int, error) { return strconv.Atoi(v) }
 	switch a.Name {
 	case "SetServerWeight":
-		return s.rt.SetServerWeight(arg[0], arg[1], arg[2])
+		return s.rt.SetServerWeight(ctx, arg[0], arg[1], arg[2])
 	case "SetServerAddr":
-		port, err := atoi(arg[3])
+		port, err := strconv.Atoi(arg[3])
 		if err != nil {
-			return err
+			return fmt.Errorf("port %q: %w", arg[3], err)
 		}
-		return s.rt.SetServerAddr(arg[0], arg[1], arg[2], port)
+		return s.rt.SetServerAddr(ctx, arg[0], arg[1], arg[2], port)
 	case "SetServerState":
-		return s.rt.SetServerState(arg[0], arg[1], arg[2])
+		return s.rt.SetServerState(ctx, arg[0], arg[1], arg[2])
 	case "SetServerCheckPort":
-		port, err := atoi(arg[2])
+		port, err := strconv.Atoi(arg[2])
 		if err != nil {
-			return err
+			return fmt.Errorf("port %q: %w", arg[2], err)
 		}
-		return s.rt.SetServerCheckPort(arg[0], arg[1], port)
+		return s.rt.SetServerCheckPort(ctx, arg[0], arg[1], port)
 	case "SetFrontendMaxConn":
-		n, err := atoi(arg[1])
+		n, err := strconv.Atoi(arg[1])
 		if err != nil {
-			return err
+			return fmt.Errorf("maxconn %q: %w", arg[1], err)
 		}
-		return s.rt.SetFrontendMaxConn(arg[0], n)
+		return s.rt.SetFrontendMaxConn(ctx, arg[0], n)
 	case "EnableAgentCheck":
-		return s.rt.EnableAgentCheck(arg[0], arg[1])
+		return s.rt.EnableAgentCheck(ctx, arg[0], arg[1])
 	case "DisableAgentCheck":
-		return s.rt.DisableAgentCheck(arg[0], arg[1])
+		return s.rt.DisableAgentCheck(ctx, arg[0], arg[1])
 	case "SetServerAgentAddr":
-		return s.rt.SetServerAgentAddr(arg[0], arg[1], arg[2])
+		return s.rt.SetServerAgentAddr(ctx, arg[0], arg[1], arg[2])
 	case "SetServerAgentSend":
-		return s.rt.SetServerAgentSend(arg[0], arg[1], arg[2])
+		return s.rt.SetServerAgentSend(ctx, arg[0], arg[1], arg[2])
 	}
 	return fmt.Errorf("unknown action")
 }
@@ -179,24 +175,32 @@ func (s *Server) getRuntimeServers(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "query parameter backend: required")
 		return
 	}
-	servers, err := s.rt.GetServersState(backend)
+	state, err := s.rt.ServersState(r.Context(), backend)
+	if errors.Is(err, runtime.ErrNotFound) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("backend %s not found", backend))
+		return
+	}
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, fmt.Sprintf("read the servers of %s: %v", backend, err))
 		return
 	}
-	if len(servers) == 0 {
-		// client-native reports an unknown backend as no servers; ask
-		// HAProxy which it is.
-		out, err := s.rt.ExecuteRaw("show servers state " + backend)
-		if err != nil {
-			writeError(w, http.StatusInternalServerError, fmt.Sprintf("read the servers of %s: %v", backend, err))
-			return
-		}
-		if strings.Contains(strings.Join(out, "\n"), "Can't find backend") {
-			writeError(w, http.StatusNotFound, fmt.Sprintf("backend %s not found", backend))
-			return
-		}
-		servers = models.RuntimeServers{}
+	servers := models.RuntimeServers{}
+	for _, st := range state {
+		servers = append(servers, runtimeServer(st))
 	}
 	writeJSON(w, http.StatusOK, servers)
+}
+
+// runtimeServer is the specification's runtime_server for a server of
+// "show servers state".
+func runtimeServer(st runtime.ServerState) *models.RuntimeServer {
+	out := &models.RuntimeServer{
+		ID: st.ID, Name: st.Name, Address: st.Addr,
+		AdminState: st.Admin(), OperationalState: st.Operational(),
+	}
+	if st.Port > 0 {
+		p := int64(st.Port)
+		out.Port = &p
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha1" //nolint:gosec // the API reports SHA-1 fingerprints beside SHA-256 ones
 	"crypto/sha256"
 	"crypto/x509"
@@ -360,7 +361,7 @@ func (s *Server) replaceCertificate(w http.ResponseWriter, r *http.Request) {
 	}
 	code := http.StatusOK
 	if !strings.HasSuffix(name, caSuffix) && !strings.HasSuffix(name, crlSuffix) {
-		if err := s.updateLoadedCertificate(path, string(body)); err == nil {
+		if err := s.updateLoadedCertificate(r.Context(), path, string(body)); err == nil {
 			code = -1 // swapped at runtime
 		} else {
 			s.opt.Logger.Info("Certificate stored; runtime update skipped", "file", name, "reason", err.Error())
@@ -393,11 +394,8 @@ func (s *Server) replaceCertificate(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, code, c)
 }
 
-func (s *Server) updateLoadedCertificate(path, pem string) error {
-	if err := s.rt.SetCertEntry(path, pem); err != nil {
-		return err
-	}
-	return s.rt.CommitCertEntry(path)
+func (s *Server) updateLoadedCertificate(ctx context.Context, path, pem string) error {
+	return s.rt.UpdateCert(ctx, path, pem)
 }
 
 // deleteCertificate removes a stored file: 204 with skip_reload, else a

@@ -1,11 +1,15 @@
 // Package dataplane is the HTTP server that runs beside HAProxy in each
 // instance and serves the part of the HAProxy Data Plane API v2 the operator
 // uses: raw configuration with versions, validation and hitless reloads,
-// runtime server changes, reload status and certificate storage. It owns
+// runtime server changes, dynamic servers, runtime map entries, reload
+// status, certificate storage and map storage. It owns
 // and supervises the HAProxy master process of its instance. It is built
 // on client-native v5: the configuration package reads the stored
-// configuration and its version, the runtime package runs runtime actions
-// and certificate swaps, the storage package checks certificate files.
+// configuration and its version, the storage package checks certificate
+// files. Runtime actions, certificate swaps, dynamic servers and map
+// entries go through haproxy/runtime, this project's client for HAProxy's
+// stats socket (client-native's runtime package links the testing
+// package, which the shipped binary must not).
 //
 // # What a request changes
 //
@@ -60,4 +64,17 @@
 //     key. DELETE of a file the stored configuration names is a 400.
 //   - skip_version=true stores without a version check and keeps the
 //     version number.
+//   - Map names (storage/maps, map= of runtime/maps_entries) resolve as on
+//     the official API, to <MapDir>/<name> with ".map" added when
+//     missing, but a name with characters other than letters, digits, -
+//     and _ is refused instead of rewritten. POST runtime/maps_entries of
+//     a key the map has is a 409 (HAProxy would add a duplicate).
+//     force_sync=true rewrites the map file from HAProxy's entries.
+//   - POST runtime/servers makes the new server serve at once (HAProxy
+//     creates it in maintenance with checks off): its health and agent
+//     checks are started and it is set ready, unless the body asks for
+//     maintenance; a failed step deletes it again. DELETE runtime/servers
+//     sets maintenance, shuts the server's connections down, then deletes
+//     it. Neither touches the stored configuration: a reload keeps only
+//     the servers the configuration lists.
 package dataplane

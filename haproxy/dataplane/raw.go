@@ -154,7 +154,7 @@ func (s *Server) postRaw(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if p.skipReload {
-		if err := s.runActions(actions); err != nil {
+		if err := s.runActions(r.Context(), actions); err != nil {
 			writeError(w, http.StatusBadRequest, err.Error()+"; the configuration was not stored")
 			return
 		}

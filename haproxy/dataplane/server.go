@@ -24,8 +24,8 @@ import (
 	"github.com/haproxytech/client-native/v5/configuration"
 	cfgoptions "github.com/haproxytech/client-native/v5/configuration/options"
 	"github.com/haproxytech/client-native/v5/models"
-	"github.com/haproxytech/client-native/v5/runtime"
-	rtoptions "github.com/haproxytech/client-native/v5/runtime/options"
+
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/haproxy/runtime"
 )
 
 // Options configure one dataplane.
@@ -40,6 +40,9 @@ type Options struct {
 	RunDir string
 	// CertDir holds certificate storage (TCPM_CERT_DIR).
 	CertDir string
+	// MapDir holds map storage (TCPM_MAP_DIR): the maps the API's map
+	// names resolve to. Empty means Dir/maps.
+	MapDir string
 	// BindAddr is the address unbound listeners use (TCPM_BIND_ADDR);
 	// empty listens on every address.
 	BindAddr string
@@ -68,7 +71,7 @@ type Server struct {
 	// failed restart goes back to.
 	good     string
 	conf     configuration.Configuration
-	rt       runtime.Runtime
+	rt       *runtime.Client
 	reloads  []*models.Reload
 	reloadN  int
 	pending  *models.Reload
@@ -109,7 +112,10 @@ func New(opt Options) (*Server, error) {
 	if opt.HAProxyLog == nil {
 		opt.HAProxyLog = os.Stderr
 	}
-	for _, d := range []string{opt.Dir, opt.RunDir, opt.CertDir} {
+	if opt.MapDir == "" {
+		opt.MapDir = filepath.Join(opt.Dir, "maps")
+	}
+	for _, d := range []string{opt.Dir, opt.RunDir, opt.CertDir, opt.MapDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("prepare %s: %w", d, err)
 		}
@@ -144,6 +150,7 @@ func (s *Server) haproxyEnv() []string {
 	return []string{
 		"TCPM_RUN_DIR=" + s.opt.RunDir,
 		"TCPM_CERT_DIR=" + s.opt.CertDir,
+		"TCPM_MAP_DIR=" + s.opt.MapDir,
 		"TCPM_BIND_ADDR=" + s.opt.BindAddr,
 	}
 }
@@ -186,12 +193,19 @@ func (s *Server) Start(ctx context.Context) error {
 		defer cancel()
 		s.master.stop(stopCtx)
 	}
-	rt, err := runtime.New(ctx, rtoptions.Socket(filepath.Join(s.opt.RunDir, "haproxy.sock")))
-	if err != nil {
-		stopMaster()
-		return fmt.Errorf("connect to the runtime API: %w", err)
+	s.rt = runtime.New(filepath.Join(s.opt.RunDir, "haproxy.sock"))
+	// The worker the master listed opens the stats socket as it starts.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		_, err := s.rt.Info(ctx)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			stopMaster()
+			return fmt.Errorf("connect to the runtime API: %w", err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	s.rt = rt
 
 	ln, err := net.Listen("tcp", s.opt.Listen)
 	if err != nil {
@@ -268,6 +282,24 @@ func (s *Server) endpoints() map[string]http.HandlerFunc {
 		"GET /v2/services/haproxy/reloads":                            s.getReloads,
 		"GET /v2/services/haproxy/reloads/{id}":                       s.getReload,
 		"GET /v2/services/haproxy/runtime/servers":                    s.getRuntimeServers,
+		"POST /v2/services/haproxy/runtime/servers":                   s.addRuntimeServer,
+		"GET /v2/services/haproxy/runtime/servers/{name}":             s.getRuntimeServer,
+		"PUT /v2/services/haproxy/runtime/servers/{name}":             s.replaceRuntimeServer,
+		"DELETE /v2/services/haproxy/runtime/servers/{name}":          s.deleteRuntimeServer,
+		"GET /v2/services/haproxy/runtime/maps":                       s.getRuntimeMaps,
+		"GET /v2/services/haproxy/runtime/maps/{name}":                s.getRuntimeMap,
+		"PUT /v2/services/haproxy/runtime/maps/{name}":                s.addRuntimeMapPayload,
+		"DELETE /v2/services/haproxy/runtime/maps/{name}":             s.clearRuntimeMap,
+		"GET /v2/services/haproxy/runtime/maps_entries":               s.getMapEntries,
+		"POST /v2/services/haproxy/runtime/maps_entries":              s.addMapEntry,
+		"GET /v2/services/haproxy/runtime/maps_entries/{id}":          s.getMapEntry,
+		"PUT /v2/services/haproxy/runtime/maps_entries/{id}":          s.replaceMapEntry,
+		"DELETE /v2/services/haproxy/runtime/maps_entries/{id}":       s.deleteMapEntry,
+		"GET /v2/services/haproxy/storage/maps":                       s.listStorageMaps,
+		"POST /v2/services/haproxy/storage/maps":                      s.createStorageMap,
+		"GET /v2/services/haproxy/storage/maps/{name}":                s.getStorageMap,
+		"PUT /v2/services/haproxy/storage/maps/{name}":                s.replaceStorageMap,
+		"DELETE /v2/services/haproxy/storage/maps/{name}":             s.deleteStorageMap,
 		"GET /v2/services/haproxy/storage/ssl_certificates":           s.listCertificates,
 		"POST /v2/services/haproxy/storage/ssl_certificates":          s.createCertificate,
 		"GET /v2/services/haproxy/storage/ssl_certificates/{name}":    s.getCertificate,

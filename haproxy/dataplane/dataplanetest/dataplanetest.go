@@ -8,6 +8,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -289,4 +290,47 @@ func SelfSigned(t testing.TB, cn string) []byte {
 	}
 	return append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})...)
+}
+
+// ClientHello is the first TLS record a client sends for server name sni:
+// what HAProxy's req.ssl_sni reads. Tests send it to a frontend that
+// routes by SNI towards plain greeting backends.
+func ClientHello(t testing.TB, sni string) []byte {
+	t.Helper()
+	client, server := net.Pipe()
+	defer server.Close()
+	go func() {
+		tc := tls.Client(client, &tls.Config{ServerName: sni, InsecureSkipVerify: true}) //nolint:gosec // never completes; only its hello is read
+		_ = tc.Handshake()
+		client.Close()
+	}()
+	_ = server.SetDeadline(time.Now().Add(5 * time.Second))
+	hdr := make([]byte, 5)
+	if _, err := io.ReadFull(server, hdr); err != nil {
+		t.Fatalf("client hello: %v", err)
+	}
+	body := make([]byte, int(hdr[3])<<8|int(hdr[4]))
+	if _, err := io.ReadFull(server, body); err != nil {
+		t.Fatalf("client hello: %v", err)
+	}
+	return append(hdr, body...)
+}
+
+// SNIGreeting sends hello (ClientHello) to addr and returns the first
+// line the backend HAProxy chose sent back.
+func SNIGreeting(addr string, hello []byte) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Write(hello); err != nil {
+		return "", err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(line), nil
 }

@@ -8,10 +8,9 @@ import (
 
 // TestShippedBinaryLinksNoTestCode: the operator image's binary must not
 // carry the local cluster (envtest, the kubelet stand-in, test helpers);
-// haproxy-tcp-operator-dev does. The standard library's testing package
-// still comes in through client-native's runtime package (its
-// haproxy_mock.go), which the dataplane command needs; no package of this
-// module may add another path to it.
+// haproxy-tcp-operator-dev does. No package of this module may import the
+// standard library's testing package (TestShippedBinaryLinksNoTestingPackage
+// checks that nothing else does either).
 func TestShippedBinaryLinksNoTestCode(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}} {{.Module}}:{{join .Imports \" \"}}", ".").Output()
 	if err != nil {
