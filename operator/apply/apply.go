@@ -65,6 +65,7 @@ type ServerInstance interface {
 // configuration loads maps must implement it.
 type MapInstance interface {
 	Maps(ctx context.Context) (models.Maps, error)
+	MapFile(ctx context.Context, name string) ([]byte, error)
 	StoreMap(ctx context.Context, name string, content []byte, replace bool) (client.Stored, error)
 	DeleteMap(ctx context.Context, name string) error
 	MapEntries(ctx context.Context, mapName string) (models.MapEntries, error)
@@ -570,3 +571,10 @@ func (st *instanceState) push(ctx context.Context, inst Instance, want target, p
 	remember(version)
 	return res.ReloadID, nil
 }
+
+// The Data Plane API client stores maps and adds servers.
+var (
+	_ Instance       = (*client.Client)(nil)
+	_ MapInstance    = (*client.Client)(nil)
+	_ ServerInstance = (*client.Client)(nil)
+)

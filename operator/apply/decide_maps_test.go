@@ -63,6 +63,15 @@ func (r *mapRecorder) Maps(context.Context) (models.Maps, error) {
 	return out, nil
 }
 
+func (r *mapRecorder) MapFile(_ context.Context, name string) ([]byte, error) {
+	r.call("GET map %s", name)
+	b, ok := r.files[name]
+	if !ok {
+		return nil, &client.APIError{Status: http.StatusNotFound}
+	}
+	return b, nil
+}
+
 func (r *mapRecorder) StoreMap(_ context.Context, name string, content []byte, replace bool) (client.Stored, error) {
 	if _, exists := r.files[name]; exists != replace {
 		return client.Stored{}, &client.APIError{Status: http.StatusConflict, Message: "exists: " + name}
@@ -188,7 +197,7 @@ func TestAWeightChangeIsMapEntriesOnly(t *testing.T) {
 	// entries HAProxy runs and sends the difference.
 	runMaps(t, apply.NewApplier(), r, want(t, picked(0)))
 	same(t, "after a restart", r.take(),
-		"GET maps", "PUT map tcpm-fe-2222-weights.map", "GET raw",
+		"GET maps", "GET map tcpm-fe-2222-weights.map", "PUT map tcpm-fe-2222-weights.map", "GET raw",
 		"GET entries tcpm-fe-2222-weights.map",
 		"add map tcpm-fe-2222-weights.map 0:9999 tcpm-be-default:b",
 		"del map tcpm-fe-2222-weights.map 0:4999",

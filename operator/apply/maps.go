@@ -114,8 +114,8 @@ type storeMap struct {
 }
 
 // planMaps decides which map files to store and delete. A file it stored
-// is compared by the digest it remembers; one it does not remember is
-// replaced when the API lists it (reading it back costs as much).
+// is compared by the digest it remembers; one it does not remember, by
+// the content the API serves.
 func (st *instanceState) planMaps(ctx context.Context, i Instance, want []model.Map) (mapPlan, error) {
 	var plan mapPlan
 	if len(want) == 0 && len(st.storedMaps) == 0 && st.mapsChecked {
@@ -159,6 +159,18 @@ func (st *instanceState) planMaps(ctx context.Context, i Instance, want []model.
 				plan.store = append(plan.store, storeMap{m: m, content: content, digest: d, replace: true})
 			}
 			continue
+		}
+		if listed[m.Name] {
+			// Stored before this applier knew it: the same content
+			// needs nothing.
+			have, err := inst.MapFile(ctx, m.Name)
+			if err != nil {
+				return plan, fmt.Errorf("read map file %s: %w", m.Name, err)
+			}
+			if contentDigest(have) == d {
+				st.storedMaps[m.Name] = d
+				continue
+			}
 		}
 		plan.store = append(plan.store, storeMap{m: m, content: content, digest: d, replace: listed[m.Name]})
 	}
