@@ -140,3 +140,24 @@ func setWeight(t testing.TB, ns, name string, w int32) {
 		t.Fatal(err)
 	}
 }
+
+// onlyServerRow waits until backend be shows one server on the stats page
+// and returns its proxy/server row.
+func onlyServerRow(t *testing.T, ns, ip, be string) string {
+	t.Helper()
+	var row string
+	eventually(t, 10*time.Second, "the server of "+be+" on the stats page", func() error {
+		var rows []string
+		for r := range stats(t, ns, ip) {
+			if strings.HasPrefix(r, be+"/") && r != be+"/BACKEND" {
+				rows = append(rows, r)
+			}
+		}
+		if len(rows) != 1 {
+			return fmt.Errorf("rows %v", rows)
+		}
+		row = rows[0]
+		return nil
+	})
+	return row
+}

@@ -1,21 +1,26 @@
 // Package apply makes HAProxy instances run a rendered configuration
 // through the Data Plane API, sending the least. An Applier remembers per
 // instance what it applied (configuration version, a digest of the text,
-// the model's structure and runtime view, certificate digests), so an
-// unchanged instance costs one GET of the configuration version; a change
-// of server addresses, weights or states goes out as runtime actions with
-// no reload; only a change of structure reloads, and then Apply returns
-// once the reload succeeded. When it remembers nothing (a restart) or the
-// version moved under it, it reads the stored text and compares by
-// meaning, through client-native's configuration parser, so it works
-// against any server that re-serialises the file (the official
-// dataplaneapi does). An API other than this project's dataplane reads
-// paths in the configuration as written and keeps files where it likes:
-// such an instance gets the rendered text with the directories its
-// answers name written in (paths.go), its CA bundles and CRLs go to its
-// general storage, and files are stored under names it keeps. It is the
-// only operator code that talks to the Data Plane API; it imports the
-// model and the client, nothing from Kubernetes.
+// the model's structure and runtime view, certificate and map file
+// digests, the map entries HAProxy runs), so an unchanged instance costs
+// one GET of the configuration version. Changes that need no reload go
+// out at runtime: server addresses, weights and states as runtime actions,
+// a Service's endpoints as servers added (add server) or retired
+// (maintenance), hosts and weights as map entries (add/set/del map);
+// only a change of structure reloads, and then Apply returns once the
+// reload succeeded. Map files are stored before the configuration that
+// loads them and kept equal to what runs, so a reload loads the same
+// routes. When it remembers nothing (a restart) or the version moved
+// under it, it reads the stored text and compares by meaning, through
+// client-native's configuration parser, so it works against any server
+// that re-serialises the file (the official dataplaneapi does). An API
+// other than this project's dataplane reads paths in the configuration
+// as written and keeps files where it likes: such an instance gets the
+// rendered text with the directories its answers name written in
+// (paths.go), its CA bundles and CRLs go to its general storage, and
+// files are stored under names it keeps. It is the only operator code
+// that talks to the Data Plane API; it imports the model and the client,
+// nothing from Kubernetes.
 package apply
 
 import (
@@ -250,7 +255,9 @@ type target struct {
 	hasModel  bool
 	structure string
 	view      runtimeView
-	certs     []model.Certificate
+	// dynamic names the backends whose servers come and go at runtime.
+	dynamic map[string]bool
+	certs   []model.Certificate
 }
 
 func newTarget(d Desired) target {
@@ -262,6 +269,12 @@ func newTarget(d Desired) target {
 		t.hasModel = true
 		t.structure = structureDigest(&d.Model)
 		t.view = viewOf(&d.Model)
+		t.dynamic = map[string]bool{}
+		for _, b := range d.Model.Backends {
+			if b.Template != nil {
+				t.dynamic[b.Name] = true
+			}
+		}
 	}
 	return t
 }
@@ -484,11 +497,12 @@ func (st *instanceState) planByMeaning(ctx context.Context, inst Instance, versi
 	if st.needReload {
 		return plan, nil
 	}
-	have, err := parseConfig(stored)
+	dynamic := dynamicBackends(want)
+	have, err := parseConfig(stored, dynamic)
 	if err != nil {
 		return plan, nil // what cannot be read is replaced
 	}
-	next, err := parseConfig(string(want.config))
+	next, err := parseConfig(string(want.config), dynamic)
 	if err != nil {
 		return plan, nil // haproxy -c will say what is wrong with it
 	}

@@ -267,4 +267,12 @@ func TestEndpointsComeAndGoAtRuntime(t *testing.T) {
 	if len(out.Actions) != 1 || out.Actions[0].String() != "SetServerState tcpm-be-default:a default:a:10.0.0.1:80 ready" {
 		t.Errorf("an endpoint comes back: %+v", out.Actions)
 	}
+
+	// A restarted operator reads the stored text: a new endpoint is still
+	// a server to add, not a reload.
+	out = runMaps(t, apply.NewApplier(), r, want(t, endpoints(80, 82)))
+	same(t, "an endpoint appears after a restart", r.take(), "GET maps", "GET raw", "POST raw runtime 0 actions", "add server tcpm-be-default:a/default:a:10.0.0.1:82 10.0.0.1:82")
+	if out.Reloaded {
+		t.Errorf("an endpoint appears after a restart: %+v", out)
+	}
 }

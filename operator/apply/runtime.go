@@ -269,3 +269,12 @@ func (st *instanceState) addServers(ctx context.Context, i Instance, add []runti
 	}
 	return nil
 }
+
+// dynamicBackends names the backends of want whose servers come and go at
+// runtime (they have a Template); nil without a model.
+func dynamicBackends(want target) map[string]bool {
+	if !want.hasModel {
+		return nil
+	}
+	return want.dynamic
+}

@@ -222,11 +222,11 @@ func TestStoredTextComparesByMeaning(t *testing.T) {
 			if strings.Contains(stored, "\n    server ") {
 				t.Fatal("the re-serialisation kept the 4-space indent; the test proves nothing")
 			}
-			have, err := parseConfig(stored)
+			have, err := parseConfig(stored, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, err := parseConfig(string(text))
+			want, err := parseConfig(string(text), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -243,7 +243,7 @@ func TestParsedServersMatchTheModelView(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := parseConfig(reserialise(t, text))
+	p, err := parseConfig(reserialise(t, text), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func TestParsedServersMatchTheModelView(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := parseConfig(string(nextText))
+	q, err := parseConfig(string(nextText), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
