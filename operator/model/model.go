@@ -194,6 +194,9 @@ type Backend struct {
 	Members []Member `json:"members,omitempty"`
 	// Servers are the members' servers, balanced equally.
 	Servers []Server `json:"servers,omitempty"`
+	// Pool marks a slot of a TLS port's pool of backends: which mapping
+	// holds it changes at runtime, so none of its lines may name one.
+	Pool bool `json:"pool,omitempty"`
 	// Template, when set, is how a Dynamic server of this backend is
 	// made (every field but Name, Address and Port): servers come and go
 	// at runtime as endpoints do, so it is the backend's structure, not

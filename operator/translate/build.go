@@ -315,7 +315,7 @@ func (t *translation) addListener(l *listener) {
 		for _, c := range g.members {
 			be := t.backend(g, c)
 			if slot, ok := slots[c]; ok {
-				be.Name = slot
+				be.Name, be.Pool = slot, true
 			}
 			c.result.Frontend, c.result.Backend = fe.Name, be.Name
 			all = append(all, be.Sources...)
@@ -503,7 +503,7 @@ func (t *translation) pool(l *listener) map[*candidate]string {
 // freeSlot is an unused backend of a pool: what a mapping that sets
 // nothing but its port, host and Service gets.
 func freeSlot(name string, refs []string) model.Backend {
-	return model.Backend{Name: name, Balance: model.BalanceRoundRobin, Template: &model.Server{Weight: 1, Dynamic: true}, Sources: refs}
+	return model.Backend{Name: name, Pool: true, Balance: model.BalanceRoundRobin, Template: &model.Server{Weight: 1, Dynamic: true}, Sources: refs}
 }
 
 // maxGroupNumber bounds group numbers, so that a slot key,
