@@ -448,12 +448,12 @@ func (t *translation) pick(fe *model.Frontend, fetch string, groups []*group, wh
 // minPool is the smallest pool of backends a TLS port keeps.
 const minPool = 8
 
-// poolSize is how many backend slots a TLS port with n mappings keeps: a
-// power of two with room for a quarter more, so that it grows (one
-// reload) only now and then.
+// poolSize is how many backend slots a TLS port with n mappings keeps:
+// the power of two that holds them, at least minPool, so the pool grows
+// (one reload) only when it is full, and then doubles.
 func poolSize(n int) int {
 	p := minPool
-	for p < n+n/4+1 {
+	for p < n {
 		p *= 2
 	}
 	return p

@@ -103,6 +103,14 @@ func TestSpread(t *testing.T) {
 	}
 }
 
+func TestPoolSizeGrowsOnlyWhenFull(t *testing.T) {
+	for n, want := range map[int]int{0: 8, 1: 8, 8: 8, 9: 16, 100: 128, 128: 128, 129: 256} {
+		if got := poolSize(n); got != want {
+			t.Errorf("poolSize(%d) = %d, want %d", n, got, want)
+		}
+	}
+}
+
 func TestGroupNumbersAreStableAndDistinct(t *testing.T) {
 	groups := func(hosts ...string) []*group {
 		var out []*group
