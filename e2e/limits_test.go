@@ -395,10 +395,20 @@ func TestStatsPageNamesTheMappingsOfEveryProxy(t *testing.T) {
 		"tcpm-be-2906-a.example.com": "TCPMapping " + ns + "/first",
 		"tcpm-be-2906-b.example.com": "TCPMapping " + ns + "/second",
 	}
+	// Each proxy's title row on the page: its name, then its description.
+	titles := map[string]string{}
+	for _, row := range strings.Split(page, `<tr class="titre">`)[1:] {
+		name, rest, ok := strings.Cut(strings.TrimPrefix(row, `<th class="pxname" width="10%"><a name="`), `"`)
+		if !ok {
+			continue
+		}
+		if _, desc, ok := strings.Cut(rest, `<th class="desc" width="90%">`); ok {
+			titles[name], _, _ = strings.Cut(desc, "</th>")
+		}
+	}
 	for proxy, desc := range want {
-		row := fmt.Sprintf(`<a class=px href="#%s">%s</a></th><th class="desc" width="90%%">%s</th>`, proxy, proxy, desc)
-		if !strings.Contains(page, row) {
-			t.Errorf("stats page lacks %s described as %q", proxy, desc)
+		if titles[proxy] != desc {
+			t.Errorf("stats page describes %s as %q, want %q", proxy, titles[proxy], desc)
 		}
 	}
 	for row := range stats(t, ns, ip) {
