@@ -3,6 +3,7 @@ package translate
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -60,7 +61,8 @@ func checkLimits(spec *v1alpha1.TCPMappingSpec) string {
 	return ""
 }
 
-// prefixes normalises CIDRs (host bits cleared), keeping their order;
+// prefixes normalises CIDRs (host bits cleared), sorted and without
+// duplicates, so lists that mean the same render and compare the same;
 // checkLimits has already parsed them.
 func prefixes(ranges []v1alpha1.SourceRange) []string {
 	var out []string
@@ -71,7 +73,8 @@ func prefixes(ranges []v1alpha1.SourceRange) []string {
 		}
 		out = append(out, p.Masked().String())
 	}
-	return out
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // limitsOf is the backend-level part of a candidate's limits, without
@@ -135,40 +138,51 @@ func serverMaxConn(c *candidate) int32 {
 }
 
 // limitsConflict: mappings sharing a backend must agree on its limits,
-// source ranges and access log, as on its other settings; "" when they do.
+// source ranges and access log, as on its other settings; "" when they
+// do, else a sentence naming the first setting that differs.
 func limitsConflict(winner, c *candidate, where string) string {
-	a, b := limitsString(winner), limitsString(c)
-	if a == b {
-		return ""
+	a, b := limitSettings(winner), limitSettings(c)
+	for i := range a {
+		if a[i].value != b[i].value {
+			return fmt.Sprintf("%s has %s %s from TCPMapping %s, which is older; mappings that share traffic must agree, and this one has %s",
+				where, a[i].field, a[i].value, winner.key, b[i].value)
+		}
 	}
-	return fmt.Sprintf("%s has %s from TCPMapping %s, which is older; mappings that share traffic must agree, and this one has %s",
-		where, a, winner.key, b)
+	return ""
 }
 
-// limitsString shows the backend-level limits of a candidate with their
-// defaults, in the words of the spec.
-func limitsString(c *candidate) string {
+// setting is one backend-level setting of a mapping, in the words of
+// the spec, with its default filled in.
+type setting struct{ field, value string }
+
+// limitSettings lists the backend-level limits of a candidate, always
+// the same fields in the same order.
+func limitSettings(c *candidate) []setting {
 	l := limitsOf(c)
 	if l == nil {
-		return "no maxConnections, queueTimeoutMs, connectionRateLimit, source ranges or accessLog"
+		l = &model.Limits{}
 	}
-	var parts []string
-	add := func(f string, args ...any) { parts = append(parts, fmt.Sprintf(f, args...)) }
+	maxConn, rate := "unset", "unset"
 	if l.MaxConn != 0 {
-		add("maxConnections %d", l.MaxConn)
-	} else {
-		add("maxConnections unset")
+		maxConn = fmt.Sprint(l.MaxConn)
 	}
-	add("queueTimeoutMs %s", msString(l.QueueTimeout))
 	if l.Rate != nil {
-		add("connectionRateLimit %d per %d ms", l.Rate.Connections, l.Rate.Period.Milliseconds())
-	} else {
-		add("connectionRateLimit unset")
+		rate = fmt.Sprintf("%d per %d ms", l.Rate.Connections, l.Rate.Period.Milliseconds())
 	}
-	add("allowedSourceRanges [%s]", strings.Join(l.Allowed, " "))
-	add("deniedSourceRanges [%s]", strings.Join(l.Denied, " "))
-	add("accessLog %t", l.AccessLog != nil)
-	return strings.Join(parts, ", ")
+	list := func(ranges []string) string {
+		if ranges == nil {
+			return "unset"
+		}
+		return "[" + strings.Join(ranges, ", ") + "]"
+	}
+	return []setting{
+		{"maxConnections", maxConn},
+		{"queueTimeoutMs", msString(l.QueueTimeout)},
+		{"connectionRateLimit", rate},
+		{"allowedSourceRanges", list(l.Allowed)},
+		{"deniedSourceRanges", list(l.Denied)},
+		{"accessLog", fmt.Sprint(l.AccessLog != nil)},
+	}
 }
 
 // describeProxies sets each frontend's and backend's description to the
