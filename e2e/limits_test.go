@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/haproxy/dataplane/dataplanetest"
 )
 
 // Client source addresses on the loopback interface: HAProxy sees
@@ -448,5 +449,39 @@ func TestLimitsBadInputIsRefusedNamingTheField(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) { refusedNamingTheField(t, tc.yaml, tc.want...) })
+	}
+}
+
+// TestSourceRangesIPv6: mappings listening on ::1 admit or refuse an IPv6
+// client by IPv6 CIDRs, and an allow list of IPv4 ranges refuses it.
+func TestSourceRangesIPv6(t *testing.T) {
+	ns := newNamespace(t, nil)
+	newHAProxy(t, ns, 1)
+	serviceWithBackend(t, ns, "six")
+	ports := map[string]int32{}
+	specs := map[string]v1alpha1.TCPMappingSpec{
+		"allow-six": {AllowedSourceRanges: []v1alpha1.SourceRange{"::1/128"}},
+		"deny-six":  {AllowedSourceRanges: []v1alpha1.SourceRange{"::/0"}, DeniedSourceRanges: []v1alpha1.SourceRange{"::1/128"}},
+		// Not 0.0.0.0/0: HAProxy matches an IPv4-compatible IPv6
+		// address (::1 is ::0.0.0.1) against IPv4 ranges as that IPv4
+		// address, as the README says.
+		"only-four": {AllowedSourceRanges: []v1alpha1.SourceRange{"127.0.0.0/8", "10.0.0.0/8"}},
+	}
+	for name, spec := range specs {
+		ports[name] = int32(dataplanetest.FreePort(t, "::1"))
+		spec.Port, spec.Address, spec.Service = ports[name], "::1", "six"
+		create(t, mapping(ns, name, spec))
+	}
+	for name := range specs {
+		condition(t, ns, name, v1alpha1.ConditionProgrammed, metav1.ConditionTrue)
+	}
+	eventually(t, 30*time.Second, "allow-six serves ::1", func() error {
+		return admitted("::1", addr("::1", ports["allow-six"]), "", "six")
+	})
+	if err := admitted("::1", addr("::1", ports["deny-six"]), "", "six"); err == nil {
+		t.Error("deny-six served ::1, which its deniedSourceRanges names")
+	}
+	if err := admitted("::1", addr("::1", ports["only-four"]), "", "six"); err == nil {
+		t.Error("only-four served ::1 with an IPv4-only allowedSourceRanges")
 	}
 }
