@@ -288,10 +288,12 @@ func accessLog(t *testing.T, ip string) []accessLogLine {
 }
 
 // TestAccessLogWritesOneJSONLinePerConnection: a passthrough mapping
-// with accessLog and one without share a port. A connection through
-// each gives exactly one JSON line on the instance's standard output,
-// for the logged mapping, naming its client, SNI, server, bytes and
-// termination state.
+// with accessLog and one without share a port with a mapping HAProxy
+// terminates TLS for, also logged. A connection through each gives
+// exactly one JSON line on the instance's standard output per logged
+// mapping, naming its client, SNI (from the ClientHello, or from the TLS
+// session behind the internal terminator), server, bytes and termination
+// state, and none for the other.
 func TestAccessLogWritesOneJSONLinePerConnection(t *testing.T) {
 	ns := newNamespace(t, nil)
 	ip := newHAProxy(t, ns, 1)[0]
@@ -302,25 +304,46 @@ func TestAccessLogWritesOneJSONLinePerConnection(t *testing.T) {
 	create(t,
 		mapping(ns, "logged", v1alpha1.TCPMappingSpec{Port: 2905, Host: "a.example.com", Service: "svc-a:443", AccessLog: ptr.To(true)}),
 		mapping(ns, "quiet", v1alpha1.TCPMappingSpec{Port: 2905, Host: "b.example.com", Service: "svc-b:443"}),
+		&v1alpha1.TLSContext{ObjectMeta: metav1.ObjectMeta{Name: "c-context", Namespace: ns}, Spec: v1alpha1.TLSContextSpec{Secret: "c-cert"}},
+		mapping(ns, "terminated", v1alpha1.TCPMappingSpec{Port: 2905, Host: "c.example.com", TLS: "c-context", Service: "plain", AccessLog: ptr.To(true)}),
 	)
+	tlsSecret(t, ns, "c-cert", "c.example.com")
+	serviceWithBackend(t, ns, "plain")
+	condition(t, ns, "terminated", v1alpha1.ConditionProgrammed, metav1.ConditionTrue)
+	routesTo(t, addr(ip, 2905), "c.example.com", "plain")
 	condition(t, ns, "logged", v1alpha1.ConditionProgrammed, metav1.ConditionTrue)
 	condition(t, ns, "quiet", v1alpha1.ConditionProgrammed, metav1.ConditionTrue)
 	routesTo(t, addr(ip, 2905), "a.example.com", "a")
 	routesTo(t, addr(ip, 2905), "b.example.com", "b")
 	before := len(accessLog(t, ip))
 
-	var local *net.TCPAddr
-	for _, sni := range []string{"a.example.com", "b.example.com"} {
+	var local, localC *net.TCPAddr
+	for _, sni := range []string{"a.example.com", "b.example.com", "c.example.com"} {
 		_, conn, err := greetFrom(clientOne, addr(ip, 2905), sni)
 		if err != nil {
 			t.Fatal(err)
 		}
 		assertEchoes(t, conn, sni)
-		if sni == "a.example.com" {
+		switch sni {
+		case "a.example.com":
 			local = conn.LocalAddr().(*net.TCPAddr)
+		case "c.example.com":
+			localC = conn.LocalAddr().(*net.TCPAddr)
 		}
 		conn.Close()
 	}
+	eventually(t, 10*time.Second, "the access log line of the terminated connection", func() error {
+		for _, l := range accessLog(t, ip)[before:] {
+			if l.ClientPort != localC.Port {
+				continue
+			}
+			if l.Mapping != ns+"/terminated" || l.SNI != "c.example.com" || l.ClientAddress != clientOne || !strings.HasPrefix(l.Server, ns+":terminated:") {
+				return fmt.Errorf("line %+v: want mapping %s/terminated, sni c.example.com, client %s and a server of the mapping", l, ns, clientOne)
+			}
+			return nil
+		}
+		return fmt.Errorf("no line for client port %d", localC.Port)
+	})
 
 	var mine []accessLogLine
 	eventually(t, 10*time.Second, "the access log line of the connection", func() error {
