@@ -140,10 +140,11 @@ type TCPMappingSpec struct {
 	// +optional
 	AcceptProxyProtocol *bool `json:"acceptProxyProtocol,omitempty"`
 
-	// MaxConnections bounds the connections this mapping carries at once:
-	// a connection beyond it is refused (closed at once) rather than
-	// queued. Mappings that share traffic (same address, port and host)
-	// must agree on it, and it bounds their connections together.
+	// MaxConnections bounds the connections this mapping carries at once
+	// on each HAProxy instance: a connection beyond it is refused (closed
+	// at once) rather than queued. Mappings that share traffic (same
+	// address, port and host) must agree on it, and it bounds their
+	// connections together.
 	// +optional
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=1000000
@@ -169,8 +170,9 @@ type TCPMappingSpec struct {
 
 	// ConnectionRateLimit bounds how many new connections one client
 	// address may open to this mapping in a period; connections beyond it
-	// are refused until the rate falls. Mappings that share traffic must
-	// agree on it.
+	// are refused until the rate falls. Each HAProxy instance counts on
+	// its own, and starts over when its configuration reloads. Mappings
+	// that share traffic must agree on it.
 	// +optional
 	ConnectionRateLimit *ConnectionRateLimit `json:"connectionRateLimit,omitempty"`
 
