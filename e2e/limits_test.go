@@ -508,3 +508,30 @@ func TestSourceRangesIPv6(t *testing.T) {
 		t.Error("only-four served ::1 with an IPv4-only allowedSourceRanges")
 	}
 }
+
+// TestSourceRangesChangeOnALiveMapping: denying a client on a mapping
+// that serves it takes effect, and so does lifting the denial.
+func TestSourceRangesChangeOnALiveMapping(t *testing.T) {
+	ns := newNamespace(t, nil)
+	ip := newHAProxy(t, ns, 1)[0]
+	serviceWithBackend(t, ns, "live")
+	create(t, mapping(ns, "live", v1alpha1.TCPMappingSpec{Port: 2908, Service: "live"}))
+	condition(t, ns, "live", v1alpha1.ConditionProgrammed, metav1.ConditionTrue)
+	eventually(t, 30*time.Second, clientTwo+" served", func() error { return admitted(clientTwo, addr(ip, 2908), "", "live") })
+
+	updateMapping(t, ns, "live", func(m *v1alpha1.TCPMapping) {
+		m.Spec.DeniedSourceRanges = []v1alpha1.SourceRange{clientTwo + "/32"}
+	})
+	eventually(t, 30*time.Second, clientTwo+" refused once denied", func() error {
+		if admitted(clientTwo, addr(ip, 2908), "", "live") == nil {
+			return fmt.Errorf("still served")
+		}
+		return nil
+	})
+	if err := admitted(clientOne, addr(ip, 2908), "", "live"); err != nil {
+		t.Errorf("%s, not denied, was refused: %v", clientOne, err)
+	}
+
+	updateMapping(t, ns, "live", func(m *v1alpha1.TCPMapping) { m.Spec.DeniedSourceRanges = nil })
+	eventually(t, 30*time.Second, clientTwo+" served again", func() error { return admitted(clientTwo, addr(ip, 2908), "", "live") })
+}
