@@ -391,7 +391,8 @@ func TestAccessLogWritesOneJSONLinePerConnection(t *testing.T) {
 
 // TestStatsPageNamesTheMappingsOfEveryProxy: the stats page describes
 // each frontend and backend with the TCPMappings it carries, and the
-// servers carry namespace:mapping in their names.
+// servers carry namespace:mapping in their names, on the stats page and
+// in the Prometheus metrics' server label.
 func TestStatsPageNamesTheMappingsOfEveryProxy(t *testing.T) {
 	ns := newNamespace(t, nil)
 	ip := newHAProxy(t, ns, 1)[0]
@@ -433,6 +434,17 @@ func TestStatsPageNamesTheMappingsOfEveryProxy(t *testing.T) {
 	for proxy, desc := range want {
 		if titles[proxy] != desc {
 			t.Errorf("stats page describes %s as %q, want %q", proxy, titles[proxy], desc)
+		}
+	}
+	// Prometheus labels carry proxy and server names only: the servers'
+	// names trace each series to its mapping.
+	metrics, err := get("http://" + addr(ip, 8404) + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"first", "second"} {
+		if !strings.Contains(metrics, fmt.Sprintf(`server="%s:%s:1"`, ns, m)) {
+			t.Errorf("/metrics has no series of server %s:%s:1", ns, m)
 		}
 	}
 	for row := range stats(t, ns, ip) {
