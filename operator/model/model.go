@@ -57,6 +57,9 @@ type Frontend struct {
 	Routes []Route `json:"routes,omitempty"`
 	// DefaultBackend takes what no route matched; empty closes it.
 	DefaultBackend string `json:"defaultBackend,omitempty"`
+	// Description names the mappings the frontend carries, for the
+	// stats page.
+	Description string `json:"description,omitempty"`
 	// Sources are the objects whose configuration this frontend carries,
 	// as Kind/namespace/name, sorted: an error HAProxy reports about the
 	// frontend concerns them and no one else.
@@ -135,6 +138,12 @@ type Backend struct {
 	HashType string `json:"hashType,omitempty"`
 	// Check, when set, health-checks every server of the backend.
 	Check *HealthCheck `json:"check,omitempty"`
+	// Limits are the connection limits, source ranges and access log of
+	// the backend's mappings; nil when none is set.
+	Limits *Limits `json:"limits,omitempty"`
+	// Description names the mappings the backend carries, for the stats
+	// page.
+	Description string `json:"description,omitempty"`
 	// Members are the mappings whose servers this backend holds.
 	Members []Member `json:"members,omitempty"`
 	// Servers are every member's servers, in member order.
@@ -189,6 +198,9 @@ type Server struct {
 	SendProxy bool `json:"sendProxy,omitempty"`
 	// SendProxyV1 sends a PROXY protocol v1 (text) header instead.
 	SendProxyV1 bool `json:"sendProxyV1,omitempty"`
+	// MaxConn bounds the server's concurrent connections; more wait in
+	// the backend's queue. Zero is unbounded.
+	MaxConn int32 `json:"maxConn,omitempty"`
 }
 
 // Resolve says how a DNS name is resolved.

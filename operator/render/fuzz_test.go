@@ -294,8 +294,8 @@ func sections(text []byte) []section {
 
 // Directives a section created for the fuzzed object may hold.
 var (
-	frontendLine = regexp.MustCompile(`^    (bind|tcp-request|use_backend|default_backend) `)
-	backendLine  = regexp.MustCompile(`^    (balance (roundrobin|leastconn|source)|hash-type consistent|timeout (server|tunnel) [0-9]+d?|timeout connect [0-9]+|retries [0-9]+|option redispatch 1|default-server check inter [0-9]+ rise [0-9]+ fall [0-9]+( observe layer4 error-limit [0-9]+ on-error mark-down)?|option tcp-check|tcp-check (send|expect string) "([^"\\$#'\x00-\x1f]|\\x[0-9a-f]{2})*"|# [a-z0-9.-]+/[a-z0-9.-]+: [0-9.]+% of connections|server [^ ]+ [^ ]+ weight [0-9]+( .*)?)$`)
+	frontendLine = regexp.MustCompile(`^    (bind|tcp-request|use_backend|default_backend) |^    description TCPMapping [a-z0-9.-]+/[a-z0-9.-]+(, [a-z0-9.-]+/[a-z0-9.-]+)*( and [0-9]+ more)?$`)
+	backendLine  = regexp.MustCompile(`^    (balance (roundrobin|leastconn|source)|hash-type consistent|timeout (server|tunnel) [0-9]+d?|timeout connect [0-9]+|retries [0-9]+|option redispatch 1|default-server check inter [0-9]+ rise [0-9]+ fall [0-9]+( observe layer4 error-limit [0-9]+ on-error mark-down)?|option tcp-check|tcp-check (send|expect string) "([^"\\$#'\x00-\x1f]|\\x[0-9a-f]{2})*"|# [a-z0-9.-]+/[a-z0-9.-]+: [0-9.]+% of connections|description TCPMapping [a-z0-9.-]+/[a-z0-9.-]+(, [a-z0-9.-]+/[a-z0-9.-]+)*( and [0-9]+ more)?|tcp-request content (set-log-level notice|set-var\(sess\.tcpm_mapping\) "str\([a-z0-9./ -]+\)"|set-var\(sess\.tcpm_sni\) (req\.ssl_sni|ssl_fc_sni) if \{ (req\.ssl_sni|ssl_fc_sni) -m found \}|reject if !?\{ src [0-9a-f.:/ ]+ \}|reject if \{ be_conn gt [0-9]+ \}|track-sc0 src|reject if \{ sc0_conn_rate gt [0-9]+ \})|stick-table type ipv6 size 100k expire [0-9]+ store conn_rate\([0-9]+\)|timeout queue [0-9]+|server [^ ]+ [^ ]+ weight [0-9]+( .*)?)$`)
 	// safeToken is what any value taken from an object may look like in
 	// haproxy.cfg: nothing HAProxy's parser gives a meaning to (spaces,
 	// #, quotes, backslashes, $ and % expansions, braces, commas).

@@ -117,6 +117,7 @@ func (t *translation) build(candidates []*candidate) {
 	cfg := &t.result.Config
 	sort.Slice(cfg.Frontends, func(i, j int) bool { return cfg.Frontends[i].Name < cfg.Frontends[j].Name })
 	sort.Slice(cfg.Backends, func(i, j int) bool { return cfg.Backends[i].Name < cfg.Backends[j].Name })
+	describeProxies(cfg)
 	sort.Slice(cfg.Certificates, func(i, j int) bool { return cfg.Certificates[i].File < cfg.Certificates[j].File })
 	for _, b := range cfg.Backends {
 		for _, s := range b.Servers {
@@ -226,6 +227,8 @@ func groupConflict(winner, c *candidate, listenerWhere string) string {
 	case winner.redispatch != c.redispatch:
 		return fmt.Sprintf("%s has redispatch %t from TCPMapping %s, which is older; mappings that share traffic must agree, and this one has %t",
 			where, winner.redispatch, winner.key, c.redispatch)
+	case limitsConflict(winner, c, where) != "":
+		return limitsConflict(winner, c, where)
 	}
 	return ""
 }
@@ -470,6 +473,7 @@ func (t *translation) backend(l *listener, g *group) model.Backend {
 	if be.Balance == model.BalanceSource {
 		be.HashType = model.HashConsistent
 	}
+	be.Limits = groupLimits(g)
 	for _, c := range g.members {
 		sh := share(g, c)
 		be.Members = append(be.Members, model.Member{Mapping: c.key, Share: sh})
@@ -505,6 +509,7 @@ func slots(n int) int {
 func servers(c *candidate, sh float64) []model.Server {
 	tgt := c.target
 	base := model.Server{TLS: tgt.TLS, SendProxy: c.spec.SendProxyProtocol == "v2", SendProxyV1: c.spec.SendProxyProtocol == "v1"}
+	base.MaxConn = serverMaxConn(c)
 	if up := c.upstream; up != nil && tgt.TLS {
 		base.Verify, base.CAFile, base.VerifyHost = up.verify, up.caFile, up.verifyHost
 		base.SNI, base.ClientCertificate = up.sni, up.clientCert
