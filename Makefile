@@ -48,7 +48,10 @@ docs: ## Generate the API reference docs/api.md from the CRDs
 .PHONY: test
 test: test-deps ## Run every test (unit, golden, API server and HAProxy)
 	$(GO) vet ./...
-	$(GO) test ./... -count=1
+	# The e2e package runs its tests one after another against one API
+	# server and operator: well past go test's default 10-minute limit on a
+	# loaded 2-core machine.
+	$(GO) test ./... -count=1 -timeout 40m
 	# A bounded fuzzing run: no field of a mapping may add a directive or
 	# touch another mapping's lines.
 	$(GO) test ./operator/render/ -run '^$$' -fuzz '^FuzzTranslateRender$$' -fuzztime $(FUZZTIME)

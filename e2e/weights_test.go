@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"math"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -160,4 +161,77 @@ func onlyServerRow(t *testing.T, ns, ip, be string) string {
 		return nil
 	})
 	return row
+}
+
+// TestLimitsHoldForAWeightGroupTogether: two mappings sharing a port
+// 50/50 have a backend each, and their maxConnections 3 and rate limit
+// bound their connections together: with three held open (across both),
+// a fourth is refused; a client's connections to either count towards
+// one rate.
+func TestLimitsHoldForAWeightGroupTogether(t *testing.T) {
+	ns := newNamespace(t, nil)
+	ip := newHAProxy(t, ns, 1)[0]
+	serviceWithBackend(t, ns, "left")
+	serviceWithBackend(t, ns, "right")
+	const capped, rated = 3110, 3111
+	limit := func(name string, port int32, spec v1alpha1.TCPMappingSpec) *v1alpha1.TCPMapping {
+		spec.Port, spec.Service, spec.Weight = port, strings.TrimSuffix(name, "-rated"), ptr.To(int32(50))
+		return mapping(ns, name, spec)
+	}
+	rate := &v1alpha1.ConnectionRateLimit{Connections: 4, PeriodMs: ptr.To(int64(20000))}
+	create(t,
+		limit("left", capped, v1alpha1.TCPMappingSpec{MaxConnections: ptr.To(int32(3))}),
+		limit("right", capped, v1alpha1.TCPMappingSpec{MaxConnections: ptr.To(int32(3))}),
+		limit("left-rated", rated, v1alpha1.TCPMappingSpec{ConnectionRateLimit: rate}),
+		limit("right-rated", rated, v1alpha1.TCPMappingSpec{ConnectionRateLimit: rate}),
+	)
+	for _, m := range []string{"left", "right", "left-rated", "right-rated"} {
+		condition(t, ns, m, v1alpha1.ConditionProgrammed, metav1.ConditionTrue)
+	}
+	eventually(t, 30*time.Second, "both mappings serve", func() error {
+		if s := split(addr(ip, capped), 20); s["left"] == 0 || s["right"] == 0 {
+			return fmt.Errorf("split %v", s)
+		}
+		return nil
+	})
+
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	reached := map[string]int{}
+	for len(held) < 3 {
+		got, conn, err := greetFrom(clientOne, addr(ip, capped), "")
+		if err != nil {
+			t.Fatalf("connection %d of 3: %v", len(held)+1, err)
+		}
+		held = append(held, conn)
+		reached[got]++
+	}
+	for i := 0; i < 10; i++ {
+		if got, conn, err := greetFrom(clientOne, addr(ip, capped), ""); err == nil {
+			conn.Close()
+			t.Fatalf("a connection reached %q with three held (%v) and maxConnections 3 for the group", got, reached)
+		}
+	}
+
+	// From clientTwo (which the rated port has not seen): 4 connections
+	// in 20 s to the group, then refused, whichever mapping it would go to.
+	served := map[string]int{}
+	for i := 0; i < 4; i++ {
+		got, conn, err := greetFrom(clientTwo, addr(ip, rated), "")
+		if err != nil {
+			t.Fatalf("connection %d of 4 to the rated group: %v", i+1, err)
+		}
+		conn.Close()
+		served[got]++
+	}
+	for i := 0; i < 6; i++ {
+		if got, conn, err := greetFrom(clientTwo, addr(ip, rated), ""); err == nil {
+			conn.Close()
+			t.Fatalf("connection %d to the rated group reached %q after 4 (%v) within the period", 5+i, got, served)
+		}
+	}
 }

@@ -10,6 +10,7 @@ import (
 // +kubebuilder:validation:XValidation:rule="!(has(self.enableIPv4) && !self.enableIPv4 && has(self.enableIPv6) && !self.enableIPv6)",message="enableIPv4 and enableIPv6 cannot both be false: the service could not be resolved at all"
 // +kubebuilder:validation:XValidation:rule="!has(self.upstreamTLS) || self.service.startsWith('https://')",message="upstreamTLS needs an https:// service"
 // +kubebuilder:validation:XValidation:rule="!self.service.matches('^https://([0-9]+[.][0-9]+[.][0-9]+[.][0-9]+|[[][0-9a-fA-F:.]+[]])(:[0-9]+)?$') || (has(self.upstreamTLS) && (has(self.upstreamTLS.serverName) || (has(self.upstreamTLS.insecureSkipVerify) && self.upstreamTLS.insecureSkipVerify)))",message="an https:// service given as an IP address needs upstreamTLS.serverName (the name its certificate is verified for) or upstreamTLS.insecureSkipVerify"
+// +kubebuilder:validation:XValidation:rule="!has(self.queueTimeoutMs) || has(self.maxConnectionsPerServer)",message="queueTimeoutMs needs maxConnectionsPerServer: connections queue only for full servers"
 type TCPMappingSpec struct {
 	// Port is the TCP port on which HAProxy listens for connections for this
 	// mapping.
@@ -138,6 +139,70 @@ type TCPMappingSpec struct {
 	// accepted (Conflict).
 	// +optional
 	AcceptProxyProtocol *bool `json:"acceptProxyProtocol,omitempty"`
+
+	// MaxConnections bounds the connections this mapping carries at once
+	// on each HAProxy instance: a connection beyond it is refused (closed
+	// at once) rather than queued. Mappings that share traffic (same
+	// address, port and host) must agree on it, and it bounds their
+	// connections together.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000000
+	MaxConnections *int32 `json:"maxConnections,omitempty"`
+
+	// MaxConnectionsPerServer bounds the connections each of the
+	// service's servers (endpoints) gets at once. A connection that finds
+	// every server full waits in a queue until one frees up, for at most
+	// queueTimeoutMs, and is then closed.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000000
+	MaxConnectionsPerServer *int32 `json:"maxConnectionsPerServer,omitempty"`
+
+	// QueueTimeoutMs is how long, in milliseconds, a connection waits for
+	// a server below maxConnectionsPerServer before it is closed. The
+	// default is the connect timeout (connectTimeoutMs, 5000 when unset).
+	// Mappings that share traffic must agree on it.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=2147483647
+	QueueTimeoutMs *int64 `json:"queueTimeoutMs,omitempty"`
+
+	// ConnectionRateLimit bounds how many new connections one client
+	// address may open to this mapping in a period; connections beyond it
+	// are refused until the rate falls. Each HAProxy instance counts on
+	// its own, and starts over when its configuration reloads. Mappings
+	// that share traffic must agree on it.
+	// +optional
+	ConnectionRateLimit *ConnectionRateLimit `json:"connectionRateLimit,omitempty"`
+
+	// AllowedSourceRanges, when given, admits only clients whose address
+	// is in one of these CIDRs (IPv4 or IPv6, such as 10.0.0.0/8 or
+	// 2001:db8::/32); others are refused. On a port shared by SNI hosts
+	// the check happens once the host is known, so each host has its own
+	// lists. Mappings that share traffic must agree on it.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	AllowedSourceRanges []SourceRange `json:"allowedSourceRanges,omitempty"`
+
+	// DeniedSourceRanges refuses clients whose address is in one of
+	// these CIDRs, even when allowedSourceRanges admits them: deny wins.
+	// Mappings that share traffic must agree on it.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	DeniedSourceRanges []SourceRange `json:"deniedSourceRanges,omitempty"`
+
+	// AccessLog makes the HAProxy instances write one JSON line per
+	// connection of this mapping to their standard output, naming the
+	// mapping, the client address, the SNI, the server, the bytes each
+	// way, the duration and how the connection ended. Connections of
+	// mappings without it are not logged. Mappings that share traffic
+	// must agree on it.
+	// +optional
+	AccessLog *bool `json:"accessLog,omitempty"`
 
 	// EnableIPv4 enables IPv4 DNS lookups for this mapping's service. The
 	// default is the HAProxy resource's enableIPv4.
@@ -294,6 +359,29 @@ type TCPMappingList struct {
 
 func init() {
 	SchemeBuilder.Register(&TCPMapping{}, &TCPMappingList{})
+}
+
+// SourceRange is a range of client addresses in CIDR notation, IPv4
+// (192.0.2.0/24) or IPv6 (2001:db8::/32); a single address is a /32 or
+// /128.
+// +kubebuilder:validation:MaxLength=49
+// +kubebuilder:validation:XValidation:rule="isCIDR(self)",message="a source range must be a CIDR such as 10.0.0.0/8 or 2001:db8::/32"
+type SourceRange string
+
+// ConnectionRateLimit bounds the new connections per client address.
+type ConnectionRateLimit struct {
+	// Connections is how many new connections one client address may
+	// open in a period; the next one is refused.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000000
+	Connections int32 `json:"connections"`
+
+	// PeriodMs is the sliding period, in milliseconds, over which
+	// connections are counted. The default is 1000.
+	// +optional
+	// +kubebuilder:validation:Minimum=100
+	// +kubebuilder:validation:Maximum=86400000
+	PeriodMs *int64 `json:"periodMs,omitempty"`
 }
 
 // HealthCheck is the active check of a mapping's servers.

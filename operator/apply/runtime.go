@@ -73,6 +73,9 @@ func addServer(check *model.HealthCheck, s model.Server) *models.RuntimeAddServe
 	a := &models.RuntimeAddServer{
 		Name: s.Name, Address: s.Address, Port: ptrInt64(int64(s.Port)), Weight: ptrInt64(int64(s.Weight)),
 	}
+	if s.MaxConn != 0 {
+		a.Maxconn = ptrInt64(int64(s.MaxConn))
+	}
 	switch {
 	case s.SendProxy:
 		a.SendProxyV2 = "enabled"

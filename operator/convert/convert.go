@@ -59,6 +59,7 @@ func Convert(data []byte, opt Options) (Result, error) {
 			}
 		}
 	}
+	c.applyModuleCircuitBreakers()
 	if err := c.addGrants(); err != nil {
 		return Result{}, err
 	}
@@ -73,6 +74,12 @@ type converter struct {
 	// proxyProto: the ambassador Module reads the PROXY protocol on every
 	// listener.
 	proxyProto bool
+	// moduleMaxConns is the ambassador Module's circuit_breakers
+	// max_connections, for mappings without their own.
+	moduleMaxConns *int32
+	// ownBreakers are the mappings with circuit_breakers of their own,
+	// which the Module's do not override.
+	ownBreakers []*v1alpha1.TCPMapping
 }
 
 func (c *converter) note(format string, args ...any) {
@@ -212,7 +219,7 @@ func (c *converter) tcpMapping(name, namespace string, f map[string]any, where s
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
 	}
 	known := map[string]bool{"port": true, "address": true, "service": true, "tls": true, "host": true,
-		"weight": true, "idle_timeout_ms": true, "enable_ipv4": true, "enable_ipv6": true, "load_balancer": true}
+		"weight": true, "idle_timeout_ms": true, "enable_ipv4": true, "enable_ipv6": true, "load_balancer": true, "circuit_breakers": true}
 	for k := range flatMeta {
 		known[k] = true
 	}
@@ -252,6 +259,10 @@ func (c *converter) tcpMapping(name, namespace string, f map[string]any, where s
 	}
 	if lb, present := f["load_balancer"]; present {
 		m.Spec.LoadBalancer = c.loadBalancer(lb, what, where)
+	}
+	if cb, present := f["circuit_breakers"]; present {
+		m.Spec.MaxConnections = c.circuitBreakers(cb, what, where)
+		c.ownBreakers = append(c.ownBreakers, m)
 	}
 	if strings.HasPrefix(m.Spec.Service, "https://") {
 		// Ambassador originates TLS without verifying the upstream; the
@@ -372,9 +383,10 @@ func (c *converter) moduleConfig(name, namespace string, f map[string]any, where
 		c.proxyProto = true
 		c.note("%s: Module ambassador: use_proxy_proto: true becomes acceptProxyProtocol: true on every converted TCPMapping", where)
 	}
+	c.moduleCircuitBreakers(cfg, where)
 	var extra []string
 	for k := range cfg {
-		if k != "enable_ipv4" && k != "enable_ipv6" && k != "use_proxy_proto" {
+		if k != "enable_ipv4" && k != "enable_ipv6" && k != "use_proxy_proto" && k != "circuit_breakers" {
 			extra = append(extra, k)
 		}
 	}

@@ -62,6 +62,9 @@ type Frontend struct {
 	Pick *Pick `json:"pick,omitempty"`
 	// DefaultBackend takes every connection of a frontend without Pick.
 	DefaultBackend string `json:"defaultBackend,omitempty"`
+	// Description names the mappings the frontend carries, for the
+	// stats page.
+	Description string `json:"description,omitempty"`
 	// Sources are the objects whose configuration this frontend carries,
 	// as Kind/namespace/name, sorted: an error HAProxy reports about the
 	// frontend concerns them and no one else.
@@ -189,6 +192,12 @@ type Backend struct {
 	HashType string `json:"hashType,omitempty"`
 	// Check, when set, health-checks every server of the backend.
 	Check *HealthCheck `json:"check,omitempty"`
+	// Limits are the connection limits, source ranges and access log of
+	// the backend's mappings; nil when none is set.
+	Limits *Limits `json:"limits,omitempty"`
+	// Description names the mappings the backend carries, for the stats
+	// page; empty on a Pool slot.
+	Description string `json:"description,omitempty"`
 	// Members are the mappings whose servers this backend holds (one),
 	// with their share of their group.
 	Members []Member `json:"members,omitempty"`
@@ -253,6 +262,9 @@ type Server struct {
 	SendProxy bool `json:"sendProxy,omitempty"`
 	// SendProxyV1 sends a PROXY protocol v1 (text) header instead.
 	SendProxyV1 bool `json:"sendProxyV1,omitempty"`
+	// MaxConn bounds the server's concurrent connections; more wait in
+	// the backend's queue. Zero is unbounded.
+	MaxConn int32 `json:"maxConn,omitempty"`
 }
 
 // Resolve says how a DNS name is resolved.

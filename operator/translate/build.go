@@ -111,6 +111,7 @@ func (t *translation) build(candidates []*candidate) {
 	cfg := &t.result.Config
 	sort.Slice(cfg.Frontends, func(i, j int) bool { return cfg.Frontends[i].Name < cfg.Frontends[j].Name })
 	sort.Slice(cfg.Backends, func(i, j int) bool { return cfg.Backends[i].Name < cfg.Backends[j].Name })
+	describeProxies(cfg)
 	sort.Slice(cfg.Certificates, func(i, j int) bool { return cfg.Certificates[i].File < cfg.Certificates[j].File })
 	sort.Slice(cfg.Maps, func(i, j int) bool { return cfg.Maps[i].Name < cfg.Maps[j].Name })
 	for _, b := range cfg.Backends {
@@ -221,6 +222,8 @@ func groupConflict(winner, c *candidate, listenerWhere string) string {
 	case winner.redispatch != c.redispatch:
 		return fmt.Sprintf("%s has redispatch %t from TCPMapping %s, which is older; mappings that share traffic must agree, and this one has %t",
 			where, winner.redispatch, winner.key, c.redispatch)
+	case limitsConflict(winner, c, where) != "":
+		return limitsConflict(winner, c, where)
 	}
 	return ""
 }
@@ -312,6 +315,8 @@ func (t *translation) addListener(l *listener) {
 	sortGroups(l.groups)
 	var all []string
 	for _, g := range l.groups {
+		from := len(cfg.Backends)
+		var names []string
 		for _, c := range g.members {
 			be := t.backend(g, c)
 			if slot, ok := slots[c]; ok {
@@ -320,7 +325,9 @@ func (t *translation) addListener(l *listener) {
 			c.result.Frontend, c.result.Backend = fe.Name, be.Name
 			all = append(all, be.Sources...)
 			cfg.Backends = append(cfg.Backends, be)
+			names = append(names, be.Name)
 		}
+		shareLimits(cfg.Backends[from:], names)
 	}
 	fe.Sources = sources(all)
 
@@ -663,6 +670,11 @@ func (t *translation) backend(g *group, c *candidate) model.Backend {
 	if be.Balance == model.BalanceSource {
 		be.HashType = model.HashConsistent
 	}
+	be.Limits = groupLimits(g)
+	if be.Limits != nil && be.Limits.AccessLog != nil {
+		// The backend is this mapping's alone.
+		be.Limits.AccessLog.Mapping = c.key
+	}
 	be.Servers, be.Template = servers(c)
 	t.addUpstreamFiles(c)
 	return be
@@ -673,6 +685,7 @@ func (t *translation) backend(g *group, c *candidate) model.Backend {
 func servers(c *candidate) ([]model.Server, *model.Server) {
 	tgt := c.target
 	base := model.Server{Weight: 1, TLS: tgt.TLS, SendProxy: c.spec.SendProxyProtocol == "v2", SendProxyV1: c.spec.SendProxyProtocol == "v1"}
+	base.MaxConn = serverMaxConn(c)
 	if up := c.upstream; up != nil && tgt.TLS {
 		base.Verify, base.CAFile, base.VerifyHost = up.verify, up.caFile, up.verifyHost
 		base.SNI, base.ClientCertificate = up.sni, up.clientCert

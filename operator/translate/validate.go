@@ -92,6 +92,9 @@ func checkMapping(namespace, name string, spec *v1alpha1.TCPMappingSpec) string 
 	if spec.Retries != nil && (*spec.Retries < 0 || *spec.Retries > maxRetries) {
 		return fmt.Sprintf("spec.retries %d is not between 0 and %d", *spec.Retries, maxRetries)
 	}
+	if msg := checkLimits(spec); msg != "" {
+		return msg
+	}
 	if hc := spec.HealthCheck; hc != nil {
 		if hc.IntervalMs != nil && (*hc.IntervalMs < minCheckIntervalMs || *hc.IntervalMs > maxCheckIntervalMs) {
 			return fmt.Sprintf("spec.healthCheck.intervalMs %d is not between %d and %d", *hc.IntervalMs, minCheckIntervalMs, maxCheckIntervalMs)
