@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/go-logr/logr"
+	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 )
@@ -206,6 +207,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	logger := zap.New(zap.UseFlagOptions(&logOpts), zap.WriteTo(stderr))
 	ctrl.SetLogger(logger)
+	// client-go logs through klog: send it to the same logger, so its lines
+	// (a request cut short at shutdown, say) have the operator's format
+	// instead of klog's file:line header.
+	klog.SetLogger(logger.WithName("client-go"))
 	ctx = logr.NewContext(ctx, logger)
 
 	name := ""
