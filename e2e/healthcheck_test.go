@@ -21,8 +21,8 @@ import (
 // one stops listening. Within fall×interval (and some slack for the
 // check in flight) the stats page shows it DOWN and every connection
 // reaches the other; once it listens again on the same port it is UP
-// within rise×interval and gets connections again. Spare slots stay in
-// maintenance, never DOWN.
+// within rise×interval and gets connections again. Any other server of
+// the backend (one retired at runtime) stays in maintenance, never DOWN.
 func TestHealthCheckTakesADeadServerOutAndBack(t *testing.T) {
 	const (
 		interval   = 200 * time.Millisecond
@@ -39,7 +39,7 @@ func TestHealthCheckTakesADeadServerOutAndBack(t *testing.T) {
 	condition(t, ns, "checked", v1alpha1.ConditionProgrammed, metav1.ConditionTrue)
 	routesTo(t, addr(ip, 2820), "", "steady")
 
-	be := "tcpm-be-2820"
+	be := "tcpm-be-" + ns + ":checked"
 	var steadyRow, flakyRow string
 	eventually(t, 10*time.Second, "both endpoints on the stats page", func() error {
 		steadyRow, flakyRow = serverRow(t, ns, ip, be, steady.Addr.Port), serverRow(t, ns, ip, be, flaky.Addr.Port)
@@ -193,9 +193,9 @@ func TestHealthCheckSendAndExpect(t *testing.T) {
 	for _, m := range []string{"greeted", "echoed", "wrong"} {
 		condition(t, ns, m, v1alpha1.ConditionProgrammed, metav1.ConditionTrue)
 	}
-	waitStatus(t, ns, ip, "tcpm-be-2830/"+ns+":greeted:1", "UP", 10*time.Second)
-	waitStatus(t, ns, ip, "tcpm-be-2831/"+ns+":echoed:1", "UP", 10*time.Second)
-	waitStatus(t, ns, ip, "tcpm-be-2832/"+ns+":wrong:1", "DOWN", 10*time.Second)
+	waitStatus(t, ns, ip, onlyServerRow(t, ns, ip, "tcpm-be-"+ns+":greeted"), "UP", 10*time.Second)
+	waitStatus(t, ns, ip, onlyServerRow(t, ns, ip, "tcpm-be-"+ns+":echoed"), "UP", 10*time.Second)
+	waitStatus(t, ns, ip, onlyServerRow(t, ns, ip, "tcpm-be-"+ns+":wrong"), "DOWN", 10*time.Second)
 	routesTo(t, addr(ip, 2830), "", "greeter")
 }
 
@@ -212,7 +212,7 @@ func TestHealthCheckErrorLimitMarksDownOnClientErrors(t *testing.T) {
 		HealthCheck: &v1alpha1.HealthCheck{IntervalMs: ptr.To(int64(60000)), ErrorLimit: ptr.To(int32(2))}}))
 	condition(t, ns, "observed", v1alpha1.ConditionProgrammed, metav1.ConditionTrue)
 	routesTo(t, addr(ip, 2840), "", "steady")
-	be := "tcpm-be-2840"
+	be := "tcpm-be-" + ns + ":observed"
 	var flakyRow string
 	eventually(t, 10*time.Second, "flaky on the stats page", func() error {
 		if flakyRow = serverRow(t, ns, ip, be, flaky.Addr.Port); flakyRow == "" {
@@ -257,13 +257,13 @@ func TestHealthCheckSpeaksTLSToHTTPSServices(t *testing.T) {
 	for _, m := range []string{"tls-checked", "plain-checked"} {
 		condition(t, ns, m, v1alpha1.ConditionProgrammed, metav1.ConditionTrue)
 	}
-	waitStatus(t, ns, ip, "tcpm-be-2850/"+ns+":tls-checked:1", "UP", 10*time.Second)
-	waitStatus(t, ns, ip, "tcpm-be-2851/"+ns+":plain-checked:1", "DOWN", 10*time.Second)
+	waitStatus(t, ns, ip, onlyServerRow(t, ns, ip, "tcpm-be-"+ns+":tls-checked"), "UP", 10*time.Second)
+	waitStatus(t, ns, ip, onlyServerRow(t, ns, ip, "tcpm-be-"+ns+":plain-checked"), "DOWN", 10*time.Second)
 	routesTo(t, addr(ip, 2850), "", "tlsy")
 }
 
 // TestHealthCheckCoversEndpointsAddedWithoutReload: an endpoint that
-// appears later fills a spare slot at runtime; it is checked like the
+// appears later is added as a server at runtime; it is checked like the
 // others: UP while it listens, DOWN once it stops.
 func TestHealthCheckCoversEndpointsAddedWithoutReload(t *testing.T) {
 	ns := newNamespace(t, nil)
@@ -277,9 +277,9 @@ func TestHealthCheckCoversEndpointsAddedWithoutReload(t *testing.T) {
 	routesTo(t, addr(ip, 2860), "", "first")
 	reloads := reloadCount(t, ns, ip)
 	publish(t, ns, "grow", "", first, later)
-	be := "tcpm-be-2860"
+	be := "tcpm-be-" + ns + ":growing"
 	var row string
-	eventually(t, 10*time.Second, "the later endpoint in a slot", func() error {
+	eventually(t, 10*time.Second, "the later endpoint added", func() error {
 		if row = serverRow(t, ns, ip, be, later.Addr.Port); row == "" {
 			return fmt.Errorf("no row for port %d", later.Addr.Port)
 		}

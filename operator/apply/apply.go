@@ -1,21 +1,26 @@
 // Package apply makes HAProxy instances run a rendered configuration
 // through the Data Plane API, sending the least. An Applier remembers per
 // instance what it applied (configuration version, a digest of the text,
-// the model's structure and runtime view, certificate digests), so an
-// unchanged instance costs one GET of the configuration version; a change
-// of server addresses, weights or states goes out as runtime actions with
-// no reload; only a change of structure reloads, and then Apply returns
-// once the reload succeeded. When it remembers nothing (a restart) or the
-// version moved under it, it reads the stored text and compares by
-// meaning, through client-native's configuration parser, so it works
-// against any server that re-serialises the file (the official
-// dataplaneapi does). An API other than this project's dataplane reads
-// paths in the configuration as written and keeps files where it likes:
-// such an instance gets the rendered text with the directories its
-// answers name written in (paths.go), its CA bundles and CRLs go to its
-// general storage, and files are stored under names it keeps. It is the
-// only operator code that talks to the Data Plane API; it imports the
-// model and the client, nothing from Kubernetes.
+// the model's structure and runtime view, certificate and map file
+// digests, the map entries HAProxy runs), so an unchanged instance costs
+// one GET of the configuration version. Changes that need no reload go
+// out at runtime: server addresses, weights and states as runtime actions,
+// a Service's endpoints as servers added (add server) or retired
+// (maintenance), hosts and weights as map entries (add/set/del map);
+// only a change of structure reloads, and then Apply returns once the
+// reload succeeded. Map files are stored before the configuration that
+// loads them and kept equal to what runs, so a reload loads the same
+// routes. When it remembers nothing (a restart) or the version moved
+// under it, it reads the stored text and compares by meaning, through
+// client-native's configuration parser, so it works against any server
+// that re-serialises the file (the official dataplaneapi does). An API
+// other than this project's dataplane reads paths in the configuration
+// as written and keeps files where it likes: such an instance gets the
+// rendered text with the directories its answers name written in
+// (paths.go), its CA bundles and CRLs go to its general storage, and
+// files are stored under names it keeps. It is the only operator code
+// that talks to the Data Plane API; it imports the model and the client,
+// nothing from Kubernetes.
 package apply
 
 import (
@@ -53,6 +58,27 @@ type Instance interface {
 	DeleteGeneralFile(ctx context.Context, name string) error
 }
 
+// ServerInstance is the part of the Data Plane API client that adds and
+// deletes servers at runtime; without it, a new endpoint reloads.
+type ServerInstance interface {
+	AddRuntimeServer(ctx context.Context, backend string, s models.RuntimeAddServer) error
+	DeleteRuntimeServer(ctx context.Context, backend, name string) error
+}
+
+// MapInstance is the part of the Data Plane API client that stores map
+// files and changes their entries at runtime; an Instance whose desired
+// configuration loads maps must implement it.
+type MapInstance interface {
+	Maps(ctx context.Context) (models.Maps, error)
+	MapFile(ctx context.Context, name string) ([]byte, error)
+	StoreMap(ctx context.Context, name string, content []byte, replace bool) (client.Stored, error)
+	DeleteMap(ctx context.Context, name string) error
+	MapEntries(ctx context.Context, mapName string) (models.MapEntries, error)
+	AddMapEntry(ctx context.Context, mapName, key, value string) error
+	SetMapEntry(ctx context.Context, mapName, key, value string) error
+	DeleteMapEntry(ctx context.Context, mapName, key string) error
+}
+
 // Desired is what an instance should run.
 type Desired struct {
 	// Config is the rendered haproxy.cfg.
@@ -75,6 +101,11 @@ type Outcome struct {
 	Actions []client.Action
 	// Certificates lists the certificate files created or replaced.
 	Certificates []string
+	// MapChanges are the map entry changes made at runtime, as HAProxy's
+	// add/set/del map commands would read.
+	MapChanges []string
+	// ServersAdded are the servers added at runtime, as backend/server.
+	ServersAdded []string
 }
 
 // maxConflictRetries bounds how often a push that met a concurrent
@@ -107,7 +138,7 @@ func (a *Applier) instance(endpoint string) *instanceState {
 	defer a.mu.Unlock()
 	st, ok := a.instances[endpoint]
 	if !ok {
-		st = &instanceState{certs: map[fileKey]string{}}
+		st = &instanceState{certs: map[fileKey]string{}, storedMaps: map[string]string{}}
 		a.instances[endpoint] = st
 	}
 	return st
@@ -207,6 +238,14 @@ type instanceState struct {
 	// the instance's list since the configuration state was last lost.
 	certs        map[fileKey]string
 	certsChecked bool
+
+	// storedMaps are the digests of the map files this applier stored;
+	// mapsChecked says the names were checked against the API's list
+	// since the configuration state was last lost.
+	storedMaps  map[string]string
+	mapsChecked bool
+	// runMaps are the entries HAProxy runs per map file, where known.
+	runMaps map[string]mapEntries
 }
 
 // target is desired, digested.
@@ -216,7 +255,9 @@ type target struct {
 	hasModel  bool
 	structure string
 	view      runtimeView
-	certs     []model.Certificate
+	// dynamic names the backends whose servers come and go at runtime.
+	dynamic map[string]bool
+	certs   []model.Certificate
 }
 
 func newTarget(d Desired) target {
@@ -228,6 +269,12 @@ func newTarget(d Desired) target {
 		t.hasModel = true
 		t.structure = structureDigest(&d.Model)
 		t.view = viewOf(&d.Model)
+		t.dynamic = map[string]bool{}
+		for _, b := range d.Model.Backends {
+			if b.Template != nil {
+				t.dynamic[b.Name] = true
+			}
+		}
 	}
 	return t
 }
@@ -249,7 +296,10 @@ type configPlan struct {
 	kind    pushKind
 	version int64
 	actions []client.Action
-	// view is the desired runtime view when it came from parsing text.
+	// add are the servers to create after the push (HAProxy's add server).
+	add []runtimeServer
+	// view is what runs once the plan is carried out; nil keeps the
+	// desired model's view.
 	view runtimeView
 }
 
@@ -264,9 +314,13 @@ func (st *instanceState) apply(ctx context.Context, inst Instance, desired Desir
 		return out, fmt.Errorf("read configuration version: %w", err)
 	}
 	if !st.known || version != st.version {
-		st.certsChecked = false
+		st.certsChecked, st.mapsChecked, st.runMaps = false, false, nil
 	}
 	certs, err := st.planCertificates(ctx, inst, want.certs)
+	if err != nil {
+		return out, err
+	}
+	maps, err := st.planMaps(ctx, inst, desired.Model.Maps)
 	if err != nil {
 		return out, err
 	}
@@ -304,6 +358,10 @@ func (st *instanceState) apply(ctx context.Context, inst Instance, desired Desir
 		}
 	}
 
+	if err := st.storeMaps(ctx, inst, maps, &out); err != nil {
+		return out, err
+	}
+
 	raw := &storedText{}
 	if err := st.localize(ctx, inst, &want, raw); err != nil {
 		return out, err
@@ -320,6 +378,7 @@ func (st *instanceState) apply(ctx context.Context, inst Instance, desired Desir
 		id, err := st.push(ctx, inst, want, plan, &out)
 		if errors.Is(err, client.ErrVersionConflict) && attempt < maxConflictRetries {
 			// Someone else changed it: read again and decide again.
+			st.runMaps = nil
 			forced := plan.kind == pushReload && certs.needsReload(st.runtimeCertSwap)
 			if version, err = inst.Version(ctx); err != nil {
 				return out, fmt.Errorf("read configuration version: %w", err)
@@ -341,6 +400,15 @@ func (st *instanceState) apply(ctx context.Context, inst Instance, desired Desir
 		break
 	}
 
+	// Map entries run in memory: after a reload HAProxy read the files
+	// just stored; otherwise they change at runtime, once the servers
+	// they route to are in place.
+	if plan.kind == pushReload {
+		st.loaded(desired.Model.Maps)
+	} else if err := st.syncMapEntries(ctx, inst, desired.Model.Maps, &out); err != nil {
+		return out, err
+	}
+
 	// Old files last: the API refuses to delete a file the stored
 	// configuration still names.
 	for _, k := range certs.remove {
@@ -357,6 +425,9 @@ func (st *instanceState) apply(ctx context.Context, inst Instance, desired Desir
 		out.Changed = true
 	}
 	st.certsChecked = true
+	if err := st.removeMaps(ctx, inst, maps, &out); err != nil {
+		return out, err
+	}
 
 	seen := map[string]bool{}
 	for _, id := range reloads {
@@ -365,7 +436,7 @@ func (st *instanceState) apply(ctx context.Context, inst Instance, desired Desir
 		}
 		seen[id] = true
 		if err := inst.WaitReload(ctx, id); err != nil {
-			st.known = false
+			st.known, st.runMaps = false, nil
 			if r := refusal(err); r != nil {
 				return out, r
 			}
@@ -400,10 +471,10 @@ func (st *instanceState) planConfig(ctx context.Context, inst Instance, version 
 	switch {
 	case st.needReload:
 	case want.text == st.text:
-		plan.kind = pushNothing
+		plan.kind, plan.view = pushNothing, st.view
 	case want.hasModel && st.hasModel && want.structure == st.structure:
-		if actions, ok := runtimeActions(st.view, want.view); ok {
-			plan.kind, plan.actions = pushRuntime, actions
+		if rp, ok := runtimeActions(st.view, want.view); ok && st.canAdd(inst, rp) {
+			plan.kind, plan.actions, plan.add, plan.view = pushRuntime, rp.actions, rp.add, rp.next
 		}
 	case !want.hasModel || !st.hasModel:
 		// Nothing to decide from but the text.
@@ -426,21 +497,27 @@ func (st *instanceState) planByMeaning(ctx context.Context, inst Instance, versi
 	if st.needReload {
 		return plan, nil
 	}
-	have, err := parseConfig(stored)
+	dynamic := dynamicBackends(want)
+	have, err := parseConfig(stored, dynamic)
 	if err != nil {
 		return plan, nil // what cannot be read is replaced
 	}
-	next, err := parseConfig(string(want.config))
+	next, err := parseConfig(string(want.config), dynamic)
 	if err != nil {
 		return plan, nil // haproxy -c will say what is wrong with it
 	}
-	plan.view = next.servers
+	// The model's view knows how to add a server; the text's does not.
+	desired := next.servers
+	if want.hasModel {
+		desired = want.view
+	}
+	plan.view = desired
 	switch {
 	case have.canonical == next.canonical:
 		plan.kind = pushNothing
 	case have.structure == next.structure:
-		if actions, ok := runtimeActions(have.servers, next.servers); ok {
-			plan.kind, plan.actions = pushRuntime, actions
+		if rp, ok := runtimeActions(have.servers, desired); ok && st.canAdd(inst, rp) {
+			plan.kind, plan.actions, plan.add, plan.view = pushRuntime, rp.actions, rp.add, rp.next
 		}
 	}
 	return plan, nil
@@ -452,7 +529,9 @@ func (st *instanceState) push(ctx context.Context, inst Instance, want target, p
 	remember := func(version int64) {
 		st.known, st.version, st.text, st.needReload = true, version, want.text, false
 		st.hasModel, st.structure, st.view = want.hasModel, want.structure, want.view
-		if !want.hasModel {
+		if plan.view != nil && plan.kind != pushReload {
+			st.view = plan.view
+		} else if !want.hasModel {
 			st.view = plan.view
 		}
 	}
@@ -486,6 +565,14 @@ func (st *instanceState) push(ctx context.Context, inst Instance, want target, p
 	out.Changed = true
 	out.Actions = p.Actions
 	out.Reloaded = out.Reloaded || (p.ForceReload && res.Status != 202)
+	if plan.kind == pushRuntime {
+		if err := st.addServers(ctx, inst, plan.add, out); err != nil {
+			// The text names servers HAProxy lacks: a reload puts them
+			// in.
+			st.known, st.needReload = false, true
+			return "", err
+		}
+	}
 	version := res.Version
 	if version == 0 {
 		if version, err = inst.Version(ctx); err != nil {
@@ -498,3 +585,10 @@ func (st *instanceState) push(ctx context.Context, inst Instance, want target, p
 	remember(version)
 	return res.ReloadID, nil
 }
+
+// The Data Plane API client stores maps and adds servers.
+var (
+	_ Instance       = (*client.Client)(nil)
+	_ MapInstance    = (*client.Client)(nil)
+	_ ServerInstance = (*client.Client)(nil)
+)

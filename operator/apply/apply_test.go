@@ -163,7 +163,7 @@ func within(t *testing.T, split map[string]int, name string, n int, wantPct, tol
 }
 
 // TestWeightChangesNeedNoReload moves 1,000 connections from one service to
-// another in three steps through runtime weights alone.
+// another in three steps through weight map entries alone.
 func TestWeightChangesNeedNoReload(t *testing.T) {
 	inst := dataplanetest.Start(t, "127.0.0.1")
 	stable := dataplanetest.StartBackend(t, "stable", "127.0.0.1")
@@ -185,8 +185,8 @@ func TestWeightChangesNeedNoReload(t *testing.T) {
 				_, err := dataplanetest.Greeting(addr)
 				return err == nil
 			})
-		} else if out.Reloaded || len(out.Actions) == 0 {
-			t.Errorf("step %d: %+v, want runtime actions and no reload", i, out)
+		} else if out.Reloaded || len(out.MapChanges) == 0 {
+			t.Errorf("step %d: %+v, want map changes and no reload", i, out)
 		}
 		const n = 1000
 		split := dataplanetest.Split(addr, n)

@@ -26,8 +26,10 @@ type parsed struct {
 
 // parseConfig reads text as the Data Plane API would store it. Comments
 // (the API's own # _version and # _md5hash lines among them) do not
-// count: HAProxy ignores them.
-func parseConfig(text string) (*parsed, error) {
+// count: HAProxy ignores them. The servers with an IP address of the
+// backends named in dynamic (a Service's endpoints, added and retired at
+// runtime) are left out of the structure altogether.
+func parseConfig(text string, dynamic map[string]bool) (*parsed, error) {
 	var b strings.Builder
 	for _, line := range strings.SplitAfter(text, "\n") {
 		if strings.HasPrefix(strings.TrimSpace(line), "#") {
@@ -56,11 +58,14 @@ func parseConfig(text string) (*parsed, error) {
 		if !ok {
 			return nil, fmt.Errorf("parse configuration: backend %s: servers of type %T", be, data)
 		}
-		blanked := make([]types.Server, len(servers))
-		for i, s := range servers {
+		blanked := make([]types.Server, 0, len(servers))
+		for _, s := range servers {
 			rs, rest := runtimeFields(be, s)
 			out.servers = append(out.servers, rs)
-			blanked[i] = rest
+			if dynamic[be] && rs.AddrRuntime {
+				continue
+			}
+			blanked = append(blanked, rest)
 		}
 		// Setting the blanked servers back lets the parser write the
 		// structure in its own format.

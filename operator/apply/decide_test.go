@@ -188,7 +188,6 @@ func relay(weights ...int32) model.Config {
 	for i, w := range weights {
 		be.Servers = append(be.Servers, model.Server{Name: fmt.Sprintf("default:a:%d", i+1), Address: fmt.Sprintf("10.0.0.%d", i+1), Port: 80, Weight: w})
 	}
-	be.Servers = append(be.Servers, model.Server{Name: "default:a:9", Spare: true})
 	return model.Config{
 		Name:      "default/haproxy",
 		Frontends: []model.Frontend{{Name: "tcpm-fe-2222", Bind: model.Bind{Port: 2222}, DefaultBackend: be.Name}},

@@ -28,6 +28,7 @@ import (
 const (
 	envRunDir  = "TCPM_RUN_DIR"
 	envCertDir = "TCPM_CERT_DIR"
+	envMapDir  = "TCPM_MAP_DIR"
 	// DefaultRunDir is where HAProxy keeps its sockets on an instance
 	// whose configuration names no runtime socket yet: the template's
 	// presetenv value.
@@ -35,6 +36,10 @@ const (
 	// DefaultCertDir is crt-base on an instance whose API has not yet
 	// said where it stores certificates: the template's presetenv value.
 	DefaultCertDir = "/etc/haproxy-tcp/certs"
+	// DefaultMapDir is where map files are loaded from on an instance
+	// whose API has not yet said where it stores them: the template's
+	// presetenv value.
+	DefaultMapDir = "/etc/haproxy-tcp/maps"
 )
 
 // dirs are where one instance keeps what the configuration names.
@@ -45,9 +50,13 @@ type dirs struct {
 	cert string
 	// ca is ca-base: where CA bundles and CRLs are stored.
 	ca string
+	// maps is where the API stores map files.
+	maps string
 }
 
-func (d dirs) String() string { return "run=" + d.run + " cert=" + d.cert + " ca=" + d.ca }
+func (d dirs) String() string {
+	return "run=" + d.run + " cert=" + d.cert + " ca=" + d.ca + " maps=" + d.maps
+}
 
 // literalPath is a directory HAProxy reads unquoted: absolute, and with
 // nothing its configuration parser would split or expand.
@@ -62,23 +71,24 @@ func checkDir(what, dir string) error {
 
 // quotedWithDir is a double-quoted word of the rendered text that names a
 // directory variable.
-var quotedWithDir = regexp.MustCompile(`"([^"]*\$\{(` + envRunDir + `|` + envCertDir + `)\}[^"]*)"`)
+var quotedWithDir = regexp.MustCompile(`"([^"]*\$\{(` + envRunDir + `|` + envCertDir + `|` + envMapDir + `)\}[^"]*)"`)
 
 // localize writes d into text where the rendered configuration names the
 // instance's directories, and the names files are stored under
 // (StorageName) where a bind or server line loads them: the presetenv defaults, crt-base, ca-base (the
 // CA directory, which may differ from the certificate one) and every
-// quoted word naming ${TCPM_RUN_DIR} or ${TCPM_CERT_DIR}, unquoted so the
-// API reads the stats socket as a plain path. Other variables
+// quoted word naming ${TCPM_RUN_DIR}, ${TCPM_CERT_DIR} or ${TCPM_MAP_DIR},
+// unquoted so the API reads the stats socket and map files as plain
+// paths. Other variables
 // (${TCPM_BIND_ADDR}) stay for HAProxy to expand. The result depends only
 // on text and d: instances with the same directories get the same bytes.
 func localize(text []byte, d dirs) ([]byte, error) {
-	for _, c := range []struct{ what, dir string }{{"runtime", d.run}, {"certificate", d.cert}, {"CA", d.ca}} {
+	for _, c := range []struct{ what, dir string }{{"runtime", d.run}, {"certificate", d.cert}, {"CA", d.ca}, {"map", d.maps}} {
 		if err := checkDir(c.what, c.dir); err != nil {
 			return nil, err
 		}
 	}
-	expand := strings.NewReplacer("${"+envRunDir+"}", d.run, "${"+envCertDir+"}", d.cert)
+	expand := strings.NewReplacer("${"+envRunDir+"}", d.run, "${"+envCertDir+"}", d.cert, "${"+envMapDir+"}", d.maps)
 	var b strings.Builder
 	for _, line := range strings.SplitAfter(string(text), "\n") {
 		body := strings.TrimRight(line, "\n")
@@ -89,6 +99,8 @@ func localize(text []byte, d dirs) ([]byte, error) {
 			body = indent + "presetenv " + envRunDir + " " + d.run
 		case len(f) == 3 && f[0] == "presetenv" && f[1] == envCertDir:
 			body = indent + "presetenv " + envCertDir + " " + d.cert
+		case len(f) == 3 && f[0] == "presetenv" && f[1] == envMapDir:
+			body = indent + "presetenv " + envMapDir + " " + d.maps
 		case len(f) == 2 && f[0] == "crt-base":
 			body = indent + "crt-base " + d.cert
 		case len(f) == 2 && f[0] == "ca-base":
@@ -352,6 +364,9 @@ func (st *instanceState) localize(ctx context.Context, inst Instance, t *target,
 	}
 	if d.cert == "" {
 		d.cert = DefaultCertDir
+	}
+	if d.maps == "" {
+		d.maps = DefaultMapDir
 	}
 	if !st.generalStorage || d.ca == "" {
 		// CA bundles are stored beside the certificates.

@@ -29,7 +29,7 @@ func TestLocalizeWritesTheInstancesDirectories(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := dirs{run: "/run/haproxy", cert: "/etc/haproxy/ssl", ca: "/etc/haproxy/general"}
+	d := dirs{run: "/run/haproxy", cert: "/etc/haproxy/ssl", ca: "/etc/haproxy/general", maps: "/etc/haproxy/maps"}
 	got, err := localize(text, d)
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +40,10 @@ func TestLocalizeWritesTheInstancesDirectories(t *testing.T) {
 		"    presetenv TCPM_CERT_DIR /etc/haproxy/ssl\n",
 		"    crt-base /etc/haproxy/ssl\n",
 		"    ca-base /etc/haproxy/general\n",
+		"    presetenv TCPM_MAP_DIR /etc/haproxy/maps\n",
 		"    stats socket /run/haproxy/haproxy.sock mode 600 level admin expose-fd listeners\n",
+		// Map files are loaded from the API's map directory.
+		`map_str_int(/etc/haproxy/maps/tcpm-fe-2222-hosts.map)`,
 		` ssl crt default_revoking.pem ca-file default_revoking_2eca.pem crl-file default_revoking_2ecrl.pem verify required` + "\n",
 		// HAProxy expands the listen address itself.
 		`    bind "${TCPM_BIND_ADDR}:2222" ssl`,
@@ -49,7 +52,7 @@ func TestLocalizeWritesTheInstancesDirectories(t *testing.T) {
 			t.Errorf("localized text lacks %q", line)
 		}
 	}
-	for _, v := range []string{"${TCPM_RUN_DIR}", "${TCPM_CERT_DIR}"} {
+	for _, v := range []string{"${TCPM_RUN_DIR}", "${TCPM_CERT_DIR}", "${TCPM_MAP_DIR}"} {
 		if strings.Contains(out, v) {
 			t.Errorf("localized text still names %s", v)
 		}
@@ -100,7 +103,7 @@ func TestLocalizeRenamesTheFilesServersLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := localize(text, dirs{run: "/run/haproxy", cert: "/etc/haproxy/ssl", ca: "/etc/haproxy/general"})
+	got, err := localize(text, dirs{run: "/run/haproxy", cert: "/etc/haproxy/ssl", ca: "/etc/haproxy/general", maps: "/etc/haproxy/maps"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,13 +10,15 @@ import (
 	parser "github.com/haproxytech/client-native/v5/config-parser"
 	"github.com/haproxytech/client-native/v5/config-parser/options"
 
+	"github.com/haproxytech/client-native/v5/models"
+
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/haproxy/client"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/model"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/render"
 )
 
-// sample is a model with a filled slot, a spare slot, a loop to a
-// terminator and a server resolved by DNS.
+// sample is a model with a Service's endpoint (a dynamic server), a
+// literal IP, a loop to a terminator and a server resolved by DNS.
 func sample() model.Config {
 	return model.Config{
 		Name:          "default/haproxy",
@@ -27,11 +29,13 @@ func sample() model.Config {
 		}},
 		Backends: []model.Backend{
 			{Name: "tcpm-be-2222", Members: []model.Member{{Mapping: "default/a", Share: 100}}, Servers: []model.Server{
-				{Name: "default:a:1", Address: "10.0.0.1", Port: 80, Weight: 256},
-				{Name: "default:a:2", Spare: true},
-			}},
+				{Name: "default:a:10.0.0.1:80", Address: "10.0.0.1", Port: 80, Weight: 1, Dynamic: true},
+			}, Template: &model.Server{Weight: 1, Dynamic: true}},
 			{Name: "tcpm-be-dns", Servers: []model.Server{
 				{Name: "default:dns:1", Address: "db.example.com", Port: 5432, Weight: 256, Resolve: &model.Resolve{Resolvers: "dns", Prefer: "ipv4"}},
+			}},
+			{Name: "tcpm-be-ip", Servers: []model.Server{
+				{Name: "default:ip:1", Address: "10.9.9.9", Port: 80, Weight: 1},
 			}},
 			{Name: "tcpm-to-tls-2222-0", Servers: []model.Server{
 				{Name: "terminator", Socket: "tls-2222-0.sock", Weight: 1, SendProxy: true},
@@ -49,21 +53,25 @@ func TestStructureDigest(t *testing.T) {
 		runtime bool
 	}{
 		{"a weight changes", func(c *model.Config) { c.Backends[0].Servers[0].Weight = 10 }, true},
-		{"a spare slot is filled", func(c *model.Config) {
-			c.Backends[0].Servers[1] = model.Server{Name: "default:a:2", Address: "10.0.0.2", Port: 80, Weight: 128}
+		{"an endpoint is added", func(c *model.Config) {
+			c.Backends[0].Servers = append(c.Backends[0].Servers, model.Server{Name: "default:a:10.0.0.2:80", Address: "10.0.0.2", Port: 80, Weight: 1, Dynamic: true})
 		}, true},
-		{"a filled slot empties", func(c *model.Config) { c.Backends[0].Servers[0] = model.Server{Name: "default:a:1", Spare: true} }, true},
+		{"the last endpoint goes", func(c *model.Config) { c.Backends[0].Servers = nil }, true},
+		{"a literal IP changes", func(c *model.Config) { c.Backends[2].Servers[0].Address = "10.9.9.8" }, true},
 		{"a member's share changes", func(c *model.Config) { c.Backends[0].Members[0].Share = 50 }, true},
 		{"a resolved server's weight changes", func(c *model.Config) { c.Backends[1].Servers[0].Weight = 3 }, true},
+		{"a map's entries change", func(c *model.Config) {
+			c.Maps = []model.Map{{Name: "tcpm-fe-2222-weights.map", Entries: []model.MapEntry{{Key: "0:9999", Value: "x"}}}}
+		}, false},
 		{"a certificate file is added", func(c *model.Config) {
 			c.Certificates = []model.Certificate{{File: "x.pem", PEM: []byte("b")}}
 		}, false},
 		{"a new frontend", func(c *model.Config) { c.Frontends = append(c.Frontends, model.Frontend{Name: "tcpm-fe-3333"}) }, false},
-		{"a new server slot", func(c *model.Config) {
-			c.Backends[0].Servers = append(c.Backends[0].Servers, model.Server{Name: "default:a:3", Spare: true})
+		{"a literal IP server is added", func(c *model.Config) {
+			c.Backends[2].Servers = append(c.Backends[2].Servers, model.Server{Name: "default:ip:2", Address: "10.9.9.8", Port: 80})
 		}, false},
 		{"a resolved name changes", func(c *model.Config) { c.Backends[1].Servers[0].Address = "db2.example.com" }, false},
-		{"a server starts TLS", func(c *model.Config) { c.Backends[0].Servers[0].TLS = true }, false},
+		{"the endpoints start TLS", func(c *model.Config) { c.Backends[0].Template.TLS = true }, false},
 		{"the stats password changes", func(c *model.Config) { c.Stats.Password = model.PrivateBytes("other") }, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -73,6 +81,14 @@ func TestStructureDigest(t *testing.T) {
 				t.Errorf("same structure = %v, want %v", got, c.runtime)
 			}
 		})
+	}
+	withMap := func(value string) string {
+		m := sample()
+		m.Maps = []model.Map{{Name: "tcpm-fe-2222-weights.map", Entries: []model.MapEntry{{Key: "0:9999", Value: value}}}}
+		return structureDigest(&m)
+	}
+	if withMap("a") != withMap("b") {
+		t.Error("a map entry changed the structure; entries change at runtime")
 	}
 	withCert := func(pem string) string {
 		m := sample()
@@ -91,58 +107,94 @@ func TestRuntimeActions(t *testing.T) {
 	srv := func(name, addr string, port, weight int32, maint bool) runtimeServer {
 		return runtimeServer{Backend: be, Name: name, AddrRuntime: true, Addr: addr, Port: port, Weight: weight, Maint: maint}
 	}
-	spare := func(name string) runtimeServer { return srv(name, spareAddr, sparePort, 0, true) }
+	addable := func(name, addr string, port int32) runtimeServer {
+		s := srv(name, addr, port, 1, false)
+		s.add = &models.RuntimeAddServer{Name: name, Address: addr, Port: ptrInt64(int64(port)), Weight: ptrInt64(1)}
+		return s
+	}
 	for _, c := range []struct {
-		name               string
-		running, desired   runtimeView
-		want               []client.Action
-		structureUnchanged bool
+		name             string
+		running, desired runtimeView
+		want             []client.Action
+		add              []string
+		next             []string
+		possible         bool
 	}{
 		{
 			name:    "nothing changes",
 			running: runtimeView{srv("a", "10.0.0.1", 80, 256, false)}, desired: runtimeView{srv("a", "10.0.0.1", 80, 256, false)},
-			structureUnchanged: true,
+			next:     []string{"a"},
+			possible: true,
 		},
 		{
 			name:    "a weight changes",
 			running: runtimeView{srv("a", "10.0.0.1", 80, 256, false)}, desired: runtimeView{srv("a", "10.0.0.1", 80, 10, false)},
-			want:               []client.Action{{"SetServerWeight", be, "a", "10"}},
-			structureUnchanged: true,
+			want:     []client.Action{{"SetServerWeight", be, "a", "10"}},
+			next:     []string{"a"},
+			possible: true,
 		},
 		{
-			name:    "a spare slot is filled: address and weight first, then ready",
-			running: runtimeView{spare("b")}, desired: runtimeView{srv("b", "10.0.0.2", 8080, 128, false)},
-			want: []client.Action{
-				{"SetServerAddr", be, "b", "10.0.0.2", "8080"},
-				{"SetServerWeight", be, "b", "128"},
-				{"SetServerState", be, "b", "ready"},
-			},
-			structureUnchanged: true,
+			name:    "a literal address changes",
+			running: runtimeView{srv("a", "10.0.0.1", 80, 1, false)}, desired: runtimeView{srv("a", "10.0.0.2", 8080, 1, false)},
+			want:     []client.Action{{"SetServerAddr", be, "a", "10.0.0.2", "8080"}},
+			next:     []string{"a"},
+			possible: true,
 		},
 		{
-			name:    "a slot empties: maintenance first",
-			running: runtimeView{srv("b", "10.0.0.2", 8080, 128, false)}, desired: runtimeView{spare("b")},
-			want: []client.Action{
-				{"SetServerState", be, "b", "maint"},
-				{"SetServerAddr", be, "b", "127.0.0.1", "1"},
-				{"SetServerWeight", be, "b", "0"},
-			},
-			structureUnchanged: true,
+			name:     "a new endpoint is added after the push",
+			running:  runtimeView{addable("a", "10.0.0.1", 80)},
+			desired:  runtimeView{addable("a", "10.0.0.1", 80), addable("b", "10.0.0.2", 80)},
+			add:      []string{"b"},
+			next:     []string{"a", "b"},
+			possible: true,
 		},
 		{
-			name:    "a server is renamed",
+			name:     "a gone endpoint is retired: maintenance, still known until the next reload",
+			running:  runtimeView{addable("a", "10.0.0.1", 80), addable("b", "10.0.0.2", 80)},
+			desired:  runtimeView{addable("a", "10.0.0.1", 80)},
+			want:     []client.Action{{"SetServerState", be, "b", "maint"}},
+			next:     []string{"a", "b (maint)"},
+			possible: true,
+		},
+		{
+			name:     "a retired endpoint that comes back is made ready",
+			running:  runtimeView{addable("a", "10.0.0.1", 80), srv("b", "10.0.0.2", 80, 1, true)},
+			desired:  runtimeView{addable("a", "10.0.0.1", 80), addable("b", "10.0.0.2", 80)},
+			want:     []client.Action{{"SetServerState", be, "b", "ready"}},
+			next:     []string{"a", "b"},
+			possible: true,
+		},
+		{
+			name:    "a server that cannot be added",
 			running: runtimeView{srv("a", "10.0.0.1", 80, 256, false)}, desired: runtimeView{srv("z", "10.0.0.1", 80, 256, false)},
 		},
 		{
-			name:    "a server is added",
-			running: runtimeView{srv("a", "10.0.0.1", 80, 256, false)},
-			desired: runtimeView{srv("a", "10.0.0.1", 80, 256, false), spare("b")},
+			name:    "a static server goes",
+			running: runtimeView{srv("a", "10.0.0.1", 80, 256, false), {Backend: be, Name: "dns", Weight: 1}},
+			desired: runtimeView{srv("a", "10.0.0.1", 80, 256, false)},
 		},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got, ok := runtimeActions(c.running, c.desired)
-			if ok != c.structureUnchanged || !reflect.DeepEqual(got, c.want) {
-				t.Errorf("got %v, %v; want %v, %v", got, ok, c.want, c.structureUnchanged)
+			if ok != c.possible {
+				t.Fatalf("possible = %v, want %v", ok, c.possible)
+			}
+			if !ok {
+				return
+			}
+			var add, next []string
+			for _, s := range got.add {
+				add = append(add, s.Name)
+			}
+			for _, s := range got.next {
+				n := s.Name
+				if s.Maint {
+					n += " (maint)"
+				}
+				next = append(next, n)
+			}
+			if !reflect.DeepEqual(got.actions, c.want) || !reflect.DeepEqual(add, c.add) || !reflect.DeepEqual(next, c.next) {
+				t.Errorf("actions %v, add %v, next %v; want %v, %v, %v", got.actions, add, next, c.want, c.add, c.next)
 			}
 		})
 	}
@@ -170,11 +222,11 @@ func TestStoredTextComparesByMeaning(t *testing.T) {
 			if strings.Contains(stored, "\n    server ") {
 				t.Fatal("the re-serialisation kept the 4-space indent; the test proves nothing")
 			}
-			have, err := parseConfig(stored)
+			have, err := parseConfig(stored, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, err := parseConfig(string(text))
+			want, err := parseConfig(string(text), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -191,25 +243,29 @@ func TestParsedServersMatchTheModelView(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := parseConfig(reserialise(t, text))
+	p, err := parseConfig(reserialise(t, text), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fromModel := viewOf(&m); !reflect.DeepEqual(p.servers, fromModel) {
+	fromModel := viewOf(&m)
+	for i := range fromModel {
+		fromModel[i].add = nil // the text does not say how to add a server
+	}
+	if !reflect.DeepEqual(p.servers, fromModel) {
 		t.Errorf("servers read from the stored text:\n%+v\nfrom the model:\n%+v", p.servers, fromModel)
 	}
 
-	// A weight and an endpoint change: the same structure, and the
-	// actions the model difference gives.
+	// A weight and a literal address change: the same structure, and
+	// the actions the model difference gives.
 	next := sample()
 	next.Backends[0].Servers[0].Weight = 100
-	next.Backends[0].Servers[1] = model.Server{Name: "default:a:2", Address: "10.0.0.2", Port: 80, Weight: 156}
+	next.Backends[2].Servers[0].Address = "10.9.9.8"
 	next.Backends[0].Members[0].Share = 99
 	nextText, err := render.Config(next)
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := parseConfig(string(nextText))
+	q, err := parseConfig(string(nextText), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,8 +273,8 @@ func TestParsedServersMatchTheModelView(t *testing.T) {
 		t.Errorf("a runtime-only change changed the parsed structure:\n%s\n---\n%s", p.structure, q.structure)
 	}
 	fromText, _ := runtimeActions(p.servers, q.servers)
-	fromModel, _ := runtimeActions(viewOf(&m), viewOf(&next))
-	if len(fromText) == 0 || !reflect.DeepEqual(fromText, fromModel) {
-		t.Errorf("actions from the texts %v, from the models %v", fromText, fromModel)
+	fromModels, _ := runtimeActions(viewOf(&m), viewOf(&next))
+	if len(fromText.actions) == 0 || !reflect.DeepEqual(fromText.actions, fromModels.actions) {
+		t.Errorf("actions from the texts %v, from the models %v", fromText.actions, fromModels.actions)
 	}
 }

@@ -7,8 +7,13 @@ import "time"
 // hosts each host's backend has its own.
 type Limits struct {
 	// MaxConn refuses a connection when the backend already carries this
-	// many; zero is unbounded.
+	// many (with Group, the backends of Group together); zero is
+	// unbounded.
 	MaxConn int32 `json:"maxConn,omitempty"`
+	// Group, when set, are the backends of the mappings that share
+	// traffic with this one (this one among them): MaxConn bounds their
+	// connections together.
+	Group []string `json:"group,omitempty"`
 	// QueueTimeout bounds the wait for a server below its MaxConn; zero
 	// keeps HAProxy's (the connect timeout).
 	QueueTimeout time.Duration `json:"queueTimeout,omitempty"`
@@ -29,6 +34,10 @@ type Limits struct {
 type RateLimit struct {
 	Connections int32         `json:"connections"`
 	Period      time.Duration `json:"period"`
+	// Table, when set, is the backend whose stick table counts the
+	// clients of every mapping sharing traffic with this one; that
+	// backend declares it. Empty: the backend's own.
+	Table string `json:"table,omitempty"`
 }
 
 // AccessLog is what a backend's log lines say about their connections.

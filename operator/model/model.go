@@ -30,6 +30,10 @@ type Config struct {
 	Backends []Backend `json:"backends,omitempty"`
 	// Certificates are the PEM files the frontends load, sorted by file.
 	Certificates []Certificate `json:"certificates,omitempty"`
+	// Maps are the map files the frontends route by, sorted by name.
+	// Their entries change at runtime, so routes and weights change
+	// without a reload.
+	Maps []Map `json:"maps,omitempty"`
 }
 
 // Stats is the HTTP frontend serving the stats page and /metrics.
@@ -50,12 +54,13 @@ type Resolvers struct {
 type Frontend struct {
 	Name string `json:"name"`
 	Bind Bind   `json:"bind"`
-	// InspectSNI waits for the TLS ClientHello so routes can match
+	// InspectSNI waits for the TLS ClientHello so Pick can read
 	// req.ssl_sni without terminating TLS.
 	InspectSNI bool `json:"inspectSNI,omitempty"`
-	// Routes are tried in order; the first whose host matches wins.
-	Routes []Route `json:"routes,omitempty"`
-	// DefaultBackend takes what no route matched; empty closes it.
+	// Pick, when set, routes every connection through maps (host, then
+	// weighted pick); otherwise DefaultBackend takes every connection.
+	Pick *Pick `json:"pick,omitempty"`
+	// DefaultBackend takes every connection of a frontend without Pick.
 	DefaultBackend string `json:"defaultBackend,omitempty"`
 	// Description names the mappings the frontend carries, for the
 	// stats page.
@@ -99,7 +104,7 @@ type TLSBind struct {
 	Curves       []string `json:"curves,omitempty"`
 }
 
-// SNI fetches a route matches on.
+// SNI fetches a host map is keyed by.
 const (
 	// FetchClientHelloSNI reads the SNI from the ClientHello (passthrough).
 	FetchClientHelloSNI = "req.ssl_sni"
@@ -107,16 +112,65 @@ const (
 	FetchTerminatedSNI = "ssl_fc_sni"
 )
 
-// Route sends connections whose SNI matches Host to Backend.
-type Route struct {
-	// Fetch is FetchClientHelloSNI or FetchTerminatedSNI.
-	Fetch string `json:"fetch"`
-	// Host is an exact name or a *. wildcard for exactly one label.
-	Host    string `json:"host"`
-	Backend string `json:"backend"`
+// PickRange is the number of slots a group's connections are spread
+// over: a connection draws a slot at random, and the weight map gives
+// each member of the group a range of slots as wide as its share, so a
+// share is exact to 1/PickRange whatever the members' endpoint counts.
+const PickRange = 10000
+
+// Pick routes a connection in two steps, each a lookup in a map file
+// whose entries change at runtime:
+//   - its group: HostMap maps the lowercased SNI (Fetch) to a group
+//     number, first as it is, then with its first label replaced by "*"
+//     (a *. wildcard host); no match, or no Fetch, is group 0 (the
+//     mappings without a host);
+//   - its backend: the connection draws a slot in [0, PickRange) and
+//     WeightMap maps group*PickRange+slot, by ranges "lo:hi", to the
+//     backend of one mapping of the group.
+//
+// A key no entry covers leaves the connection without a backend, and
+// HAProxy closes it.
+type Pick struct {
+	// Fetch is FetchClientHelloSNI or FetchTerminatedSNI; empty when the
+	// frontend does not route by host.
+	Fetch string `json:"fetch,omitempty"`
+	// HostMap is the map file of hosts; only with Fetch.
+	HostMap string `json:"hostMap,omitempty"`
+	// WeightMap is the map file of slot ranges.
+	WeightMap string `json:"weightMap"`
 }
 
-// Backend is a set of weighted servers; one weight group of mappings.
+// Map is a map file: one "key value" line per entry.
+type Map struct {
+	// Name is the file name in the instance's map directory: letters,
+	// digits, - and _, then ".map", which every Data Plane API keeps as
+	// it is.
+	Name string `json:"name"`
+	// Entries are in file order; keys are unique.
+	Entries []MapEntry `json:"entries,omitempty"`
+}
+
+// Content is the map file: one "key value" line per entry, in order.
+func (m Map) Content() []byte {
+	n := 0
+	for _, e := range m.Entries {
+		n += len(e.Key) + len(e.Value) + 2
+	}
+	b := make([]byte, 0, n)
+	for _, e := range m.Entries {
+		b = append(append(append(append(b, e.Key...), ' '), e.Value...), '\n')
+	}
+	return b
+}
+
+// MapEntry is one line of a map file.
+type MapEntry struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// Backend is a set of servers: one mapping's endpoints, or the loop to a
+// terminator.
 type Backend struct {
 	Name string `json:"name"`
 	// IdleTimeout closes connections idle in both directions; zero means
@@ -142,12 +196,21 @@ type Backend struct {
 	// the backend's mappings; nil when none is set.
 	Limits *Limits `json:"limits,omitempty"`
 	// Description names the mappings the backend carries, for the stats
-	// page.
+	// page; empty on a Pool slot.
 	Description string `json:"description,omitempty"`
-	// Members are the mappings whose servers this backend holds.
+	// Members are the mappings whose servers this backend holds (one),
+	// with their share of their group.
 	Members []Member `json:"members,omitempty"`
-	// Servers are every member's servers, in member order.
+	// Servers are the members' servers, balanced equally.
 	Servers []Server `json:"servers,omitempty"`
+	// Pool marks a slot of a TLS port's pool of backends: which mapping
+	// holds it changes at runtime, so none of its lines may name one.
+	Pool bool `json:"pool,omitempty"`
+	// Template, when set, is how a Dynamic server of this backend is
+	// made (every field but Name, Address and Port): servers come and go
+	// at runtime as endpoints do, so it is the backend's structure, not
+	// the servers.
+	Template *Server `json:"template,omitempty"`
 	// Sources are the objects whose configuration this backend carries,
 	// as Kind/namespace/name, sorted.
 	Sources []string `json:"sources,omitempty"`
@@ -162,8 +225,7 @@ type Member struct {
 	Share float64 `json:"share"`
 }
 
-// Server is one upstream address, or a spare slot kept for endpoints that
-// may appear so that they can be filled without a reload.
+// Server is one upstream address.
 type Server struct {
 	Name string `json:"name"`
 	// Address is an IP address, a DNS name, or empty for a spare slot.
@@ -174,8 +236,10 @@ type Server struct {
 	Port   int32  `json:"port,omitempty"`
 	// Weight is HAProxy's server weight, 0 to 256.
 	Weight int32 `json:"weight"`
-	// Spare slots are in maintenance until an endpoint fills them.
-	Spare bool `json:"spare,omitempty"`
+	// Dynamic servers are endpoints of a Kubernetes Service: added and
+	// removed at runtime (HAProxy's add/del server) as the backend's
+	// Template says.
+	Dynamic bool `json:"dynamic,omitempty"`
 	// TLS opens TLS towards the server; SNI is then sent when set.
 	TLS bool   `json:"tls,omitempty"`
 	SNI string `json:"sni,omitempty"`
@@ -280,13 +344,16 @@ func (c Config) SourcesOf(proxyOrFile string) []string {
 			return f.Sources
 		}
 	}
+	for _, m := range c.Maps {
+		if m.Name == proxyOrFile {
+			return c.mapSources(m.Name)
+		}
+	}
 	return nil
 }
 
 // HealthCheck is an active TCP connect check (over TLS for a server
-// with TLS) of each server of a backend. Spare slots carry it too, so
-// that a slot filled at runtime is checked; a disabled slot is never
-// checked.
+// with TLS) of each server of a backend, those added at runtime too.
 type HealthCheck struct {
 	// Interval is the time between two checks of a server.
 	Interval time.Duration `json:"interval"`
@@ -303,4 +370,15 @@ type HealthCheck struct {
 	// ErrorLimit, when not zero, marks a server DOWN after that many
 	// failed connections in a row from clients (observe layer4).
 	ErrorLimit int32 `json:"errorLimit,omitempty"`
+}
+
+// mapSources are the objects of the frontends that load map file name.
+func (c Config) mapSources(name string) []string {
+	var out []string
+	for _, f := range c.Frontends {
+		if p := f.Pick; p != nil && (p.HostMap == name || p.WeightMap == name) {
+			out = append(out, f.Sources...)
+		}
+	}
+	return out
 }

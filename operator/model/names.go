@@ -23,15 +23,33 @@ func ListenerKey(address string, port int32) string {
 // FrontendName is the public frontend of a listener.
 func FrontendName(listener string) string { return Prefix + "-fe-" + listener }
 
-// BackendName is the backend of the weight group for host on a listener;
-// host "" is the listener's default group.
-func BackendName(listener, host string) string {
-	if host == "" {
-		return Prefix + "-be-" + listener
-	}
-	// HAProxy names allow [A-Za-z0-9-_.:]; hosts never hold "_", so "_."
-	// cannot collide with a real host.
-	return Prefix + "-be-" + listener + "-" + strings.Replace(host, "*.", "_.", 1)
+// BackendName is the backend of mapping namespace/name, named so the
+// stats page shows whose it is. Names of Kubernetes objects hold no ":",
+// so the name cannot collide with another mapping's.
+func BackendName(namespace, name string) string {
+	return Prefix + "-be-" + namespace + ":" + name
+}
+
+// SlotBackendName is the k-th backend of the pool of a TLS listener: the
+// backend of whichever mapping holds the slot (its servers, named by
+// mapping, say whose it is), or an empty one waiting for a new host.
+func SlotBackendName(listener string, k int) string {
+	return fmt.Sprintf("%s-be-%s-%d", Prefix, listener, k)
+}
+
+// WeightMapName is the map file of slot ranges of the frontend named
+// proxy, and HostMapName its map file of hosts. Map file names keep to
+// letters, digits, - and _ (every Data Plane API stores them as they
+// are), so the "." and ":" of an address become "_"; an IPv4 address
+// never yields "__", which an IPv6 address with four groups must, so two
+// listeners cannot share a file.
+func WeightMapName(proxy string) string { return mapFileBase(proxy) + "-weights.map" }
+
+// HostMapName is the map file of hosts of the frontend named proxy.
+func HostMapName(proxy string) string { return mapFileBase(proxy) + "-hosts.map" }
+
+func mapFileBase(proxy string) string {
+	return strings.NewReplacer(".", "_", ":", "_").Replace(proxy)
 }
 
 // TerminatorName is the internal frontend terminating TLS for the i-th
@@ -55,6 +73,12 @@ func TerminatorSocket(listener string, i int) string {
 // page shows whose server it is.
 func ServerName(namespace, name string, i int) string {
 	return fmt.Sprintf("%s:%s:%d", namespace, name, i)
+}
+
+// EndpointServerName names the server of a mapping's endpoint ip:port,
+// so it keeps its name while other endpoints come and go.
+func EndpointServerName(namespace, name, ip string, port int32) string {
+	return fmt.Sprintf("%s:%s:%s:%d", namespace, name, ip, port)
 }
 
 // CertificateFile is the PEM file of a TLSContext's certificate.

@@ -142,7 +142,7 @@ func TestFuzzSeedsLoadInHAProxy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		golden.CheckHAProxyConfig(t, text, certificates(res.Config))
+		golden.CheckHAProxyFiles(t, text, certificates(res.Config), maps(res.Config))
 	}
 }
 
@@ -295,7 +295,7 @@ func sections(text []byte) []section {
 // Directives a section created for the fuzzed object may hold.
 var (
 	frontendLine = regexp.MustCompile(`^    (bind|tcp-request|use_backend|default_backend) |^    description TCPMapping [a-z0-9.-]+/[a-z0-9.-]+(, [a-z0-9.-]+/[a-z0-9.-]+)*( and [0-9]+ more)?$`)
-	backendLine  = regexp.MustCompile(`^    (balance (roundrobin|leastconn|source)|hash-type consistent|timeout (server|tunnel) [0-9]+d?|timeout connect [0-9]+|retries [0-9]+|option redispatch 1|default-server check inter [0-9]+ rise [0-9]+ fall [0-9]+( observe layer4 error-limit [0-9]+ on-error mark-down)?|option tcp-check|tcp-check (send|expect string) "([^"\\$#'\x00-\x1f]|\\x[0-9a-f]{2})*"|# [a-z0-9.-]+/[a-z0-9.-]+: [0-9.]+% of connections|description TCPMapping [a-z0-9.-]+/[a-z0-9.-]+(, [a-z0-9.-]+/[a-z0-9.-]+)*( and [0-9]+ more)?|tcp-request content (set-log-level notice|set-var\(sess\.tcpm_mapping\) "str\([a-z0-9./ -]+\)"|set-var\(sess\.tcpm_sni\) (req\.ssl_sni|ssl_fc_sni) if \{ (req\.ssl_sni|ssl_fc_sni) -m found \}|reject if !?\{ src [0-9a-f.:/ ]+ \}|reject if \{ be_conn gt [0-9]+ \}|track-sc0 src|reject if \{ sc0_conn_rate gt [0-9]+ \})|stick-table type ipv6 size 100k expire [0-9]+ store conn_rate\([0-9]+\)|timeout queue [0-9]+|server [^ ]+ [^ ]+ weight [0-9]+( .*)?)$`)
+	backendLine  = regexp.MustCompile(`^    (balance (roundrobin|leastconn|source)|hash-type consistent|timeout (server|tunnel) [0-9]+d?|timeout connect [0-9]+|retries [0-9]+|option redispatch 1|default-server check inter [0-9]+ rise [0-9]+ fall [0-9]+( observe layer4 error-limit [0-9]+ on-error mark-down)?|option tcp-check|tcp-check (send|expect string) "([^"\\$#'\x00-\x1f]|\\x[0-9a-f]{2})*"|description TCPMapping [a-z0-9.-]+/[a-z0-9.-]+(, [a-z0-9.-]+/[a-z0-9.-]+)*( and [0-9]+ more)?|tcp-request content (set-log-level notice|set-var\(sess\.tcpm_mapping\) "str\([a-z0-9./ -]+\)"|set-var\(sess\.tcpm_sni\) (req\.ssl_sni|ssl_fc_sni) if \{ (req\.ssl_sni|ssl_fc_sni) -m found \}|reject if !?\{ src [0-9a-f.:/ ]+ \}|reject if \{ be_conn gt [0-9]+ \}|track-sc0 src( table [^ ]+)?|reject if \{ sc0_conn_rate gt [0-9]+ \}|set-var\(txn\.tcpm_conns\) (int\(0\)|var\(txn\.tcpm_conns\),add\(txn\.tcpm_conn\))|set-var\(txn\.tcpm_conn\) be_conn\([^ ()]+\)|reject if \{ var\(txn\.tcpm_conns\) -m int gt [0-9]+ \})|stick-table type ipv6 size 100k expire [0-9]+ store conn_rate\([0-9]+\)|timeout queue [0-9]+|server [^ ]+ [^ ]+ weight [0-9]+( .*)?)$`)
 	// safeToken is what any value taken from an object may look like in
 	// haproxy.cfg: nothing HAProxy's parser gives a meaning to (spaces,
 	// #, quotes, backslashes, $ and % expansions, braces, commas).
@@ -412,8 +412,18 @@ func checkModelValues(t *testing.T, cfg model.Config, own []string) {
 			continue
 		}
 		check(fe.Name, fe.Name, fe.Bind.Address, fe.Bind.Socket, fe.DefaultBackend)
-		for _, r := range fe.Routes {
-			check(fe.Name, r.Host, r.Backend)
+		if p := fe.Pick; p != nil {
+			check(fe.Name, p.Fetch, p.HostMap, p.WeightMap)
+			for _, m := range cfg.Maps {
+				if m.Name != p.HostMap && m.Name != p.WeightMap {
+					continue
+				}
+				// A map file line is "key value": neither may hold a
+				// space or end the line.
+				for _, e := range m.Entries {
+					check(m.Name, e.Key, e.Value)
+				}
+			}
 		}
 		if tl := fe.Bind.TLS; tl != nil {
 			check(fe.Name, tl.Certificate, tl.CAFile, tl.CRLFile, tl.Verify, tl.MinVersion, tl.MaxVersion)

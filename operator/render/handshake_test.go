@@ -97,12 +97,21 @@ func TestASilentClientIsClosedWithinTheHandshakeBound(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	mapDir := filepath.Join(dir, "maps")
+	if err := os.Mkdir(mapDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range maps(res.Config) {
+		if err := os.WriteFile(filepath.Join(mapDir, name), content, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	cfgPath := filepath.Join(dir, "haproxy.cfg")
 	if err := os.WriteFile(cfgPath, text, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(dataplanetest.HAProxyBinary(t), "-db", "-f", cfgPath)
-	cmd.Env = append(os.Environ(), "TCPM_BIND_ADDR=127.0.0.1", "TCPM_CERT_DIR="+certDir, "TCPM_RUN_DIR="+dir)
+	cmd.Env = append(os.Environ(), "TCPM_BIND_ADDR=127.0.0.1", "TCPM_CERT_DIR="+certDir, "TCPM_RUN_DIR="+dir, "TCPM_MAP_DIR="+mapDir)
 	out, err := os.Create(filepath.Join(dir, "haproxy.log"))
 	if err != nil {
 		t.Fatal(err)

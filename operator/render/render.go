@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"math"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -24,12 +23,12 @@ import (
 var tmpl = template.Must(template.New(templates.Main).
 	Funcs(sprig.TxtFuncMap()).
 	Funcs(template.FuncMap{
-		"prefix":   func() string { return model.Prefix },
-		"ms":       milliseconds,
-		"idle":     idleTimeout,
-		"hostPort": hostPort,
-		"sniMatch": sniMatch,
-		"share":    formatShare,
+		"prefix":    func() string { return model.Prefix },
+		"ms":        milliseconds,
+		"idle":      idleTimeout,
+		"hostPort":  hostPort,
+		"mapFile":   mapFile,
+		"pickRange": func() int { return model.PickRange },
 		// cfgString quotes user text for a haproxy.cfg argument.
 		"cfgString": cfgString,
 		"reveal":    func(p model.PrivateBytes) string { return string(p.Reveal()) },
@@ -114,18 +113,11 @@ func hostPort(addr string, port int32) string {
 	return fmt.Sprintf("%s:%d", addr, port)
 }
 
-// sniMatch is the ACL matching one host: exact and case-insensitive, or,
-// for *.suffix, exactly one label in front of suffix.
-func sniMatch(fetch, host string) string {
-	if suffix, wild := strings.CutPrefix(host, "*."); wild {
-		// [.] instead of \. : HAProxy's parser would eat the backslash.
-		return fmt.Sprintf("%s -i -m reg ^[^.]+[.]%s$", fetch, strings.ReplaceAll(suffix, ".", "[.]"))
-	}
-	return fmt.Sprintf("%s -i %s", fetch, host)
-}
-
-func formatShare(f float64) string {
-	return strconv.FormatFloat(math.Round(f*100)/100, 'f', -1, 64)
+// mapFile is the path of a map file as the configuration loads it: in
+// the instance's map directory, where the Data Plane API stores it and
+// finds it again for runtime changes.
+func mapFile(name string) string {
+	return `"${TCPM_MAP_DIR}/` + name + `"`
 }
 
 // cfgString writes s as one double-quoted haproxy.cfg word. Letters,

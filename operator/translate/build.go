@@ -2,22 +2,16 @@ package translate
 
 import (
 	"fmt"
+	"hash/fnv"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/model"
 )
-
-// maxServerWeight is HAProxy's largest server weight; a member with 100%
-// of a group and one server gets it, so shares keep their precision.
-const maxServerWeight = 256
-
-// minSlots is the smallest number of server slots a Kubernetes Service gets,
-// so a few endpoints can come and go without a reload.
-const minSlots = 4
 
 // DNSResolvers names the resolvers section servers resolved by name use.
 const DNSResolvers = model.Prefix + "-dns"
@@ -119,6 +113,7 @@ func (t *translation) build(candidates []*candidate) {
 	sort.Slice(cfg.Backends, func(i, j int) bool { return cfg.Backends[i].Name < cfg.Backends[j].Name })
 	describeProxies(cfg)
 	sort.Slice(cfg.Certificates, func(i, j int) bool { return cfg.Certificates[i].File < cfg.Certificates[j].File })
+	sort.Slice(cfg.Maps, func(i, j int) bool { return cfg.Maps[i].Name < cfg.Maps[j].Name })
 	for _, b := range cfg.Backends {
 		for _, s := range b.Servers {
 			if s.Resolve != nil {
@@ -302,28 +297,48 @@ func share(g *group, c *candidate) float64 {
 	return float64(100-sum) / float64(unweighted)
 }
 
-// addListener turns one listener's groups into frontends and backends.
+// addListener turns one listener's groups into frontends, one backend
+// per mapping, and the maps that route between them.
 func (t *translation) addListener(l *listener) {
 	cfg := &t.result.Config
 	fe := model.Frontend{
 		Name: model.FrontendName(l.key),
 		Bind: model.Bind{Address: l.address, Port: l.port, AcceptProxy: l.groups[0].first().acceptProxy},
 	}
+	first := l.groups[0].first()
+	// On a TLS port, hosts come and go: its mappings' backends are slots
+	// of a pool the port keeps, so a new host finds one ready.
+	var slots map[*candidate]string
+	if first.kind != cleartext {
+		slots = t.pool(l)
+	}
 	sortGroups(l.groups)
 	var all []string
 	for _, g := range l.groups {
-		be := t.backend(l, g)
+		from := len(cfg.Backends)
+		var names []string
 		for _, c := range g.members {
+			be := t.backend(g, c)
+			if slot, ok := slots[c]; ok {
+				be.Name, be.Pool = slot, true
+			}
 			c.result.Frontend, c.result.Backend = fe.Name, be.Name
+			all = append(all, be.Sources...)
+			cfg.Backends = append(cfg.Backends, be)
+			names = append(names, be.Name)
 		}
-		all = append(all, be.Sources...)
-		cfg.Backends = append(cfg.Backends, be)
+		shareLimits(cfg.Backends[from:], names)
 	}
 	fe.Sources = sources(all)
 
-	first := l.groups[0].first()
 	if first.kind == cleartext {
-		fe.DefaultBackend = model.BackendName(l.key, "")
+		g := l.groups[0]
+		if len(g.members) == 1 && share(g, g.first()) > 0 {
+			// Nothing to choose between: no map to load or keep.
+			fe.DefaultBackend = first.result.Backend
+		} else {
+			t.pick(&fe, "", l.groups, nil)
+		}
 		cfg.Frontends = append(cfg.Frontends, fe)
 		return
 	}
@@ -355,7 +370,7 @@ func (t *translation) addListener(l *listener) {
 		bind := contexts[0].bind
 		fe.Bind.TLS = &bind
 		fe.Sources = sources(fe.Sources, contextRef(contexts[0]))
-		fe.Routes, fe.DefaultBackend = routes(l, model.FetchTerminatedSNI, func(*group) bool { return true })
+		t.pick(&fe, model.FetchTerminatedSNI, l.groups, nil)
 		cfg.Frontends = append(cfg.Frontends, fe)
 		return
 	}
@@ -364,18 +379,12 @@ func (t *translation) addListener(l *listener) {
 	// pass some connections through and hand the others to an internal
 	// frontend per TLSContext that terminates with its own settings.
 	fe.InspectSNI = true
-	for _, g := range l.groups {
-		c := g.first()
-		target := model.BackendName(l.key, g.host)
-		if c.kind == terminated {
-			target = model.LoopBackendName(l.key, ctxIndex[c.ctx.key])
+	t.pick(&fe, model.FetchClientHelloSNI, l.groups, func(g *group) string {
+		if c := g.first(); c.kind == terminated {
+			return model.LoopBackendName(l.key, ctxIndex[c.ctx.key])
 		}
-		if g.host == "" {
-			fe.DefaultBackend = target
-			continue
-		}
-		fe.Routes = append(fe.Routes, model.Route{Fetch: model.FetchClientHelloSNI, Host: g.host, Backend: target})
-	}
+		return ""
+	})
 	cfg.Frontends = append(cfg.Frontends, fe)
 
 	for i, ci := range contexts {
@@ -385,18 +394,16 @@ func (t *translation) addListener(l *listener) {
 			Name: model.TerminatorName(l.key, i),
 			Bind: model.Bind{Socket: socket, AcceptProxy: true, TLS: &bind},
 		}
-		mine := func(g *group) bool {
-			c := g.first()
-			return c.kind == terminated && c.ctx.key == ci.key
-		}
-		term.Routes, term.DefaultBackend = routes(l, model.FetchTerminatedSNI, mine)
+		var mine []*group
 		term.Sources = []string{contextRef(ci)}
 		for _, g := range l.groups {
-			if mine(g) {
+			if c := g.first(); c.kind == terminated && c.ctx.key == ci.key {
+				mine = append(mine, g)
 				term.Sources = append(term.Sources, mappingRefs(g)...)
 			}
 		}
 		term.Sources = sources(term.Sources)
+		t.pick(&term, model.FetchTerminatedSNI, mine, nil)
 		cfg.Frontends = append(cfg.Frontends, term)
 		cfg.Backends = append(cfg.Backends, model.Backend{
 			Name: model.LoopBackendName(l.key, i),
@@ -408,26 +415,216 @@ func (t *translation) addListener(l *listener) {
 	}
 }
 
-// routes lists the SNI routes of the groups keep selects, and the default
-// backend among them.
-func routes(l *listener, fetch string, keep func(*group) bool) ([]model.Route, string) {
-	var out []model.Route
-	def := ""
-	for _, g := range l.groups {
-		if !keep(g) {
-			continue
-		}
-		if g.host == "" {
-			def = model.BackendName(l.key, "")
-			continue
-		}
-		out = append(out, model.Route{Fetch: fetch, Host: g.host, Backend: model.BackendName(l.key, g.host)})
+// pick makes fe route groups through maps: hosts to group numbers (when
+// fetch reads an SNI), slot ranges to backends. whole, when it names a
+// backend for a group, sends all the group's connections there (a loop to
+// a terminator) instead of spreading them over its members.
+func (t *translation) pick(fe *model.Frontend, fetch string, groups []*group, whole func(*group) string) {
+	p := &model.Pick{Fetch: fetch, WeightMap: model.WeightMapName(fe.Name)}
+	weights := model.Map{Name: p.WeightMap}
+	var hosts *model.Map
+	if fetch != "" {
+		p.HostMap = model.HostMapName(fe.Name)
+		hosts = &model.Map{Name: p.HostMap}
 	}
-	return out, def
+	numbers := groupNumbers(groups)
+	for _, g := range groups {
+		n := numbers[g.host]
+		if g.host != "" {
+			hosts.Entries = append(hosts.Entries, model.MapEntry{Key: g.host, Value: strconv.FormatInt(n, 10)})
+		}
+		if whole != nil {
+			if be := whole(g); be != "" {
+				weights.Entries = append(weights.Entries, slotRange(n, 0, model.PickRange, be))
+				continue
+			}
+		}
+		weights.Entries = append(weights.Entries, spread(g, n)...)
+	}
+	sort.Slice(weights.Entries, func(i, j int) bool {
+		return rangeStart(weights.Entries[i].Key) < rangeStart(weights.Entries[j].Key)
+	})
+	t.result.Config.Maps = append(t.result.Config.Maps, weights)
+	if hosts != nil {
+		sort.Slice(hosts.Entries, func(i, j int) bool { return hosts.Entries[i].Key < hosts.Entries[j].Key })
+		t.result.Config.Maps = append(t.result.Config.Maps, *hosts)
+	}
+	fe.Pick = p
+}
+
+// minPool is the smallest pool of backends a TLS port keeps.
+const minPool = 8
+
+// poolSize is how many backend slots a TLS port with n mappings keeps:
+// the power of two that holds them, at least minPool, so the pool grows
+// (one reload) only when it is full, and then doubles.
+func poolSize(n int) int {
+	p := minPool
+	for p < n {
+		p *= 2
+	}
+	return p
+}
+
+// pool gives every mapping of a TLS listener a backend slot and adds the
+// free slots: empty backends with the settings and server template of a
+// mapping that sets none, so a new host with those settings takes one at
+// runtime (servers added, map entries set) and a removed host leaves one
+// behind, neither reloading. A mapping's slot is a hash of its name,
+// probed forward in age order, so it keeps its slot while others come and
+// go (except, rarely, behind a removed one it had collided with).
+func (t *translation) pool(l *listener) map[*candidate]string {
+	var members []*candidate
+	for _, g := range l.groups {
+		members = append(members, g.members...)
+	}
+	sort.SliceStable(members, func(i, j int) bool { return older(members[i].m, members[j].m) })
+	size := poolSize(len(members))
+	used := make([]bool, size)
+	out := make(map[*candidate]string, len(members))
+	for _, c := range members {
+		f := fnv.New32a()
+		f.Write([]byte(c.key))
+		k := int(f.Sum32() % uint32(size))
+		for used[k] {
+			k = (k + 1) % size
+		}
+		used[k] = true
+		out[c] = model.SlotBackendName(l.key, k)
+	}
+	// A free slot is the listener's: what HAProxy says of it concerns
+	// the listener's mappings.
+	var refs []string
+	for _, g := range l.groups {
+		refs = append(refs, mappingRefs(g)...)
+	}
+	refs = sources(refs)
+	for k, taken := range used {
+		if !taken {
+			t.result.Config.Backends = append(t.result.Config.Backends, freeSlot(model.SlotBackendName(l.key, k), refs))
+		}
+	}
+	return out
+}
+
+// freeSlot is an unused backend of a pool: what a mapping that sets
+// nothing but its port, host and Service gets.
+func freeSlot(name string, refs []string) model.Backend {
+	return model.Backend{Name: name, Pool: true, Balance: model.BalanceRoundRobin, Template: &model.Server{Weight: 1, Dynamic: true}, Sources: refs}
+}
+
+// maxGroupNumber bounds group numbers, so that a slot key,
+// group*PickRange+slot, stays far inside HAProxy's 64-bit integers.
+const maxGroupNumber = 1 << 20
+
+// groupNumbers gives every group of a frontend its number: 0 for the
+// mappings without a host, a hash of the host for the others, so a host
+// keeps its number (and its weight map entries) while other hosts come
+// and go. Two hosts whose hashes meet take the next free numbers, in host
+// order.
+func groupNumbers(groups []*group) map[string]int64 {
+	hosts := make([]string, 0, len(groups))
+	for _, g := range groups {
+		if g.host != "" {
+			hosts = append(hosts, g.host)
+		}
+	}
+	sort.Strings(hosts)
+	out := map[string]int64{"": 0}
+	used := map[int64]bool{0: true}
+	for _, h := range hosts {
+		f := fnv.New32a()
+		f.Write([]byte(h))
+		n := int64(f.Sum32()%(maxGroupNumber-1)) + 1
+		for used[n] {
+			n = n%(maxGroupNumber-1) + 1
+		}
+		used[n] = true
+		out[h] = n
+	}
+	return out
+}
+
+// spread gives each member of group number n a range of slots as wide as
+// its share of the group. Members without endpoints get none while
+// another member has some, so their share goes to the others (as when
+// all their servers are down); shares are rounded to whole slots by
+// largest remainder, so the ranges fill [0, PickRange) exactly.
+func spread(g *group, n int64) []model.MapEntry {
+	type part struct {
+		c     *candidate
+		share float64
+		slots int
+	}
+	var parts []part
+	anyServing := false
+	for _, c := range g.members {
+		if serving(c) {
+			anyServing = true
+		}
+	}
+	total := 0.0
+	for _, c := range g.members {
+		sh := share(g, c)
+		if sh <= 0 || (anyServing && !serving(c)) {
+			continue
+		}
+		parts = append(parts, part{c: c, share: sh})
+		total += sh
+	}
+	if total <= 0 {
+		return nil
+	}
+	left := model.PickRange
+	for i := range parts {
+		parts[i].slots = int(math.Floor(parts[i].share / total * model.PickRange))
+		left -= parts[i].slots
+	}
+	order := make([]int, len(parts))
+	for i := range order {
+		order[i] = i
+	}
+	frac := func(i int) float64 {
+		return parts[i].share/total*model.PickRange - float64(parts[i].slots)
+	}
+	sort.SliceStable(order, func(a, b int) bool { return frac(order[a]) > frac(order[b]) })
+	for _, i := range order[:left] {
+		parts[i].slots++
+	}
+	var out []model.MapEntry
+	start := 0
+	for _, p := range parts {
+		if p.slots == 0 {
+			continue
+		}
+		out = append(out, slotRange(n, start, p.slots, p.c.result.Backend))
+		start += p.slots
+	}
+	return out
+}
+
+// serving says whether a mapping has somewhere to send connections.
+func serving(c *candidate) bool {
+	return c.target.IP != "" || c.target.DNSName != "" || len(c.target.Endpoints) > 0
+}
+
+// slotRange is the weight map entry sending width slots of group n, from
+// slot start, to backend.
+func slotRange(n int64, start, width int, backend string) model.MapEntry {
+	lo := n*model.PickRange + int64(start)
+	return model.MapEntry{Key: fmt.Sprintf("%d:%d", lo, lo+int64(width)-1), Value: backend}
+}
+
+// rangeStart is the first slot of a weight map key "lo:hi".
+func rangeStart(key string) int64 {
+	lo, _, _ := strings.Cut(key, ":")
+	n, _ := strconv.ParseInt(lo, 10, 64)
+	return n
 }
 
 // sortGroups puts exact hosts before wildcards, each alphabetically, and
-// the default group last, so the first matching route is the most specific.
+// the default group last, so the oldest mapping order within a group is
+// kept and the output is stable.
 func sortGroups(groups []*group) {
 	rank := func(h string) int {
 		switch {
@@ -464,51 +661,30 @@ func (t *translation) addCertificate(ci *contextInfo) {
 	}
 }
 
-// backend builds one weight group's backend: every member's servers, each
-// weighted so the member receives its share.
-func (t *translation) backend(l *listener, g *group) model.Backend {
-	first := g.first()
-	be := model.Backend{Name: model.BackendName(l.key, g.host), IdleTimeout: first.idle, Sources: sources(mappingRefs(g)),
-		ConnectTimeout: first.connect, Retries: first.retries, Redispatch: first.redispatch, Balance: first.balance, Check: first.check}
+// backend builds one mapping's backend: its servers, balanced equally;
+// the frontend's weight map gives the mapping its share of its group.
+func (t *translation) backend(g *group, c *candidate) model.Backend {
+	be := model.Backend{Name: model.BackendName(c.m.Namespace, c.m.Name), IdleTimeout: c.idle, Sources: []string{RefTCPMapping + "/" + c.key},
+		ConnectTimeout: c.connect, Retries: c.retries, Redispatch: c.redispatch, Balance: c.balance, Check: c.check,
+		Members: []model.Member{{Mapping: c.key, Share: share(g, c)}}}
 	if be.Balance == model.BalanceSource {
 		be.HashType = model.HashConsistent
 	}
 	be.Limits = groupLimits(g)
-	for _, c := range g.members {
-		sh := share(g, c)
-		be.Members = append(be.Members, model.Member{Mapping: c.key, Share: sh})
-		be.Servers = append(be.Servers, servers(c, sh)...)
-		t.addUpstreamFiles(c)
+	if be.Limits != nil && be.Limits.AccessLog != nil {
+		// The backend is this mapping's alone.
+		be.Limits.AccessLog.Mapping = c.key
 	}
+	be.Servers, be.Template = servers(c)
+	t.addUpstreamFiles(c)
 	return be
 }
 
-// serverWeight spreads a member's share over its n servers on HAProxy's
-// 0–256 scale; a member with a share keeps at least weight 1.
-func serverWeight(share float64, n int) int32 {
-	if share <= 0 || n == 0 {
-		return 0
-	}
-	w := int32(math.Round(share * maxServerWeight / 100 / float64(n)))
-	if w < 1 {
-		w = 1
-	}
-	return w
-}
-
-// slots is how many server lines a Service with n endpoints gets: a power
-// of two, at least minSlots, so endpoints can be added at runtime.
-func slots(n int) int {
-	s := minSlots
-	for s < n {
-		s *= 2
-	}
-	return s
-}
-
-func servers(c *candidate, sh float64) []model.Server {
+// servers are a mapping's servers and, for a Service's endpoints, the
+// template every one of them is made from.
+func servers(c *candidate) ([]model.Server, *model.Server) {
 	tgt := c.target
-	base := model.Server{TLS: tgt.TLS, SendProxy: c.spec.SendProxyProtocol == "v2", SendProxyV1: c.spec.SendProxyProtocol == "v1"}
+	base := model.Server{Weight: 1, TLS: tgt.TLS, SendProxy: c.spec.SendProxyProtocol == "v2", SendProxyV1: c.spec.SendProxyProtocol == "v1"}
 	base.MaxConn = serverMaxConn(c)
 	if up := c.upstream; up != nil && tgt.TLS {
 		base.Verify, base.CAFile, base.VerifyHost = up.verify, up.caFile, up.verifyHost
@@ -518,12 +694,10 @@ func servers(c *candidate, sh float64) []model.Server {
 	case tgt.IP != "":
 		base.Name = model.ServerName(c.m.Namespace, c.m.Name, 1)
 		base.Address, base.Port = tgt.IP, tgt.Port
-		base.Weight = serverWeight(sh, 1)
-		return []model.Server{base}
+		return []model.Server{base}, nil
 	case tgt.DNSName != "":
 		base.Name = model.ServerName(c.m.Namespace, c.m.Name, 1)
 		base.Address, base.Port = tgt.DNSName, tgt.Port
-		base.Weight = serverWeight(sh, 1)
 		// Both families: no restriction, IPv6 first, as the seed says.
 		switch {
 		case c.ipv4 && c.ipv6:
@@ -533,22 +707,21 @@ func servers(c *candidate, sh float64) []model.Server {
 		default:
 			base.Resolve = &model.Resolve{Resolvers: DNSResolvers, Family: "ipv4", Prefer: "ipv4"}
 		}
-		return []model.Server{base}
+		return []model.Server{base}, nil
 	}
-	n := len(tgt.Endpoints)
-	w := serverWeight(sh, n)
-	out := make([]model.Server, slots(n))
-	for i := range out {
+	// Endpoints of a Service come and go at runtime: each server is
+	// named by its address, so it keeps its name (and its health) while
+	// others change.
+	tmpl := base
+	tmpl.Dynamic = true
+	out := make([]model.Server, len(tgt.Endpoints))
+	for i, ep := range tgt.Endpoints {
 		s := base
-		s.Name = model.ServerName(c.m.Namespace, c.m.Name, i+1)
-		if i < n {
-			s.Address, s.Port, s.Weight = tgt.Endpoints[i].IP, tgt.Endpoints[i].Port, w
-		} else {
-			s.Spare = true
-		}
+		s.Name = model.EndpointServerName(c.m.Namespace, c.m.Name, ep.IP, ep.Port)
+		s.Address, s.Port, s.Dynamic = ep.IP, ep.Port, true
 		out[i] = s
 	}
-	return out
+	return out, &tmpl
 }
 
 // mappingRefs names a group's mappings as Sources entries.

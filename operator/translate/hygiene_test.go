@@ -60,7 +60,7 @@ func TestValuesFromFilesThatSkippedTheAPIServerNeverReachTheConfiguration(t *tes
 		}
 		s.TCPMappings = []v1alpha1.TCPMapping{mapping("relay", 0, 1, v1alpha1.TCPMappingSpec{Port: 2222, Service: "qotm"})}
 		res := translate.Translate(s)
-		be := backend(res, "tcpm-be-2222")
+		be := backend(res, "tcpm-be-default:relay")
 		if be == nil {
 			t.Fatal("no backend")
 		}

@@ -96,11 +96,18 @@ func frontend(res translate.Result, name string) *model.Frontend {
 }
 
 // shares lists a backend's members as mapping=share.
-func shares(be *model.Backend) map[string]float64 {
+// shares are the shares of every mapping of the frontend's group, read
+// from the mappings' backends.
+func shares(res translate.Result, frontendName string) map[string]float64 {
 	out := map[string]float64{}
-	if be != nil {
-		for _, m := range be.Members {
-			out[m.Mapping] = m.Share
+	for _, m := range res.Mappings {
+		if m.Frontend != frontendName {
+			continue
+		}
+		if be := backend(res, m.Backend); be != nil {
+			for _, mb := range be.Members {
+				out[mb.Mapping] = mb.Share
+			}
 		}
 	}
 	return out
@@ -215,7 +222,7 @@ func TestWeightEditsKeepTheLastAcceptedGenerationServing(t *testing.T) {
 			for _, w := range tc.want {
 				check(t, res, w)
 			}
-			got := shares(backend(res, "tcpm-be-2222"))
+			got := shares(res, "tcpm-fe-2222")
 			if len(got) != len(tc.shares) {
 				t.Errorf("backend shares %v, want %v", got, tc.shares)
 			}

@@ -188,11 +188,21 @@ func limitSettings(c *candidate) []setting {
 // describeProxies sets each frontend's and backend's description to the
 // TCPMappings it carries, so the stats page traces every proxy to them.
 func describeProxies(cfg *model.Config) {
-	for i := range cfg.Frontends {
-		cfg.Frontends[i].Description = mappingsIn(cfg.Frontends[i].Sources)
+	for i, f := range cfg.Frontends {
+		if f.Pick != nil && f.Pick.HostMap != "" {
+			// Its hosts, and so its mappings, come and go at runtime;
+			// a description would need a reload to follow.
+			continue
+		}
+		cfg.Frontends[i].Description = mappingsIn(f.Sources)
 	}
-	for i := range cfg.Backends {
-		cfg.Backends[i].Description = mappingsIn(cfg.Backends[i].Sources)
+	for i, b := range cfg.Backends {
+		if b.Pool {
+			// Which mapping holds a slot changes at runtime; its
+			// servers' names say whose they are.
+			continue
+		}
+		cfg.Backends[i].Description = mappingsIn(b.Sources)
 	}
 }
 
@@ -214,4 +224,27 @@ func mappingsIn(sources []string) string {
 		names = names[:maxDescribed]
 	}
 	return "TCPMapping " + strings.Join(names, ", ") + more
+}
+
+// shareLimits makes the limits of a weight group's backends (one per
+// mapping, named names, in member order) hold for the group together, as
+// the mappings agreed: their connections count together against
+// maxConnections, and a client's connections to any of them against the
+// rate limit, in the first one's stick table.
+func shareLimits(backends []model.Backend, names []string) {
+	if len(names) < 2 {
+		return
+	}
+	for i := range backends {
+		l := backends[i].Limits
+		if l == nil {
+			continue
+		}
+		if l.MaxConn != 0 {
+			l.Group = names
+		}
+		if l.Rate != nil {
+			l.Rate.Table = names[0]
+		}
+	}
 }

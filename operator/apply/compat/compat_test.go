@@ -243,8 +243,8 @@ func TestWeightChangeNeedsNoReload(t *testing.T) {
 	} {
 		w.weights(step.stable, step.canary)
 		out := mustApply(t, step.applier, tg, w.desired(t))
-		if out.Reloaded || len(out.Actions) == 0 {
-			t.Errorf("weights %d/%d: %+v, want runtime actions and no reload", step.stable, step.canary, out)
+		if out.Reloaded || len(out.MapChanges) == 0 {
+			t.Errorf("weights %d/%d: %+v, want map entry changes and no reload", step.stable, step.canary, out)
 		}
 		serves(t, w.pair, step.serving...)
 	}
@@ -271,14 +271,14 @@ func TestEndpointChangeNeedsNoReload(t *testing.T) {
 	before := tg.reloadCount(t)
 
 	for _, step := range [][]*dataplanetest.Backend{
-		{pods[0], pods[1], pods[2]}, // scale out into spare slots
-		{pods[3], pods[1]},          // a slot's address changes, one empties
+		{pods[0], pods[1], pods[2]}, // scale out: servers added
+		{pods[3], pods[1]},          // one added, two retired
 		{pods[2]},
 	} {
 		w.service("app", step...)
 		out := mustApply(t, a, tg, w.desired(t))
-		if out.Reloaded || len(out.Actions) == 0 {
-			t.Errorf("%d endpoints: %+v, want runtime actions and no reload", len(step), out)
+		if out.Reloaded || len(out.Actions)+len(out.ServersAdded) == 0 {
+			t.Errorf("%d endpoints: %+v, want runtime changes and no reload", len(step), out)
 		}
 		var names []string
 		for _, p := range step {
