@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/model"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/render"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/snapshot"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/translate"
@@ -29,6 +30,7 @@ func Render(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Var(&files, "f", "YAML file or directory of TCPMapping, TLSContext, HAProxy, Secret, Service and EndpointSlice resources (repeatable)")
 	only := fs.String("haproxy", "", "render only this HAProxy (namespace/name)")
 	certDir := fs.String("cert-dir", "", "also write the certificate files the configuration loads into this directory")
+	mapDir := fs.String("map-dir", "", "also write the map files the configuration loads (SNI hosts, weights) into this directory; run haproxy with TCPM_MAP_DIR set to it")
 	if err := parseFlags(fs, args, renderSummary, stdout); err != nil {
 		return err
 	}
@@ -69,10 +71,28 @@ func Render(_ context.Context, args []string, stdout, stderr io.Writer) error {
 				}
 			}
 		}
+		if *mapDir != "" {
+			if err := writeMaps(*mapDir, res.Config.Maps); err != nil {
+				return err
+			}
+		}
 		rendered++
 	}
 	if rendered == 0 {
 		return fmt.Errorf("no HAProxy %q in the input", *only)
+	}
+	return nil
+}
+
+// writeMaps writes each map file as an instance's map directory holds it.
+func writeMaps(dir string, maps []model.Map) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("write maps: %w", err)
+	}
+	for _, m := range maps {
+		if err := os.WriteFile(filepath.Join(dir, m.Name), m.Content(), 0o644); err != nil {
+			return fmt.Errorf("write map %s: %w", m.Name, err)
+		}
 	}
 	return nil
 }

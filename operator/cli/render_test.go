@@ -15,9 +15,9 @@ import (
 // TestRenderSamplesPassesHAProxyCheck runs `render -f deploy/samples/` as a
 // user would and has Debian's haproxy check what it printed.
 func TestRenderSamplesPassesHAProxyCheck(t *testing.T) {
-	certDir := t.TempDir()
+	certDir, mapDir := t.TempDir(), t.TempDir()
 	var stdout, stderr bytes.Buffer
-	code := cli.Main(context.Background(), []string{"render", "-f", "../../deploy/samples/", "--cert-dir", certDir}, &stdout, &stderr)
+	code := cli.Main(context.Background(), []string{"render", "-f", "../../deploy/samples/", "--cert-dir", certDir, "--map-dir", mapDir}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("render exited %d: %s", code, stderr.String())
 	}
@@ -26,7 +26,7 @@ func TestRenderSamplesPassesHAProxyCheck(t *testing.T) {
 	}
 	cfg := stdout.String()
 	for _, want := range []string{"frontend tcpm-fe-2222", "frontend tcpm-fe-2223", "frontend tcpm-fe-2224", "frontend tcpm-fe-2225",
-		"ssl_fc_sni -i host1", "ssl_fc_sni -i host2"} {
+		"ssl_fc_sni,lower", "tcpm-fe-2225-hosts.map"} {
 		if !strings.Contains(cfg, want) {
 			t.Errorf("rendered samples lack %q", want)
 		}
@@ -46,7 +46,28 @@ func TestRenderSamplesPassesHAProxyCheck(t *testing.T) {
 	if len(certs) != 1 {
 		t.Errorf("want the one certificate of TLSContext some-context, got %d files", len(certs))
 	}
-	golden.CheckHAProxyConfig(t, stdout.Bytes(), certs)
+	hosts, err := os.ReadFile(filepath.Join(mapDir, "tcpm-fe-2225-hosts.map"))
+	if err != nil {
+		t.Fatalf("the host map of port 2225 was not written: %v", err)
+	}
+	for _, host := range []string{"host1 ", "host2 "} {
+		if !strings.Contains(string(hosts), host) {
+			t.Errorf("host map lacks %q:\n%s", host, hosts)
+		}
+	}
+	maps := map[string][]byte{}
+	entries, err = os.ReadDir(mapDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(mapDir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		maps[e.Name()] = b
+	}
+	golden.CheckHAProxyFiles(t, stdout.Bytes(), certs, maps)
 }
 
 // TestRenderReportsRejectionsOnStderr: a conflicting mapping is named on
@@ -74,7 +95,7 @@ spec: {port: 2222, host: example.com, service: "10.0.0.2:443"}
 	if !strings.Contains(stderr.String(), want) {
 		t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
 	}
-	if !strings.Contains(stdout.String(), "server default:first:1 10.0.0.1:80 weight 256") {
+	if !strings.Contains(stdout.String(), "server default:first:1 10.0.0.1:80 weight 1") {
 		t.Errorf("the winner is not rendered:\n%s", stdout.String())
 	}
 	golden.CheckHAProxyConfig(t, stdout.Bytes(), nil)
