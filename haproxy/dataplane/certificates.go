@@ -268,20 +268,13 @@ func (s *Server) createCertificate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	file, header, err := r.FormFile("file_upload")
+	name, data, err := readUpload(r, 1<<20)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "file_upload is required: "+err.Error())
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	defer file.Close()
-	name := header.Filename
 	if !validName(name) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("file_upload: invalid file name %q", name))
-		return
-	}
-	data, err := io.ReadAll(io.LimitReader(file, 1<<20))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "read file_upload: "+err.Error())
 		return
 	}
 	if err := s.checkPEM(name, data); err != nil {
@@ -290,13 +283,8 @@ func (s *Server) createCertificate(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	path := filepath.Join(s.opt.CertDir, name)
-	if _, err := os.Stat(path); err == nil {
-		writeError(w, http.StatusConflict, fmt.Sprintf("certificate %s exists", name))
-		return
-	}
-	if err := writeFileAtomic(path, data); err != nil {
-		writeError(w, http.StatusInternalServerError, fmt.Sprintf("store %s: %v", name, err))
+	if code, err := storeNew(s.opt.CertDir, name, data, "certificate"); err != nil {
+		writeError(w, code, err.Error())
 		return
 	}
 	code := http.StatusCreated
@@ -443,4 +431,32 @@ func (s *Server) deleteCertificate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(code)
+}
+
+// readUpload reads the multipart file_upload of a storage create request:
+// its file name and at most limit bytes of content.
+func readUpload(r *http.Request, limit int64) (name string, data []byte, err error) {
+	file, header, err := r.FormFile("file_upload")
+	if err != nil {
+		return "", nil, fmt.Errorf("file_upload is required: %w", err)
+	}
+	defer file.Close()
+	data, err = io.ReadAll(io.LimitReader(file, limit))
+	if err != nil {
+		return "", nil, fmt.Errorf("read file_upload: %w", err)
+	}
+	return header.Filename, data, nil
+}
+
+// storeNew writes a new storage file into dir, refusing one that exists
+// (409); the caller holds s.mu. It returns the status to answer on error.
+func storeNew(dir, name string, data []byte, what string) (int, error) {
+	path := filepath.Join(dir, name)
+	if _, err := os.Stat(path); err == nil {
+		return http.StatusConflict, fmt.Errorf("%s %s exists", what, name)
+	}
+	if err := writeFileAtomic(path, data); err != nil {
+		return http.StatusInternalServerError, fmt.Errorf("store %s: %w", name, err)
+	}
+	return 0, nil
 }

@@ -403,20 +403,13 @@ func (s *Server) listStorageMaps(w http.ResponseWriter, _ *http.Request) {
 // createStorageMap stores a multipart file_upload: 201, 409 when the
 // file exists. No reload: a configuration that loads the map comes after.
 func (s *Server) createStorageMap(w http.ResponseWriter, r *http.Request) {
-	file, header, err := r.FormFile("file_upload")
+	name, data, err := readUpload(r, 64<<20)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "file_upload is required: "+err.Error())
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	defer file.Close()
-	name := header.Filename
 	if err := storageName(name); err != nil {
 		writeError(w, http.StatusBadRequest, "file_upload: "+err.Error())
-		return
-	}
-	data, err := io.ReadAll(io.LimitReader(file, 64<<20))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "read file_upload: "+err.Error())
 		return
 	}
 	if err := checkMapContent(data); err != nil {
@@ -425,13 +418,8 @@ func (s *Server) createStorageMap(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	path := filepath.Join(s.opt.MapDir, name)
-	if _, err := os.Stat(path); err == nil {
-		writeError(w, http.StatusConflict, fmt.Sprintf("map file %s exists", name))
-		return
-	}
-	if err := writeFileAtomic(path, data); err != nil {
-		writeError(w, http.StatusInternalServerError, fmt.Sprintf("store %s: %v", name, err))
+	if code, err := storeNew(s.opt.MapDir, name, data, "map file"); err != nil {
+		writeError(w, code, err.Error())
 		return
 	}
 	m, err := s.storageMapModel(name)
