@@ -131,6 +131,9 @@ func installOperator(dir string) error {
 	}
 	bed.metricsAddr = metrics
 	bed.operatorArgs = append(append([]string{}, c.Args...), "--metrics-bind-address="+metrics, "--health-probe-bind-address="+probes)
+	// For measuring a benchmark run, e.g.
+	// E2E_OPERATOR_ARGS="--pprof-bind-address=127.0.0.1:6060 --zap-log-level=debug".
+	bed.operatorArgs = append(bed.operatorArgs, strings.Fields(os.Getenv("E2E_OPERATOR_ARGS"))...)
 	for _, e := range c.Env {
 		v := e.Value
 		if e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.namespace" {
@@ -184,7 +187,12 @@ func runOperator() error {
 }
 
 func (p *operatorProcess) start() error {
-	bed.opLog = filepath.Join(filepath.Dir(bed.binary), fmt.Sprintf("operator-%d.log", time.Now().UnixNano()))
+	logDir := filepath.Dir(bed.binary)
+	if d := os.Getenv("E2E_OPERATOR_LOG_DIR"); d != "" {
+		// Kept after the run, unlike the bed's own folder.
+		logDir = d
+	}
+	bed.opLog = filepath.Join(logDir, fmt.Sprintf("operator-%d.log", time.Now().UnixNano()))
 	logFile, err := os.Create(bed.opLog)
 	if err != nil {
 		return err

@@ -93,6 +93,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	metricsAddr := fs.String("metrics-bind-address", ":8443", "address of the Prometheus metrics endpoint, served over HTTPS to clients the API server authenticates and authorizes for get /metrics (0 disables; with a local cluster 127.0.0.1:8443, or a free port when taken)")
 	metricsCertDir := fs.String("metrics-cert-dir", "", "folder with the metrics endpoint's serving certificate tls.crt and key tls.key, reloaded when they change (default: a self-signed certificate made at start)")
 	probeAddr := fs.String("health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	pprofAddr := fs.String("pprof-bind-address", "", "address of Go's /debug/pprof profiles, for measuring the operator (empty disables; bind it to loopback)")
 	leaderElect := fs.Bool("leader-elect", false, "elect a leader, so only one replica reconciles")
 	leaderNS := fs.String("leader-election-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the leader election Lease (default: $POD_NAMESPACE)")
 	image := fs.String("instance-image", DefaultInstanceImage, "default HAProxy instance image")
@@ -183,6 +184,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Scheme:                  snapshot.Scheme(),
 		Metrics:                 metricsOpts,
 		HealthProbeBindAddress:  *probeAddr,
+		PprofBindAddress:        *pprofAddr,
 		LeaderElection:          *leaderElect,
 		LeaderElectionID:        "haproxy-tcp-operator.haproxy-operator.io",
 		LeaderElectionNamespace: *leaderNS,
