@@ -58,7 +58,7 @@ func APIServerName(hap *v1alpha1.HAProxy) string {
 // nameConflictError when someone else's.
 func (r *HAProxyReconciler) ownedSecret(ctx context.Context, hap *v1alpha1.HAProxy, name string) (*corev1.Secret, error) {
 	var s corev1.Secret
-	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: hap.Namespace, Name: name}, &s)
+	err := r.secretReader().Get(ctx, client.ObjectKey{Namespace: hap.Namespace, Name: name}, &s)
 	switch {
 	case apierrors.IsNotFound(err):
 		return nil, nil

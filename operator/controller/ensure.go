@@ -89,7 +89,7 @@ func (r *HAProxyReconciler) ensureCredentials(ctx context.Context, hap *v1alpha1
 	var s corev1.Secret
 	key := client.ObjectKey{Namespace: hap.Namespace, Name: credentialsName(hap)}
 	generated := hap.Spec.DataPlaneAPI.CredentialsSecret == ""
-	err := r.APIReader.Get(ctx, key, &s)
+	err := r.secretReader().Get(ctx, key, &s)
 	switch {
 	case apierrors.IsNotFound(err) && generated:
 		created, err := newCredentials(hap)
@@ -218,7 +218,7 @@ func (r *HAProxyReconciler) ensureStatsSecret(ctx context.Context, hap *v1alpha1
 	}
 	name := statsSecretName(hap)
 	var s corev1.Secret
-	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: hap.Namespace, Name: name}, &s)
+	err := r.secretReader().Get(ctx, client.ObjectKey{Namespace: hap.Namespace, Name: name}, &s)
 	if apierrors.IsNotFound(err) {
 		created, err := generatedSecret(hap, name, "admin")
 		if err != nil {
@@ -288,6 +288,9 @@ func (r *HAProxyReconciler) cleanup(ctx context.Context, hap *v1alpha1.HAProxy) 
 			return err
 		}
 	}
+	// A status write still under way would put back what releasing
+	// removes.
+	r.closeStatusQueue(types.NamespacedName{Namespace: hap.Namespace, Name: hap.Name})
 	if err := r.releaseObjects(ctx, hap); err != nil {
 		return fmt.Errorf("release the objects HAProxy %s served: %w", klogRef(hap), err)
 	}

@@ -14,11 +14,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -27,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -69,6 +72,10 @@ type HAProxyReconciler struct {
 	grantsServed bool
 	// secrets reads referenced Secrets, again only when they changed.
 	secrets *referencedSecrets
+	// statusQueues write each HAProxy's statuses in the background.
+	statusQueues sync.Map // types.NamespacedName -> *statusQueue
+	// background ends with the manager: the status writes run under it.
+	background context.Context
 }
 
 // SetupWithManager registers the controller and what it watches.
@@ -83,6 +90,16 @@ func (r *HAProxyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return err
 	}
 	r.secrets = newReferencedSecrets(r.APIReader, mgr.GetClient(), r.now)
+	background, stop := context.WithCancel(context.Background())
+	r.background = background
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		<-ctx.Done()
+		stop()
+		return nil
+	})); err != nil {
+		stop()
+		return fmt.Errorf("add the status writers' lifetime: %w", err)
+	}
 	// The operator's own status writes change no generation: reacting to
 	// them would reconcile again for nothing.
 	specOrLabels := builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))
@@ -129,9 +146,12 @@ func (r *HAProxyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 // Reconcile brings one HAProxy's instances and statuses up to date.
 func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	logger := log.FromContext(ctx)
+	took := newPhaseTimer()
+	defer func() { logger.V(1).Info("Reconciled", took.fields()...) }()
 	var hap v1alpha1.HAProxy
 	if err := r.Client.Get(ctx, req.NamespacedName, &hap); err != nil {
 		if apierrors.IsNotFound(err) {
+			r.closeStatusQueue(req.NamespacedName)
 			r.appliers.Delete(req.NamespacedName)
 			r.excluded.forget(req.NamespacedName)
 			metrics.Forget(req.String())
@@ -166,6 +186,7 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	if err != nil {
 		return reconcile.Result{}, err
 	}
+	took.mark("prepare")
 	snap, err := snapshot.Gather(ctx, r.Client, &hap)
 	if err != nil {
 		return reconcile.Result{}, err
@@ -178,16 +199,14 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		// user had named their Secret.
 		snap.HAProxy.Spec.Stats.AuthSecret = statsSecret
 	}
-	var secrets client.Reader = r.APIReader
-	if r.secrets != nil {
-		secrets = r.secrets
-	}
-	if err := snapshot.AddSecrets(ctx, secrets, &snap, translate.SecretNames(snap)); err != nil {
+	if err := snapshot.AddSecrets(ctx, r.secretReader(), &snap, translate.SecretNames(snap)); err != nil {
 		return reconcile.Result{}, err
 	}
 	now := r.now()
 	snap.Exclusions = r.excluded.current(req.NamespacedName, &snap, now)
+	took.mark("snapshot")
 	res := translate.Translate(snap)
+	took.mark("translate")
 	if err := r.ensureOwned(ctx, &hap, res); err != nil {
 		if conflict := (*nameConflictError)(nil); errors.As(err, &conflict) {
 			return reconcile.Result{RequeueAfter: time.Minute}, r.reportNameConflict(ctx, &hap, conflict)
@@ -230,14 +249,17 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		instances []instance
 	)
 	for round := 0; ; round++ {
+		took.mark("targets")
 		cfg, err = render.Config(res.Config)
 		if err != nil {
 			return reconcile.Result{}, err
 		}
 		hash = render.Hash(cfg)
+		took.mark("render")
 		var refused *apply.RefusedError
 		var refusedBy *target
 		instances, refused, refusedBy = r.applyAll(ctx, &hap, targets, apply.Desired{Config: cfg, Model: res.Config}, hash)
+		took.mark("apply")
 		if refused == nil || round == maxExclusionRounds {
 			break
 		}
@@ -259,9 +281,8 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	}
 
 	recordMappings(klogRef(&hap), res, instances)
-	if err := r.writeStatuses(ctx, &hap, &snap, res, hash, replicas, running, instances); err != nil {
-		return reconcile.Result{}, err
-	}
+	r.statusQueueFor(req.NamespacedName, logger).submit(r.statusJobs(&hap, &snap, res, hash, replicas, running, instances))
+	took.mark("status")
 	for _, in := range instances {
 		if !in.Programmed {
 			logger.Info("Instance not programmed; retrying", "pod", in.Pod, "reason", in.Reason)
@@ -274,6 +295,49 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		return reconcile.Result{RequeueAfter: exclusionTTL + time.Second}, nil
 	}
 	return reconcile.Result{}, nil
+}
+
+// statusQueueFor is the status writer of one HAProxy.
+func (r *HAProxyReconciler) statusQueueFor(key types.NamespacedName, logger logr.Logger) *statusQueue {
+	if q, ok := r.statusQueues.Load(key); ok {
+		return q.(*statusQueue)
+	}
+	ctx := r.background
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	q, _ := r.statusQueues.LoadOrStore(key, newStatusQueue(ctx, logger))
+	return q.(*statusQueue)
+}
+
+// closeStatusQueue stops an HAProxy's status writer, once what it is
+// writing is written.
+func (r *HAProxyReconciler) closeStatusQueue(key types.NamespacedName) {
+	if q, ok := r.statusQueues.LoadAndDelete(key); ok {
+		q.(*statusQueue).close()
+	}
+}
+
+// phaseTimer measures where a reconcile's time goes, for the debug log.
+type phaseTimer struct {
+	start, last time.Time
+	phases      []any
+}
+
+func newPhaseTimer() *phaseTimer {
+	now := time.Now()
+	return &phaseTimer{start: now, last: now}
+}
+
+// mark ends the phase called name; a phase run twice is logged twice.
+func (t *phaseTimer) mark(name string) {
+	now := time.Now()
+	t.phases = append(t.phases, name, now.Sub(t.last).Round(time.Microsecond).String())
+	t.last = now
+}
+
+func (t *phaseTimer) fields() []any {
+	return append([]any{"took", time.Since(t.start).Round(time.Microsecond).String()}, t.phases...)
 }
 
 func (r *HAProxyReconciler) now() time.Time {

@@ -117,3 +117,12 @@ func (s *referencedSecrets) size() int {
 	defer s.mu.Unlock()
 	return len(s.copies)
 }
+
+// secretReader reads Secrets through the copies of referenced Secrets
+// when the manager set them up, else from the API server.
+func (r *HAProxyReconciler) secretReader() client.Reader {
+	if r.secrets != nil {
+		return r.secrets
+	}
+	return r.APIReader
+}

@@ -29,7 +29,7 @@ const defaultExpiryWarning = 14 * 24 * time.Hour
 
 // parallel runs the jobs with at most statusWorkers at once and joins
 // their errors.
-func parallel(jobs []func() error) error {
+func parallel(ctx context.Context, jobs []func(context.Context) error) error {
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
@@ -41,7 +41,7 @@ func parallel(jobs []func() error) error {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := job(); err != nil {
+			if err := job(ctx); err != nil {
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
@@ -75,6 +75,12 @@ func updateStatus[T client.Object](ctx context.Context, r *HAProxyReconciler, ob
 // writeStatus sets the status compute gives obj, when it differs from the
 // one it has.
 func writeStatus[T client.Object, S any](ctx context.Context, r *HAProxyReconciler, kind string, obj T, status func(T) *S, compute func(T) S) error {
+	// Most statuses are already right: check on obj, which may be shared
+	// with the cache, and copy it only to change it.
+	if equality.Semantic.DeepEqual(*status(obj), compute(obj)) {
+		return nil
+	}
+	obj = obj.DeepCopyObject().(T)
 	err := updateStatus(ctx, r, obj, func(o T) bool {
 		want, cur := compute(o), status(o)
 		changed := !equality.Semantic.DeepEqual(*cur, want)
@@ -89,25 +95,26 @@ func writeStatus[T client.Object, S any](ctx context.Context, r *HAProxyReconcil
 
 // writeMapping sets the status compute gives a TCPMapping.
 func (r *HAProxyReconciler) writeMapping(ctx context.Context, obj *v1alpha1.TCPMapping, compute func(*v1alpha1.TCPMapping) v1alpha1.TCPMappingStatus) error {
-	return writeStatus(ctx, r, "TCPMapping", obj.DeepCopy(), func(o *v1alpha1.TCPMapping) *v1alpha1.TCPMappingStatus { return &o.Status }, compute)
+	return writeStatus(ctx, r, "TCPMapping", obj, func(o *v1alpha1.TCPMapping) *v1alpha1.TCPMappingStatus { return &o.Status }, compute)
 }
 
 // writeContext sets the status compute gives a TLSContext.
 func (r *HAProxyReconciler) writeContext(ctx context.Context, obj *v1alpha1.TLSContext, compute func(*v1alpha1.TLSContext) v1alpha1.TLSContextStatus) error {
-	return writeStatus(ctx, r, "TLSContext", obj.DeepCopy(), func(o *v1alpha1.TLSContext) *v1alpha1.TLSContextStatus { return &o.Status }, compute)
+	return writeStatus(ctx, r, "TLSContext", obj, func(o *v1alpha1.TLSContext) *v1alpha1.TLSContextStatus { return &o.Status }, compute)
 }
 
-// writeStatuses writes, concurrently and only where something changed, the
-// status of every object this HAProxy serves, drops its entry from objects
-// it no longer serves, and writes the HAProxy's own status.
-func (r *HAProxyReconciler) writeStatuses(ctx context.Context, hap *v1alpha1.HAProxy, snap *snapshot.Snapshot, res translate.Result, hash string, pods, ready int32, instances []instance) error {
+// statusJobs are the writes that bring the status of every object this
+// HAProxy serves up to date, drop its entry from objects it no longer
+// serves, and write the HAProxy's own status; each writes only where
+// something changed.
+func (r *HAProxyReconciler) statusJobs(hap *v1alpha1.HAProxy, snap *snapshot.Snapshot, res translate.Result, hash string, pods, ready int32, instances []instance) []func(context.Context) error {
 	hapKey := klogRef(hap)
 	now := r.now()
 	warn := defaultExpiryWarning
 	if hap.Spec.CertificateExpiryWarning != nil {
 		warn = hap.Spec.CertificateExpiryWarning.Duration
 	}
-	var jobs []func() error
+	var jobs []func(context.Context) error
 
 	served := map[string]translate.MappingResult{}
 	for _, m := range res.Mappings {
@@ -118,7 +125,7 @@ func (r *HAProxyReconciler) writeStatuses(ctx context.Context, hap *v1alpha1.HAP
 		m, isServed := served[obj.Namespace+"/"+obj.Name]
 		switch {
 		case isServed:
-			jobs = append(jobs, func() error {
+			jobs = append(jobs, func(ctx context.Context) error {
 				before := rejection(obj.Status.Parents, hapKey)
 				if err := r.writeMapping(ctx, obj, func(o *v1alpha1.TCPMapping) v1alpha1.TCPMappingStatus {
 					before = rejection(o.Status.Parents, hapKey)
@@ -132,7 +139,7 @@ func (r *HAProxyReconciler) writeStatuses(ctx context.Context, hap *v1alpha1.HAP
 				return nil
 			})
 		case hasParent(obj.Status.Parents, hapKey):
-			jobs = append(jobs, func() error {
+			jobs = append(jobs, func(ctx context.Context) error {
 				return r.writeMapping(ctx, obj, func(o *v1alpha1.TCPMapping) v1alpha1.TCPMappingStatus { return mappingStatusWithout(o, hapKey) })
 			})
 		}
@@ -150,7 +157,7 @@ func (r *HAProxyReconciler) writeStatuses(ctx context.Context, hap *v1alpha1.HAP
 			if c.NotAfter != nil {
 				metrics.CertificateExpiry.WithLabelValues(hapKey, c.Namespace, c.Name).Set(float64(c.NotAfter.Unix()))
 			}
-			jobs = append(jobs, func() error {
+			jobs = append(jobs, func(ctx context.Context) error {
 				before := meta.FindStatusCondition(obj.Status.Conditions, v1alpha1.ConditionCertificateExpiring)
 				if err := r.writeContext(ctx, obj, func(o *v1alpha1.TLSContext) v1alpha1.TLSContextStatus {
 					before = meta.FindStatusCondition(o.Status.Conditions, v1alpha1.ConditionCertificateExpiring)
@@ -166,19 +173,19 @@ func (r *HAProxyReconciler) writeStatuses(ctx context.Context, hap *v1alpha1.HAP
 			})
 		case hasParent(obj.Status.Parents, hapKey):
 			metrics.CertificateExpiry.DeleteLabelValues(hapKey, obj.Namespace, obj.Name)
-			jobs = append(jobs, func() error {
+			jobs = append(jobs, func(ctx context.Context) error {
 				return r.writeContext(ctx, obj, func(o *v1alpha1.TLSContext) v1alpha1.TLSContextStatus { return contextStatusWithout(o, hapKey) })
 			})
 		}
 	}
 
-	jobs = append(jobs, func() error {
-		return writeStatus(ctx, r, "HAProxy", hap.DeepCopy(), func(o *v1alpha1.HAProxy) *v1alpha1.HAProxyStatus { return &o.Status },
+	jobs = append(jobs, func(ctx context.Context) error {
+		return writeStatus(ctx, r, "HAProxy", hap, func(o *v1alpha1.HAProxy) *v1alpha1.HAProxyStatus { return &o.Status },
 			func(o *v1alpha1.HAProxy) v1alpha1.HAProxyStatus {
 				return haproxyStatus(o.Status, o, res, hash, pods, ready, instances)
 			})
 	})
-	return parallel(jobs)
+	return jobs
 }
 
 // rejection is the first False Accepted or ResolvedRefs condition hap
@@ -228,10 +235,10 @@ func (r *HAProxyReconciler) releaseObjects(ctx context.Context, hap *v1alpha1.HA
 	if err := r.Client.List(ctx, &contexts); err != nil {
 		return fmt.Errorf("list TLSContexts: %w", err)
 	}
-	var jobs []func() error
+	var jobs []func(context.Context) error
 	for i := range mappings.Items {
 		if obj := &mappings.Items[i]; hasParent(obj.Status.Parents, hapKey) {
-			jobs = append(jobs, func() error {
+			jobs = append(jobs, func(ctx context.Context) error {
 				return r.writeMapping(ctx, obj, func(o *v1alpha1.TCPMapping) v1alpha1.TCPMappingStatus { return mappingStatusWithout(o, hapKey) })
 			})
 		}
@@ -240,10 +247,10 @@ func (r *HAProxyReconciler) releaseObjects(ctx context.Context, hap *v1alpha1.HA
 		obj := &contexts.Items[i]
 		metrics.CertificateExpiry.DeleteLabelValues(hapKey, obj.Namespace, obj.Name)
 		if hasParent(obj.Status.Parents, hapKey) {
-			jobs = append(jobs, func() error {
+			jobs = append(jobs, func(ctx context.Context) error {
 				return r.writeContext(ctx, obj, func(o *v1alpha1.TLSContext) v1alpha1.TLSContextStatus { return contextStatusWithout(o, hapKey) })
 			})
 		}
 	}
-	return parallel(jobs)
+	return parallel(ctx, jobs)
 }

@@ -107,7 +107,7 @@ func (r *HAProxyReconciler) externalTargets(ctx context.Context, hap *v1alpha1.H
 // secretKeys reads the given keys of a Secret, all required.
 func (r *HAProxyReconciler) secretKeys(ctx context.Context, namespace, name string, keys ...string) ([]string, error) {
 	var s corev1.Secret
-	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &s); err != nil {
+	if err := r.secretReader().Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &s); err != nil {
 		return nil, fmt.Errorf("Secret %s/%s: %w", namespace, name, err)
 	}
 	out := make([]string, len(keys))

@@ -1,0 +1,108 @@
+package controller
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+)
+
+// statusQueue writes, in the background, the statuses the reconciles of
+// one HAProxy computed, so a reconcile returns once its configuration is
+// applied: the next change is applied while the statuses of the last one
+// are still being written. Only the newest batch matters; one not yet
+// started when a newer one comes is dropped, since the newer one was
+// computed from a later state of the same objects.
+type statusQueue struct {
+	log logr.Logger
+
+	mu       sync.Mutex
+	pending  []func(context.Context) error
+	running  bool
+	idle     *sync.Cond
+	canceled bool
+	// ctx ends the writes when the operator stops.
+	ctx context.Context
+}
+
+// statusRetry bounds the wait before a failed batch is written again,
+// unless a newer batch replaced it meanwhile.
+var statusRetry = struct{ first, max time.Duration }{first: 500 * time.Millisecond, max: 30 * time.Second}
+
+func newStatusQueue(ctx context.Context, log logr.Logger) *statusQueue {
+	q := &statusQueue{ctx: ctx, log: log}
+	q.idle = sync.NewCond(&q.mu)
+	return q
+}
+
+// submit makes jobs the batch to write next, in place of any batch not
+// yet started.
+func (q *statusQueue) submit(jobs []func(context.Context) error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.canceled {
+		return
+	}
+	q.pending = jobs
+	if !q.running {
+		q.running = true
+		go q.run()
+	}
+}
+
+func (q *statusQueue) run() {
+	backoff := statusRetry.first
+	for {
+		q.mu.Lock()
+		jobs := q.pending
+		q.pending = nil
+		if jobs == nil || q.canceled || q.ctx.Err() != nil {
+			q.running = false
+			q.idle.Broadcast()
+			q.mu.Unlock()
+			return
+		}
+		q.mu.Unlock()
+
+		err := parallel(q.ctx, jobs)
+		if err == nil {
+			backoff = statusRetry.first
+			continue
+		}
+		q.log.Error(err, "Writing statuses failed; retrying", "after", backoff)
+		select {
+		case <-q.ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, statusRetry.max)
+		q.mu.Lock()
+		if q.pending == nil {
+			q.pending = jobs
+		}
+		q.mu.Unlock()
+	}
+}
+
+// close drops the batch not yet started, refuses new ones and waits for
+// the one being written: the HAProxy is going away, and what it releases
+// must not be written back after.
+func (q *statusQueue) close() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.canceled = true
+	q.pending = nil
+	for q.running {
+		q.idle.Wait()
+	}
+}
+
+// wait returns once the queue has written everything submitted so far
+// (or gave up because the operator stops).
+func (q *statusQueue) wait() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for q.running {
+		q.idle.Wait()
+	}
+}
