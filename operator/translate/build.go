@@ -104,7 +104,18 @@ func (t *translation) build(candidates []*candidate) {
 		}
 		l.groups = kept
 		if len(kept) > 0 {
+			cfg := &t.result.Config
+			fe, be, maps := len(cfg.Frontends), len(cfg.Backends), len(cfg.Maps)
 			t.addListener(l)
+			for _, f := range cfg.Frontends[fe:] {
+				t.result.PortOf[f.Name] = l.port
+			}
+			for _, b := range cfg.Backends[be:] {
+				t.result.PortOf[b.Name] = l.port
+			}
+			for _, m := range cfg.Maps[maps:] {
+				t.result.PortOf[m.Name] = l.port
+			}
 		}
 	}
 

@@ -74,42 +74,65 @@ func splitRef(ref, defaultNamespace string) (namespace, name string) {
 // selects reports whether hap serves an object with the given namespace and
 // labels.
 func (idx *index) selects(hap *v1alpha1.HAProxy, obj metav1.Object) bool {
-	if hap.Spec.NamespaceSelector == nil {
-		if obj.GetNamespace() != hap.Namespace {
+	return newSelection(hap).selects(idx, obj)
+}
+
+// selection is an HAProxy's selectors, parsed once for many objects.
+type selection struct {
+	hapNamespace string
+	// namespaces is nil when only the HAProxy's own namespace is served.
+	namespaces labels.Selector
+	// mappings is nil when every object of a served namespace is.
+	mappings labels.Selector
+	invalid  bool
+}
+
+func newSelection(hap *v1alpha1.HAProxy) selection {
+	sel := selection{hapNamespace: hap.Namespace}
+	var err error
+	if hap.Spec.NamespaceSelector != nil {
+		if sel.namespaces, err = metav1.LabelSelectorAsSelector(hap.Spec.NamespaceSelector); err != nil {
+			sel.invalid = true
+		}
+	}
+	if hap.Spec.MappingSelector != nil {
+		if sel.mappings, err = metav1.LabelSelectorAsSelector(hap.Spec.MappingSelector); err != nil {
+			sel.invalid = true
+		}
+	}
+	return sel
+}
+
+func (sel selection) selects(idx *index, obj metav1.Object) bool {
+	if sel.invalid {
+		return false
+	}
+	if sel.namespaces == nil {
+		if obj.GetNamespace() != sel.hapNamespace {
 			return false
 		}
 	} else {
-		sel, err := metav1.LabelSelectorAsSelector(hap.Spec.NamespaceSelector)
-		if err != nil {
-			return false
-		}
 		var nsLabels labels.Set
 		if ns := idx.namespaces[obj.GetNamespace()]; ns != nil {
 			nsLabels = ns.Labels
 		}
-		if !sel.Matches(nsLabels) {
+		if !sel.namespaces.Matches(nsLabels) {
 			return false
 		}
 	}
-	if hap.Spec.MappingSelector == nil {
-		return true
-	}
-	sel, err := metav1.LabelSelectorAsSelector(hap.Spec.MappingSelector)
-	if err != nil {
-		return false
-	}
-	return sel.Matches(labels.Set(obj.GetLabels()))
+	return sel.mappings == nil || sel.mappings.Matches(labels.Set(obj.GetLabels()))
 }
 
 // selectedMappings returns the TCPMappings hap serves.
 func (idx *index) selectedMappings(hap *v1alpha1.HAProxy) []*v1alpha1.TCPMapping {
+	sel := newSelection(hap)
 	var out []*v1alpha1.TCPMapping
 	for i := range idx.s.TCPMappings {
 		m := &idx.s.TCPMappings[i]
 		if m.DeletionTimestamp != nil {
 			continue
 		}
-		if idx.selects(hap, m) {
+		if sel.selects(idx, m) {
 			out = append(out, m)
 		}
 	}

@@ -84,6 +84,10 @@ type Result struct {
 	// not, as Kind/namespace/name: a change to one of them calls for a new
 	// translation.
 	References []string `json:"references,omitempty"`
+	// PortOf names, for every frontend, backend and map of Config, the
+	// port whose listener it serves: Update replaces a port's sections
+	// without touching the others'.
+	PortOf map[string]int32 `json:"-"`
 }
 
 // Reference kinds in Result.References.
@@ -153,7 +157,16 @@ func (t *translation) run() Result {
 
 	mappings := t.idx.selectedMappings(t.hap)
 	sort.SliceStable(mappings, func(i, j int) bool { return older(mappings[i], mappings[j]) })
+	t.translateMappings(mappings)
+	t.contextResults()
+	t.result.References = t.references(nil)
+	return t.result
+}
 
+// translateMappings evaluates mappings (oldest first), builds the
+// configuration from those that can be programmed and records a verdict
+// on each.
+func (t *translation) translateMappings(mappings []*v1alpha1.TCPMapping) {
 	// Rounds: when the current generation of a mapping is rejected and an
 	// older one was accepted, the older one is tried in its place, and
 	// everything is built again (a weight group needs all its members at
@@ -164,6 +177,7 @@ func (t *translation) run() Result {
 	var results []*MappingResult
 	for {
 		t.result.Config = t.globalConfig()
+		t.result.PortOf = map[string]int32{}
 		results = make([]*MappingResult, len(mappings))
 		tried := make([]*candidate, len(mappings))
 		var candidates []*candidate
@@ -201,6 +215,7 @@ func (t *translation) run() Result {
 		}
 	}
 
+	t.result.Mappings = nil
 	for i, r := range results {
 		m := mappings[i]
 		switch {
@@ -220,12 +235,22 @@ func (t *translation) run() Result {
 		a, b := t.result.Mappings[i], t.result.Mappings[j]
 		return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
 	})
-	t.contextResults()
+}
+
+// references are the objects this translation read, with more, sorted
+// and without repeats.
+func (t *translation) references(more []string) []string {
+	out := make([]string, 0, len(t.refs)+len(more))
 	for r := range t.refs {
-		t.result.References = append(t.result.References, r)
+		out = append(out, r)
 	}
-	sort.Strings(t.result.References)
-	return t.result
+	for _, r := range more {
+		if !t.refs[r] {
+			out = append(out, r)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // previousUsable reports whether a mapping has an accepted generation older

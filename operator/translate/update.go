@@ -1,0 +1,205 @@
+package translate
+
+import (
+	"reflect"
+	"sort"
+
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/model"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/snapshot"
+)
+
+// Update translates s as Translate would, but evaluates and builds again
+// only the mappings on ports, keeping the rest of prev as it is: a weight,
+// an endpoint or an SNI host costs what its port costs, not what 10,000
+// mappings do.
+//
+// prev must be Translate's (or Update's) result for a snapshot that
+// differs from s only in TCPMappings whose current or last accepted port
+// is in ports (added, removed or changed), and in Services and
+// EndpointSlices that only mappings on ports use. Under that condition the
+// result equals Translate(s), but for References, which may keep those of
+// removed mappings until the next full translation.
+//
+// It returns false when the change reaches beyond those ports' sections
+// (a certificate file comes or goes, a mapping is built on a port not in
+// ports): the caller then translates in full.
+func Update(prev Result, s snapshot.Snapshot, ports []int32) (Result, bool) {
+	if prev.PortOf == nil {
+		return Result{}, false
+	}
+	affected := make(map[int32]bool, len(ports))
+	for _, p := range ports {
+		affected[p] = true
+	}
+	idx := newIndex(s)
+	t := &translation{idx: idx, hap: &s.HAProxy, policy: newPolicy(&s.HAProxy, s.ReferenceGrants, s.NoReferenceGrantCRD)}
+	t.contexts = map[string]*contextInfo{}
+	t.refs = map[string]bool{}
+	t.result.ReferenceGrants = t.policy.condition()
+
+	selected := idx.selectedMappings(t.hap)
+	present := make(map[string]bool, len(selected))
+	var mappings []*v1alpha1.TCPMapping
+	for _, m := range selected {
+		present[key(m.Namespace, m.Name)] = true
+		if onPorts(m, affected) {
+			mappings = append(mappings, m)
+		}
+	}
+	sort.SliceStable(mappings, func(i, j int) bool { return older(mappings[i], mappings[j]) })
+	t.translateMappings(mappings)
+	sub := t.result
+	for _, port := range sub.PortOf {
+		if !affected[port] {
+			return Result{}, false
+		}
+	}
+
+	out := prev
+	out.HAProxy, out.ReferenceGrants = sub.HAProxy, sub.ReferenceGrants
+	keep := func(name string) bool {
+		port, ok := prev.PortOf[name]
+		return ok && !affected[port]
+	}
+	out.Config.Frontends = mergeSections(prev.Config.Frontends, sub.Config.Frontends, keep, func(f model.Frontend) string { return f.Name })
+	out.Config.Backends = mergeSections(prev.Config.Backends, sub.Config.Backends, keep, func(b model.Backend) string { return b.Name })
+	out.Config.Maps = mergeSections(prev.Config.Maps, sub.Config.Maps, keep, func(m model.Map) string { return m.Name })
+	if !sameFiles(prev, sub.Config, affected) {
+		return Result{}, false
+	}
+	out.Config.Resolvers = nil
+	for _, b := range out.Config.Backends {
+		for _, s := range b.Servers {
+			if s.Resolve != nil {
+				out.Config.Resolvers = &model.Resolvers{Name: DNSResolvers}
+			}
+		}
+	}
+	out.PortOf = make(map[string]int32, len(prev.PortOf))
+	for name, port := range prev.PortOf {
+		if !affected[port] {
+			out.PortOf[name] = port
+		}
+	}
+	for name, port := range sub.PortOf {
+		out.PortOf[name] = port
+	}
+
+	redone := make(map[string]bool, len(sub.Mappings))
+	for _, m := range sub.Mappings {
+		redone[key(m.Namespace, m.Name)] = true
+	}
+	for _, m := range prev.Mappings {
+		k := key(m.Namespace, m.Name)
+		if present[k] && !redone[k] && m.Frontend != "" && affected[prev.PortOf[m.Frontend]] {
+			// It was on a port being redone, yet is neither on it now nor
+			// gone: it moved to a port the caller did not name.
+			return Result{}, false
+		}
+	}
+	out.Mappings = mergeSections(prev.Mappings, sub.Mappings, func(k string) bool { return present[k] && !redone[k] },
+		func(m MappingResult) string { return key(m.Namespace, m.Name) })
+	// TLSContexts are judged on their own and their Secrets, which did not
+	// change: prev's verdicts stand.
+	out.References = t.references(prev.References)
+	return out, true
+}
+
+// onPorts reports whether m is, or may be, programmed on one of ports:
+// its current spec, or the last accepted one that stands in for it.
+func onPorts(m *v1alpha1.TCPMapping, ports map[int32]bool) bool {
+	if ports[m.Spec.Port] {
+		return true
+	}
+	return m.Status.LastAccepted != nil && ports[m.Status.LastAccepted.Spec.Port]
+}
+
+// mergeSections is prev's items that keep allows and fresh's, in name
+// order; both lists are in name order.
+func mergeSections[T any](prev, fresh []T, keep func(string) bool, name func(T) string) []T {
+	out := make([]T, 0, len(prev)+len(fresh))
+	i := 0
+	for _, p := range prev {
+		n := name(p)
+		if !keep(n) {
+			continue
+		}
+		for i < len(fresh) && name(fresh[i]) < n {
+			out = append(out, fresh[i])
+			i++
+		}
+		out = append(out, p)
+	}
+	out = append(out, fresh[i:]...)
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// sameFiles reports whether the affected ports' sections load the same
+// certificate files, with the same content, in prev and in fresh: then
+// the configuration's certificate files are prev's.
+func sameFiles(prev Result, fresh model.Config, affected map[int32]bool) bool {
+	before := map[string]bool{}
+	for _, f := range prev.Config.Frontends {
+		if affected[prev.PortOf[f.Name]] {
+			frontendFiles(f, before)
+		}
+	}
+	for _, b := range prev.Config.Backends {
+		if affected[prev.PortOf[b.Name]] {
+			backendFiles(b, before)
+		}
+	}
+	after := map[string]bool{}
+	for _, f := range fresh.Frontends {
+		frontendFiles(f, after)
+	}
+	for _, b := range fresh.Backends {
+		backendFiles(b, after)
+	}
+	if !reflect.DeepEqual(before, after) {
+		return false
+	}
+	have := make(map[string]*model.Certificate, len(prev.Config.Certificates))
+	for i := range prev.Config.Certificates {
+		have[prev.Config.Certificates[i].File] = &prev.Config.Certificates[i]
+	}
+	for i := range fresh.Certificates {
+		c := &fresh.Certificates[i]
+		if h := have[c.File]; h == nil || !reflect.DeepEqual(*h, *c) {
+			return false
+		}
+	}
+	return true
+}
+
+func frontendFiles(f model.Frontend, into map[string]bool) {
+	if tls := f.Bind.TLS; tls != nil {
+		for _, name := range []string{tls.Certificate, tls.CAFile, tls.CRLFile} {
+			if name != "" {
+				into[name] = true
+			}
+		}
+	}
+}
+
+func backendFiles(b model.Backend, into map[string]bool) {
+	add := func(s *model.Server) {
+		if s == nil {
+			return
+		}
+		if s.CAFile != "" && s.CAFile != model.SystemCAFile {
+			into[s.CAFile] = true
+		}
+		if s.ClientCertificate != "" {
+			into[s.ClientCertificate] = true
+		}
+	}
+	for i := range b.Servers {
+		add(&b.Servers[i])
+	}
+	add(b.Template)
+}
