@@ -72,6 +72,9 @@ type HAProxyReconciler struct {
 	grantsServed bool
 	// secrets reads referenced Secrets, again only when they changed.
 	secrets *referencedSecrets
+	// translations are each HAProxy's last translation and rendering,
+	// which the next reconcile starts from.
+	translations sync.Map // types.NamespacedName -> *lastTranslation
 	// statusQueues write each HAProxy's statuses in the background.
 	statusQueues sync.Map // types.NamespacedName -> *statusQueue
 	// background ends with the manager: the status writes run under it.
@@ -152,6 +155,7 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	if err := r.Client.Get(ctx, req.NamespacedName, &hap); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.closeStatusQueue(req.NamespacedName)
+			r.translations.Delete(req.NamespacedName)
 			r.appliers.Delete(req.NamespacedName)
 			r.excluded.forget(req.NamespacedName)
 			metrics.Forget(req.String())
@@ -204,8 +208,9 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	}
 	now := r.now()
 	snap.Exclusions = r.excluded.current(req.NamespacedName, &snap, now)
+	versions := versionsOf(&snap)
 	took.mark("snapshot")
-	res := translate.Translate(snap)
+	res, cfg, hash := r.translateSince(ctx, req.NamespacedName, &snap, versions)
 	took.mark("translate")
 	if err := r.ensureOwned(ctx, &hap, res); err != nil {
 		if conflict := (*nameConflictError)(nil); errors.As(err, &conflict) {
@@ -243,18 +248,16 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 
 	// Apply; when HAProxy refuses, leave out the objects it refused and
 	// apply the rest, so one tenant's bad object never blocks the others.
-	var (
-		cfg       []byte
-		hash      string
-		instances []instance
-	)
-	for round := 0; ; round++ {
+	var instances []instance
+	round := 0
+	for ; ; round++ {
 		took.mark("targets")
-		cfg, err = render.Config(res.Config)
-		if err != nil {
-			return reconcile.Result{}, err
+		if cfg == nil {
+			if cfg, err = render.Config(res.Config); err != nil {
+				return reconcile.Result{}, err
+			}
+			hash = render.Hash(cfg)
 		}
-		hash = render.Hash(cfg)
 		took.mark("render")
 		var refused *apply.RefusedError
 		var refusedBy *target
@@ -273,11 +276,18 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		}
 		r.excluded.add(req.NamespacedName, now, found...)
 		snap.Exclusions = r.excluded.current(req.NamespacedName, &snap, now)
-		res = translate.Translate(snap)
+		res, cfg = translate.Translate(snap), nil
 	}
 	metrics.Exclusions.WithLabelValues(klogRef(&hap)).Set(float64(len(snap.Exclusions)))
-	if err := r.ensureOwned(ctx, &hap, res); err != nil {
-		return reconcile.Result{}, err
+	if round == 0 {
+		r.translations.Store(req.NamespacedName, &lastTranslation{versions: versions, res: res, cfg: cfg, hash: hash})
+	} else {
+		// Translated again with other exclusions than versions says: the
+		// next reconcile starts afresh.
+		r.translations.Delete(req.NamespacedName)
+		if err := r.ensureOwned(ctx, &hap, res); err != nil {
+			return reconcile.Result{}, err
+		}
 	}
 
 	recordMappings(klogRef(&hap), res, instances)

@@ -46,6 +46,25 @@ func Config(cfg model.Config) ([]byte, error) {
 	return append(bytes.TrimRight(buf.Bytes(), "\n"), '\n'), nil
 }
 
+// Proxies renders cfg with only the frontends and backends whose names
+// keep accepts: equal outputs for two configurations with the same global
+// settings say those sections render the same in both.
+func Proxies(cfg model.Config, keep func(name string) bool) ([]byte, error) {
+	part := cfg
+	part.Frontends, part.Backends = nil, nil
+	for _, f := range cfg.Frontends {
+		if keep(f.Name) {
+			part.Frontends = append(part.Frontends, f)
+		}
+	}
+	for _, b := range cfg.Backends {
+		if keep(b.Name) {
+			part.Backends = append(part.Backends, b)
+		}
+	}
+	return Config(part)
+}
+
 // ConfigWithIndex renders cfg like Config and also names, for each line of
 // the text, the section it belongs to: the proxy name of a frontend or
 // backend (which model.Config.SourcesOf resolves to objects), the resolvers

@@ -20,9 +20,8 @@ type Snapshot struct {
 	TLSContexts []v1alpha1.TLSContext
 	Secrets     []corev1.Secret
 	Services    []corev1.Service
-	// EndpointSlices, when gathered from the operator's cache, share
-	// their slices and maps with the cached objects (the cache hands
-	// them out without a deep copy): they are read, never modified.
+	// EndpointSlices, like every object Gather reads, share their slices
+	// and maps with the cached objects: they are read, never modified.
 	EndpointSlices []discoveryv1.EndpointSlice
 	// ReferenceGrants are the Gateway API ReferenceGrants of every
 	// namespace: the consent a namespace gives to references from others.

@@ -1,0 +1,210 @@
+package controller
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/render"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/snapshot"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/translate"
+)
+
+// inputVersions say which version of every input a translation read, so
+// the next reconcile can tell what changed since: most changes touch one
+// port, and only that port is translated again (translate.Update).
+type inputVersions struct {
+	// global covers the inputs every port depends on: the HAProxy, the
+	// namespaces, TLSContexts, Secrets, ReferenceGrants and exclusions.
+	global string
+	// mappings are the TCPMappings' versions, by namespace/name.
+	mappings map[string]mappingVersion
+	// services are the versions of each Service and its EndpointSlices,
+	// by namespace/name.
+	services map[string]string
+}
+
+// mappingVersion is a TCPMapping's resourceVersion and the ports it may
+// be programmed on.
+type mappingVersion struct {
+	version string
+	ports   [2]int32
+}
+
+// lastTranslation is a reconcile's translation and rendering, kept for
+// the next reconcile of the same HAProxy.
+type lastTranslation struct {
+	versions inputVersions
+	res      translate.Result
+	cfg      []byte
+	hash     string
+}
+
+// versionsOf reads the versions of a snapshot's inputs.
+func versionsOf(snap *snapshot.Snapshot) inputVersions {
+	var g strings.Builder
+	hap := &snap.HAProxy
+	fmt.Fprintf(&g, "haproxy %s %d %v %v %s|", hap.UID, hap.Generation, hap.Labels, hap.Spec.Stats.AuthSecret, hap.DeletionTimestamp)
+	for i := range snap.Namespaces {
+		fmt.Fprintf(&g, "ns %s %s|", snap.Namespaces[i].Name, snap.Namespaces[i].ResourceVersion)
+	}
+	for i := range snap.TLSContexts {
+		c := &snap.TLSContexts[i]
+		fmt.Fprintf(&g, "ctx %s/%s %s|", c.Namespace, c.Name, c.ResourceVersion)
+	}
+	secrets := make([]string, 0, len(snap.Secrets))
+	for i := range snap.Secrets {
+		s := &snap.Secrets[i]
+		secrets = append(secrets, s.Namespace+"/"+s.Name+" "+s.ResourceVersion)
+	}
+	sort.Strings(secrets)
+	fmt.Fprintf(&g, "secrets %v|", secrets)
+	for i := range snap.ReferenceGrants {
+		rg := &snap.ReferenceGrants[i]
+		fmt.Fprintf(&g, "grant %s/%s %s|", rg.Namespace, rg.Name, rg.ResourceVersion)
+	}
+	fmt.Fprintf(&g, "nocrd %v|", snap.NoReferenceGrantCRD)
+	exclusions := make([]string, 0, len(snap.Exclusions))
+	for _, ex := range snap.Exclusions {
+		exclusions = append(exclusions, fmt.Sprintf("%s@%d %s %s", ex.Ref, ex.Generation, ex.Reason, ex.Message))
+	}
+	sort.Strings(exclusions)
+	fmt.Fprintf(&g, "exclusions %q", exclusions)
+
+	v := inputVersions{
+		global:   g.String(),
+		mappings: make(map[string]mappingVersion, len(snap.TCPMappings)),
+		services: make(map[string]string, len(snap.Services)),
+	}
+	for i := range snap.TCPMappings {
+		// The resourceVersion: the operator's own status writes change it
+		// too, which costs that mapping's port a translation, never a
+		// missed change.
+		m := &snap.TCPMappings[i]
+		mv := mappingVersion{version: m.ResourceVersion, ports: [2]int32{m.Spec.Port, m.Spec.Port}}
+		if la := m.Status.LastAccepted; la != nil {
+			mv.ports[1] = la.Spec.Port
+		}
+		v.mappings[m.Namespace+"/"+m.Name] = mv
+	}
+	for i := range snap.Services {
+		s := &snap.Services[i]
+		v.services[s.Namespace+"/"+s.Name] = s.ResourceVersion
+	}
+	for i := range snap.EndpointSlices {
+		es := &snap.EndpointSlices[i]
+		k := es.Namespace + "/" + es.Labels[discoveryv1.LabelServiceName]
+		v.services[k] += " " + es.Name + "@" + es.ResourceVersion
+	}
+	return v
+}
+
+// changedPorts are the ports whose mappings or Services differ between
+// before and now; false when something every port depends on changed.
+func (r *HAProxyReconciler) changedPorts(ctx context.Context, before, now inputVersions) ([]int32, bool) {
+	if before.global != now.global {
+		return nil, false
+	}
+	ports := map[int32]bool{}
+	for k, mv := range now.mappings {
+		if was, ok := before.mappings[k]; !ok || was.version != mv.version || was.ports != mv.ports {
+			ports[mv.ports[0]], ports[mv.ports[1]] = true, true
+			if ok {
+				ports[was.ports[0]], ports[was.ports[1]] = true, true
+			}
+		}
+	}
+	for k, was := range before.mappings {
+		if _, ok := now.mappings[k]; !ok {
+			ports[was.ports[0]], ports[was.ports[1]] = true, true
+		}
+	}
+	var services []string
+	for k, v := range now.services {
+		if before.services[k] != v {
+			services = append(services, k)
+		}
+	}
+	for k := range before.services {
+		if _, ok := now.services[k]; !ok {
+			services = append(services, k)
+		}
+	}
+	for _, svc := range services {
+		// The mappings that may name the Service, from the cache's index.
+		var list v1alpha1.TCPMappingList
+		if err := r.Client.List(ctx, &list, client.MatchingFields{indexMappingService: svc}, client.UnsafeDisableDeepCopy); err != nil {
+			return nil, false
+		}
+		for i := range list.Items {
+			for _, spec := range mappingSpecs(&list.Items[i]) {
+				ports[spec.Port] = true
+			}
+		}
+	}
+	out := make([]int32, 0, len(ports))
+	for p := range ports {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out, true
+}
+
+// translateSince translates snap, from the last translation of the same
+// HAProxy where only some ports changed. cfg is the rendered text when
+// it is the last one unchanged (the changed ports render as before),
+// else nil: the caller renders.
+func (r *HAProxyReconciler) translateSince(ctx context.Context, key types.NamespacedName, snap *snapshot.Snapshot, versions inputVersions) (res translate.Result, cfg []byte, hash string) {
+	v, ok := r.translations.Load(key)
+	if !ok {
+		return translate.Translate(*snap), nil, ""
+	}
+	last := v.(*lastTranslation)
+	ports, ok := r.changedPorts(ctx, last.versions, versions)
+	if !ok {
+		return translate.Translate(*snap), nil, ""
+	}
+	if len(ports) == 0 {
+		return last.res, last.cfg, last.hash
+	}
+	res, ok = translate.Update(last.res, *snap, ports)
+	if !ok {
+		return translate.Translate(*snap), nil, ""
+	}
+	if sameText(last, res, ports) {
+		return res, last.cfg, last.hash
+	}
+	return res, nil, ""
+}
+
+// sameText reports whether res renders to last's text: the sections of
+// the changed ports render as before and nothing global moved.
+func sameText(last *lastTranslation, res translate.Result, ports []int32) bool {
+	if last.cfg == nil || (last.res.Config.Resolvers == nil) != (res.Config.Resolvers == nil) ||
+		last.res.Config.AccessLogs() != res.Config.AccessLogs() {
+		return false
+	}
+	changed := map[int32]bool{}
+	for _, p := range ports {
+		changed[p] = true
+	}
+	touched := func(portOf map[string]int32) func(string) bool {
+		return func(name string) bool {
+			p, ok := portOf[name]
+			return ok && changed[p]
+		}
+	}
+	before, err := render.Proxies(last.res.Config, touched(last.res.PortOf))
+	if err != nil {
+		return false
+	}
+	after, err := render.Proxies(res.Config, touched(res.PortOf))
+	return err == nil && bytes.Equal(before, after)
+}
