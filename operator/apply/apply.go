@@ -248,17 +248,58 @@ type instanceState struct {
 	runMaps map[string]mapEntries
 }
 
-// target is desired, digested.
+// target is desired, digested. The model's digests are made when first
+// asked for: a configuration whose text did not change needs none.
 type target struct {
-	config    []byte
-	text      [sha256.Size]byte
-	hasModel  bool
+	config   []byte
+	text     [sha256.Size]byte
+	hasModel bool
+	// dirs, when set, are the instance's directories written into the
+	// text (a literal API): part of the structure.
+	dirs   string
+	digest *modelDigest
+	certs  []model.Certificate
+}
+
+// modelDigest is what the applier reads of a model: shared by the copies
+// of one target, computed once.
+type modelDigest struct {
+	model     *model.Config
+	done      bool
 	structure string
 	view      runtimeView
 	// dynamic names the backends whose servers come and go at runtime.
 	dynamic map[string]bool
-	certs   []model.Certificate
 }
+
+func (t target) digested() *modelDigest {
+	d := t.digest
+	if !d.done {
+		d.done = true
+		d.structure = structureDigest(d.model)
+		d.view = viewOf(d.model)
+		d.dynamic = map[string]bool{}
+		for _, b := range d.model.Backends {
+			if b.Template != nil {
+				d.dynamic[b.Name] = true
+			}
+		}
+	}
+	return d
+}
+
+// structure identifies what the configuration is, leaving out what
+// runtime actions change (see structureDigest).
+func (t target) structure() string {
+	s := t.digested().structure
+	if t.dirs != "" {
+		s += "\x00" + t.dirs
+	}
+	return s
+}
+
+// view is the model's runtime view.
+func (t target) view() runtimeView { return t.digested().view }
 
 func newTarget(d Desired) target {
 	t := target{config: d.Config, text: sha256.Sum256(d.Config), certs: d.Certificates}
@@ -267,14 +308,7 @@ func newTarget(d Desired) target {
 	}
 	if !isZero(&d.Model) {
 		t.hasModel = true
-		t.structure = structureDigest(&d.Model)
-		t.view = viewOf(&d.Model)
-		t.dynamic = map[string]bool{}
-		for _, b := range d.Model.Backends {
-			if b.Template != nil {
-				t.dynamic[b.Name] = true
-			}
-		}
+		t.digest = &modelDigest{model: &d.Model}
 	}
 	return t
 }
@@ -301,6 +335,8 @@ type configPlan struct {
 	// view is what runs once the plan is carried out; nil keeps the
 	// desired model's view.
 	view runtimeView
+	// sameText: the instance runs the text desired, as remembered.
+	sameText bool
 }
 
 func (st *instanceState) apply(ctx context.Context, inst Instance, desired Desired) (Outcome, error) {
@@ -471,9 +507,9 @@ func (st *instanceState) planConfig(ctx context.Context, inst Instance, version 
 	switch {
 	case st.needReload:
 	case want.text == st.text:
-		plan.kind, plan.view = pushNothing, st.view
-	case want.hasModel && st.hasModel && want.structure == st.structure:
-		if rp, ok := runtimeActions(st.view, want.view); ok && st.canAdd(inst, rp) {
+		plan.kind, plan.view, plan.sameText = pushNothing, st.view, true
+	case want.hasModel && st.hasModel && want.structure() == st.structure:
+		if rp, ok := runtimeActions(st.view, want.view()); ok && st.canAdd(inst, rp) {
 			plan.kind, plan.actions, plan.add, plan.view = pushRuntime, rp.actions, rp.add, rp.next
 		}
 	case !want.hasModel || !st.hasModel:
@@ -509,7 +545,7 @@ func (st *instanceState) planByMeaning(ctx context.Context, inst Instance, versi
 	// The model's view knows how to add a server; the text's does not.
 	desired := next.servers
 	if want.hasModel {
-		desired = want.view
+		desired = want.view()
 	}
 	plan.view = desired
 	switch {
@@ -528,7 +564,15 @@ func (st *instanceState) planByMeaning(ctx context.Context, inst Instance, versi
 func (st *instanceState) push(ctx context.Context, inst Instance, want target, plan configPlan, out *Outcome) (string, error) {
 	remember := func(version int64) {
 		st.known, st.version, st.text, st.needReload = true, version, want.text, false
-		st.hasModel, st.structure, st.view = want.hasModel, want.structure, want.view
+		if plan.sameText && st.hasModel == want.hasModel {
+			// The same text: the same structure and view as remembered.
+			return
+		}
+		st.hasModel = want.hasModel
+		st.structure, st.view = "", nil
+		if want.hasModel {
+			st.structure, st.view = want.structure(), want.view()
+		}
 		if plan.view != nil && plan.kind != pushReload {
 			st.view = plan.view
 		} else if !want.hasModel {

@@ -379,7 +379,7 @@ func (st *instanceState) localize(ctx context.Context, inst Instance, t *target,
 	}
 	t.config, t.text = text, sha256.Sum256(text)
 	if t.hasModel {
-		t.structure += "\x00" + d.String()
+		t.dirs = d.String()
 	}
 	return nil
 }

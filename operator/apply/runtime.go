@@ -279,5 +279,5 @@ func dynamicBackends(want target) map[string]bool {
 	if !want.hasModel {
 		return nil
 	}
-	return want.dynamic
+	return want.digested().dynamic
 }
