@@ -7,12 +7,14 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -119,6 +121,17 @@ func (r *HAProxyReconciler) ensureAPICertificate(ctx context.Context, hap *v1alp
 	if err != nil {
 		return err
 	}
+	name := apiTLSSecretName(hap)
+	serving, err := r.ownedSecret(ctx, hap, name)
+	if err != nil {
+		return err
+	}
+	// Parsing and verifying both certificates costs milliseconds; what
+	// was found good stays good for a while (renewal is due weeks ahead).
+	checked := channelCheck{hap: hap.UID, ca: resourceVersion(caSecret), serving: resourceVersion(serving)}
+	if at, ok := r.channelChecks.Load(checked); ok && now.Sub(at.(time.Time)) < channelRecheck {
+		return nil
+	}
 	ca, previous := keyPairOf(caSecret), []byte(nil)
 	if caSecret != nil {
 		previous = caSecret.Data[pki.KeyCA]
@@ -147,11 +160,6 @@ func (r *HAProxyReconciler) ensureAPICertificate(ctx context.Context, hap *v1alp
 		return fmt.Errorf("read the CA of %s: %w", klogRef(hap), err)
 	}
 
-	name := apiTLSSecretName(hap)
-	serving, err := r.ownedSecret(ctx, hap, name)
-	if err != nil {
-		return err
-	}
 	leaf := keyPairOf(serving)
 	if d := pki.DecideLeaf(leaf, caCert, APIServerName(hap), now); d.Issue {
 		logger.Info("Issuing the instances' API certificate", "secret", name, "why", d.Reason)
@@ -166,7 +174,25 @@ func (r *HAProxyReconciler) ensureAPICertificate(ctx context.Context, hap *v1alp
 			pki.KeyCert: leaf.Cert, pki.KeyKey: leaf.Key, pki.KeyCA: bundle,
 		})
 	}
+	r.channelChecks.Store(checked, now)
 	return nil
+}
+
+// channelCheck names the versions of an HAProxy's control channel
+// Secrets that were found good.
+type channelCheck struct {
+	hap         types.UID
+	ca, serving string
+}
+
+// channelRecheck is how long Secrets found good are not checked again.
+const channelRecheck = time.Hour
+
+func resourceVersion(s *corev1.Secret) string {
+	if s == nil {
+		return ""
+	}
+	return s.ResourceVersion
 }
 
 // apiTrust is the CA bundle that verifies the HAProxy's instances: ca.crt
@@ -228,6 +254,9 @@ func checkInstance(ctx context.Context, c *http.Client, endpoint string) string 
 	if err != nil {
 		return verificationFailure(err)
 	}
+	// Read to the end, so the connection (and its TLS session) serves
+	// the apply that follows instead of a new handshake.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 	resp.Body.Close()
 	return ""
 }

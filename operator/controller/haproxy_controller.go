@@ -75,6 +75,8 @@ type HAProxyReconciler struct {
 	// translations are each HAProxy's last translation and rendering,
 	// which the next reconcile starts from.
 	translations sync.Map // types.NamespacedName -> *lastTranslation
+	// channelChecks are the control channel Secrets found good, and when.
+	channelChecks sync.Map // channelCheck -> time.Time
 	// statusQueues write each HAProxy's statuses in the background.
 	statusQueues sync.Map // types.NamespacedName -> *statusQueue
 	// background ends with the manager: the status writes run under it.

@@ -10,6 +10,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/render"
@@ -49,37 +50,33 @@ type lastTranslation struct {
 
 // versionsOf reads the versions of a snapshot's inputs.
 func versionsOf(snap *snapshot.Snapshot) inputVersions {
-	var g strings.Builder
+	// The cache lists in no fixed order: each kind is sorted.
+	var parts []string
 	hap := &snap.HAProxy
-	fmt.Fprintf(&g, "haproxy %s %d %v %v %s|", hap.UID, hap.Generation, hap.Labels, hap.Spec.Stats.AuthSecret, hap.DeletionTimestamp)
+	parts = append(parts, fmt.Sprintf("haproxy %s %d %v %v %s", hap.UID, hap.Generation, hap.Labels, hap.Spec.Stats.AuthSecret, hap.DeletionTimestamp))
 	for i := range snap.Namespaces {
-		fmt.Fprintf(&g, "ns %s %s|", snap.Namespaces[i].Name, snap.Namespaces[i].ResourceVersion)
+		parts = append(parts, "ns "+snap.Namespaces[i].Name+" "+snap.Namespaces[i].ResourceVersion)
 	}
 	for i := range snap.TLSContexts {
 		c := &snap.TLSContexts[i]
-		fmt.Fprintf(&g, "ctx %s/%s %s|", c.Namespace, c.Name, c.ResourceVersion)
+		parts = append(parts, "ctx "+c.Namespace+"/"+c.Name+" "+c.ResourceVersion)
 	}
-	secrets := make([]string, 0, len(snap.Secrets))
 	for i := range snap.Secrets {
 		s := &snap.Secrets[i]
-		secrets = append(secrets, s.Namespace+"/"+s.Name+" "+s.ResourceVersion)
+		parts = append(parts, "secret "+s.Namespace+"/"+s.Name+" "+s.ResourceVersion)
 	}
-	sort.Strings(secrets)
-	fmt.Fprintf(&g, "secrets %v|", secrets)
 	for i := range snap.ReferenceGrants {
 		rg := &snap.ReferenceGrants[i]
-		fmt.Fprintf(&g, "grant %s/%s %s|", rg.Namespace, rg.Name, rg.ResourceVersion)
+		parts = append(parts, "grant "+rg.Namespace+"/"+rg.Name+" "+rg.ResourceVersion)
 	}
-	fmt.Fprintf(&g, "nocrd %v|", snap.NoReferenceGrantCRD)
-	exclusions := make([]string, 0, len(snap.Exclusions))
+	parts = append(parts, fmt.Sprintf("nocrd %v", snap.NoReferenceGrantCRD))
 	for _, ex := range snap.Exclusions {
-		exclusions = append(exclusions, fmt.Sprintf("%s@%d %s %s", ex.Ref, ex.Generation, ex.Reason, ex.Message))
+		parts = append(parts, fmt.Sprintf("exclusion %s@%d %s %q", ex.Ref, ex.Generation, ex.Reason, ex.Message))
 	}
-	sort.Strings(exclusions)
-	fmt.Fprintf(&g, "exclusions %q", exclusions)
+	sort.Strings(parts)
 
 	v := inputVersions{
-		global:   g.String(),
+		global:   strings.Join(parts, "|"),
 		mappings: make(map[string]mappingVersion, len(snap.TCPMappings)),
 		services: make(map[string]string, len(snap.Services)),
 	}
@@ -162,13 +159,16 @@ func (r *HAProxyReconciler) changedPorts(ctx context.Context, before, now inputV
 // it is the last one unchanged (the changed ports render as before),
 // else nil: the caller renders.
 func (r *HAProxyReconciler) translateSince(ctx context.Context, key types.NamespacedName, snap *snapshot.Snapshot, versions inputVersions) (res translate.Result, cfg []byte, hash string) {
+	logger := log.FromContext(ctx)
 	v, ok := r.translations.Load(key)
 	if !ok {
+		logger.V(1).Info("Translating in full", "why", "no earlier translation")
 		return translate.Translate(*snap), nil, ""
 	}
 	last := v.(*lastTranslation)
 	ports, ok := r.changedPorts(ctx, last.versions, versions)
 	if !ok {
+		logger.V(1).Info("Translating in full", "why", "an input of every port changed", "before", last.versions.global, "now", versions.global)
 		return translate.Translate(*snap), nil, ""
 	}
 	if len(ports) == 0 {
@@ -176,8 +176,10 @@ func (r *HAProxyReconciler) translateSince(ctx context.Context, key types.Namesp
 	}
 	res, ok = translate.Update(last.res, *snap, ports)
 	if !ok {
+		logger.V(1).Info("Translating in full", "why", "the change reaches beyond its ports", "ports", ports)
 		return translate.Translate(*snap), nil, ""
 	}
+	logger.V(1).Info("Translated the changed ports", "ports", ports)
 	if sameText(last, res, ports) {
 		return res, last.cfg, last.hash
 	}
