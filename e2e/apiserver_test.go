@@ -9,9 +9,11 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/go-logr/logr"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/haproxy/dataplane/dataplanetest"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/localcluster"
@@ -28,6 +30,9 @@ var cluster struct {
 func TestMain(m *testing.M) {
 	// The official dataplaneapi's reload command (external_official_test.go).
 	dataplanetest.RunReloadHelper()
+	// The test's own clients log nothing worth reading; the operator's
+	// logs are its process's.
+	ctrllog.SetLogger(logr.Discard())
 	os.Exit(runWithAPIServer(m))
 }
 

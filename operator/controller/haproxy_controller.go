@@ -77,6 +77,8 @@ type HAProxyReconciler struct {
 	translations sync.Map // types.NamespacedName -> *lastTranslation
 	// channelChecks are the control channel Secrets found good, and when.
 	channelChecks sync.Map // channelCheck -> time.Time
+	// statusMemos remember which mapping statuses are right.
+	statusMemos sync.Map // namespace/name of the HAProxy -> *statusMemo
 	// statusQueues write each HAProxy's statuses in the background.
 	statusQueues sync.Map // types.NamespacedName -> *statusQueue
 	// background ends with the manager: the status writes run under it.
@@ -157,6 +159,7 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	if err := r.Client.Get(ctx, req.NamespacedName, &hap); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.closeStatusQueue(req.NamespacedName)
+			r.statusMemos.Delete(req.String())
 			r.translations.Delete(req.NamespacedName)
 			r.appliers.Delete(req.NamespacedName)
 			r.excluded.forget(req.NamespacedName)

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/translate"
 )
 
 // statusQueue writes, in the background, the statuses the reconciles of
@@ -104,5 +106,66 @@ func (q *statusQueue) wait() {
 	defer q.mu.Unlock()
 	for q.running {
 		q.idle.Wait()
+	}
+}
+
+// statusMemo remembers, for one HAProxy, what each TCPMapping's status
+// was last found right or written for: the object's resourceVersion, the
+// verdict and the instances' state. A reconcile that changed one mapping
+// of 10,000 then looks at one status, not at all of them.
+type statusMemo struct {
+	mu   sync.Mutex
+	seen map[string]statusSeen
+}
+
+type statusSeen struct {
+	resourceVersion string
+	result          translate.MappingResult
+	upstream        translate.Condition
+	fleet           string
+}
+
+func (r *HAProxyReconciler) statusMemoFor(hap string) *statusMemo {
+	m, _ := r.statusMemos.LoadOrStore(hap, &statusMemo{seen: map[string]statusSeen{}})
+	return m.(*statusMemo)
+}
+
+func seenAs(resourceVersion string, m translate.MappingResult, fleet string) statusSeen {
+	s := statusSeen{resourceVersion: resourceVersion, result: m, fleet: fleet}
+	if m.UpstreamTLSVerified != nil {
+		s.upstream = *m.UpstreamTLSVerified
+		// Compared by value: the pointer is another one each translation.
+		s.result.UpstreamTLSVerified = &translate.Condition{}
+	}
+	return s
+}
+
+// current reports whether key's status was found right for this version
+// of the object, this verdict and these instances.
+func (m *statusMemo) current(key, resourceVersion string, result translate.MappingResult, fleet string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.seen[key]
+	return ok && s == seenAs(resourceVersion, result, fleet)
+}
+
+// record remembers that key's status is right at resourceVersion.
+func (m *statusMemo) record(key, resourceVersion string, result translate.MappingResult, fleet string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.seen[key] = seenAs(resourceVersion, result, fleet)
+}
+
+// sweep forgets mappings no longer served, once they are many.
+func (m *statusMemo) sweep(served map[string]translate.MappingResult) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.seen) <= len(served)+1024 {
+		return
+	}
+	for k := range m.seen {
+		if _, ok := served[k]; !ok {
+			delete(m.seen, k)
+		}
 	}
 }

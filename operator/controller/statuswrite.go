@@ -73,12 +73,12 @@ func updateStatus[T client.Object](ctx context.Context, r *HAProxyReconciler, ob
 }
 
 // writeStatus sets the status compute gives obj, when it differs from the
-// one it has.
-func writeStatus[T client.Object, S any](ctx context.Context, r *HAProxyReconciler, kind string, obj T, status func(T) *S, compute func(T) S) error {
+// one it has, and returns the object's resourceVersion after.
+func writeStatus[T client.Object, S any](ctx context.Context, r *HAProxyReconciler, kind string, obj T, status func(T) *S, compute func(T) S) (string, error) {
 	// Most statuses are already right: check on obj, which may be shared
 	// with the cache, and copy it only to change it.
 	if equality.Semantic.DeepEqual(*status(obj), compute(obj)) {
-		return nil
+		return obj.GetResourceVersion(), nil
 	}
 	obj = obj.DeepCopyObject().(T)
 	err := updateStatus(ctx, r, obj, func(o T) bool {
@@ -88,19 +88,20 @@ func writeStatus[T client.Object, S any](ctx context.Context, r *HAProxyReconcil
 		return changed
 	})
 	if err != nil {
-		return fmt.Errorf("status of %s %s: %w", kind, klogRef(obj), err)
+		return "", fmt.Errorf("status of %s %s: %w", kind, klogRef(obj), err)
 	}
-	return nil
+	return obj.GetResourceVersion(), nil
 }
 
 // writeMapping sets the status compute gives a TCPMapping.
-func (r *HAProxyReconciler) writeMapping(ctx context.Context, obj *v1alpha1.TCPMapping, compute func(*v1alpha1.TCPMapping) v1alpha1.TCPMappingStatus) error {
+func (r *HAProxyReconciler) writeMapping(ctx context.Context, obj *v1alpha1.TCPMapping, compute func(*v1alpha1.TCPMapping) v1alpha1.TCPMappingStatus) (string, error) {
 	return writeStatus(ctx, r, "TCPMapping", obj, func(o *v1alpha1.TCPMapping) *v1alpha1.TCPMappingStatus { return &o.Status }, compute)
 }
 
 // writeContext sets the status compute gives a TLSContext.
 func (r *HAProxyReconciler) writeContext(ctx context.Context, obj *v1alpha1.TLSContext, compute func(*v1alpha1.TLSContext) v1alpha1.TLSContextStatus) error {
-	return writeStatus(ctx, r, "TLSContext", obj, func(o *v1alpha1.TLSContext) *v1alpha1.TLSContextStatus { return &o.Status }, compute)
+	_, err := writeStatus(ctx, r, "TLSContext", obj, func(o *v1alpha1.TLSContext) *v1alpha1.TLSContextStatus { return &o.Status }, compute)
+	return err
 }
 
 // statusJobs are the writes that bring the status of every object this
@@ -116,23 +117,32 @@ func (r *HAProxyReconciler) statusJobs(hap *v1alpha1.HAProxy, snap *snapshot.Sna
 	}
 	var jobs []func(context.Context) error
 
-	served := map[string]translate.MappingResult{}
+	served := make(map[string]translate.MappingResult, len(res.Mappings))
 	for _, m := range res.Mappings {
 		served[m.Namespace+"/"+m.Name] = m
 	}
+	memo := r.statusMemoFor(hapKey)
+	memo.sweep(served)
+	fleet := fmt.Sprintf("%v", instances)
 	for i := range snap.TCPMappings {
 		obj := &snap.TCPMappings[i]
-		m, isServed := served[obj.Namespace+"/"+obj.Name]
+		key := obj.Namespace + "/" + obj.Name
+		m, isServed := served[key]
 		switch {
 		case isServed:
+			if memo.current(key, obj.ResourceVersion, m, fleet) {
+				continue
+			}
 			jobs = append(jobs, func(ctx context.Context) error {
 				before := rejection(obj.Status.Parents, hapKey)
-				if err := r.writeMapping(ctx, obj, func(o *v1alpha1.TCPMapping) v1alpha1.TCPMappingStatus {
+				rv, err := r.writeMapping(ctx, obj, func(o *v1alpha1.TCPMapping) v1alpha1.TCPMappingStatus {
 					before = rejection(o.Status.Parents, hapKey)
 					return mappingStatus(o, hapKey, m, instances)
-				}); err != nil {
+				})
+				if err != nil {
 					return err
 				}
+				memo.record(key, rv, m, fleet)
 				if after := rejectionOf(m); after != nil && (before == nil || before.Reason != after.Reason || before.Message != after.Message) {
 					r.Recorder.Eventf(obj, hap, corev1.EventTypeWarning, after.Reason, "Translate", "%s", after.Message)
 				}
@@ -140,7 +150,8 @@ func (r *HAProxyReconciler) statusJobs(hap *v1alpha1.HAProxy, snap *snapshot.Sna
 			})
 		case hasParent(obj.Status.Parents, hapKey):
 			jobs = append(jobs, func(ctx context.Context) error {
-				return r.writeMapping(ctx, obj, func(o *v1alpha1.TCPMapping) v1alpha1.TCPMappingStatus { return mappingStatusWithout(o, hapKey) })
+				_, err := r.writeMapping(ctx, obj, func(o *v1alpha1.TCPMapping) v1alpha1.TCPMappingStatus { return mappingStatusWithout(o, hapKey) })
+				return err
 			})
 		}
 	}
@@ -180,10 +191,11 @@ func (r *HAProxyReconciler) statusJobs(hap *v1alpha1.HAProxy, snap *snapshot.Sna
 	}
 
 	jobs = append(jobs, func(ctx context.Context) error {
-		return writeStatus(ctx, r, "HAProxy", hap, func(o *v1alpha1.HAProxy) *v1alpha1.HAProxyStatus { return &o.Status },
+		_, err := writeStatus(ctx, r, "HAProxy", hap, func(o *v1alpha1.HAProxy) *v1alpha1.HAProxyStatus { return &o.Status },
 			func(o *v1alpha1.HAProxy) v1alpha1.HAProxyStatus {
 				return haproxyStatus(o.Status, o, res, hash, pods, ready, instances)
 			})
+		return err
 	})
 	return jobs
 }
@@ -239,7 +251,8 @@ func (r *HAProxyReconciler) releaseObjects(ctx context.Context, hap *v1alpha1.HA
 	for i := range mappings.Items {
 		if obj := &mappings.Items[i]; hasParent(obj.Status.Parents, hapKey) {
 			jobs = append(jobs, func(ctx context.Context) error {
-				return r.writeMapping(ctx, obj, func(o *v1alpha1.TCPMapping) v1alpha1.TCPMappingStatus { return mappingStatusWithout(o, hapKey) })
+				_, err := r.writeMapping(ctx, obj, func(o *v1alpha1.TCPMapping) v1alpha1.TCPMappingStatus { return mappingStatusWithout(o, hapKey) })
+				return err
 			})
 		}
 	}
