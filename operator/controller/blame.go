@@ -203,6 +203,10 @@ func exclusionKey(ref string, gen int64) string { return fmt.Sprintf("%s@%d", re
 func (e *exclusions) current(hap types.NamespacedName, snap *snapshot.Snapshot, now time.Time) []snapshot.Exclusion {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if len(e.byHP[hap]) == 0 {
+		// Nothing excluded: no need to know which objects still exist.
+		return nil
+	}
 	live := map[string]bool{}
 	for _, m := range snap.TCPMappings {
 		ref := translate.RefTCPMapping + "/" + m.Namespace + "/" + m.Name
