@@ -145,9 +145,11 @@ func (s *Server) postRaw(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer os.Remove(tmp)
-	if out, err := s.validate(tmp); err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("haproxy refused the configuration: %v\n%s", err, out))
-		return
+	if !s.validPart(p, next) {
+		if out, err := s.validate(tmp); err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("haproxy refused the configuration: %v\n%s", err, out))
+			return
+		}
 	}
 	if p.onlyValidate {
 		writeJSON(w, http.StatusAccepted, "configuration is valid")
@@ -205,6 +207,27 @@ func (s *Server) restoreGood() error {
 	}
 	s.version.Store(v)
 	return nil
+}
+
+// validPart reports whether a runtime-only push (skip_reload) is valid
+// from checking only what it changes (incrementalCheck). false means the
+// whole text is checked: also when the part is refused, so that
+// HAProxy's messages cite the lines of the text sent.
+func (s *Server) validPart(p rawParams, next string) bool {
+	if !p.skipReload || p.onlyValidate || s.good == "" {
+		return false
+	}
+	part, ok := incrementalCheck(s.good, next)
+	if !ok {
+		return false
+	}
+	tmp, err := writeTemp(s.opt.Dir, "haproxy.cfg.check-part-", []byte(part))
+	if err != nil {
+		return false
+	}
+	defer os.Remove(tmp)
+	_, err = s.validate(tmp)
+	return err == nil
 }
 
 // validate runs haproxy -c with the instance's environment.

@@ -197,6 +197,12 @@ func TestRefusedPostWithRuntimeActionsChangesNothing(t *testing.T) {
 			cfg:     invalid,
 			actions: []client.Action{{"SetServerState", "be", "s1", "maint"}, {"SetServerWeight", "be", "s1", "7"}},
 		},
+		"a server line HAProxy cannot read, in a push that only moves servers": {
+			// Checked from the changed backend alone first; refused there,
+			// the whole text is checked, so the messages cite its lines.
+			cfg:     bytes.Replace(relayConfig(port, backend, 0), []byte("server s1 "+backend.Addr.String()), []byte("server s1 127.0.0.1:99999999"), 1),
+			actions: []client.Action{{"SetServerWeight", "be", "s1", "7"}},
+		},
 		"a later runtime action fails": {
 			cfg: relayConfig(port, backend, 0),
 			actions: []client.Action{
@@ -210,6 +216,9 @@ func TestRefusedPostWithRuntimeActionsChangesNothing(t *testing.T) {
 			var apiErr *client.APIError
 			if !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadRequest {
 				t.Fatalf("push: %v, want a 400", err)
+			}
+			if strings.Contains(apiErr.Message, "check-part") {
+				t.Errorf("the refusal cites a part of the text, not the text sent: %s", apiErr.Message)
 			}
 			servers, err := inst.Client.RuntimeServers(ctx, "be")
 			if err != nil || len(servers) != 1 || servers[0].AdminState != "ready" {

@@ -1,0 +1,109 @@
+package dataplane
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// goldenConfig is a rendered configuration of the operator's golden tests.
+func goldenConfig(t *testing.T, name string) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "operator", "render", "testdata", name+".haproxy.cfg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return withVersion(string(raw), 3)
+}
+
+// replaceFirst replaces the first line of text that starts with prefix
+// (after indentation) with line.
+func replaceFirst(t *testing.T, text, prefix, line string) string {
+	t.Helper()
+	lines := strings.Split(text, "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(strings.TrimLeft(l, " "), prefix) {
+			lines[i] = line
+			return strings.Join(lines, "\n")
+		}
+	}
+	t.Fatalf("no line starts with %q", prefix)
+	return ""
+}
+
+func TestIncrementalCheckTakesOnlyServerChanges(t *testing.T) {
+	good := goldenConfig(t, "limits")
+	tests := map[string]struct {
+		next string
+		ok   bool
+	}{
+		"the same text, another version": {next: withVersion(good, 4), ok: true},
+		"a server moves": {
+			next: replaceFirst(t, good, "server ", "    server default:capped:10.0.0.11:8080 10.9.9.9:9090 weight 1 maxconn 10"), ok: true,
+		},
+		"a server comes": {
+			next: strings.Replace(good, "\n    server ", "\n    server extra 10.9.9.8:80 weight 1\n    server ", 1), ok: true,
+		},
+		"a backend setting changes": {next: replaceFirst(t, good, "balance ", "    balance leastconn")},
+		"a frontend changes":        {next: strings.Replace(good, "frontend tcpm-fe-", "frontend tcpm-fx-", 1)},
+		"a global setting changes":  {next: strings.Replace(good, "hard-stop-after 900000", "hard-stop-after 1000", 1)},
+		"a section comes":           {next: good + "\nbackend extra\n    server a 10.0.0.1:80\n"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			part, ok := incrementalCheck(good, tc.next)
+			if ok != tc.ok {
+				t.Fatalf("incrementalCheck ok = %v, want %v", ok, tc.ok)
+			}
+			if ok && strings.Contains(part, "frontend ") {
+				t.Errorf("the part to check holds a frontend:\n%s", part)
+			}
+		})
+	}
+}
+
+// TestIncrementalCheckIsWhatHAProxyJudges runs haproxy -c on the part:
+// a moved server passes, a server HAProxy cannot read fails.
+func TestIncrementalCheckIsWhatHAProxyJudges(t *testing.T) {
+	bin := os.Getenv("HAPROXY_BIN")
+	if bin == "" {
+		bin = "/usr/sbin/haproxy"
+	}
+	if _, err := exec.LookPath(bin); err != nil {
+		t.Fatalf("haproxy not found (%v): run make test, which installs it", err)
+	}
+	check := func(text string) error {
+		path := filepath.Join(t.TempDir(), "part.cfg")
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(bin, "-c", "-f", path).CombinedOutput()
+		if err != nil {
+			t.Logf("haproxy -c: %s", out)
+		}
+		return err
+	}
+	for _, name := range []string{"limits", "health-check", "balance", "weights-remainder"} {
+		t.Run(name, func(t *testing.T) {
+			good := goldenConfig(t, name)
+			moved := replaceFirst(t, good, "server ", "    server moved 10.9.9.9:9090 weight 1")
+			part, ok := incrementalCheck(good, moved)
+			if !ok {
+				t.Fatal("a moved server needs the whole text checked")
+			}
+			if err := check(part); err != nil {
+				t.Errorf("haproxy refused the part of a valid change: %v", err)
+			}
+			broken := replaceFirst(t, good, "server ", "    server moved 10.9.9.9:99999999 weight 1")
+			part, ok = incrementalCheck(good, broken)
+			if !ok {
+				t.Fatal("a changed server line needs the whole text checked")
+			}
+			if err := check(part); err == nil {
+				t.Error("haproxy accepted the part with a server it cannot read")
+			}
+		})
+	}
+}
