@@ -7,15 +7,18 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
 )
 
 // TestSNIHostsComeAndGoWithoutReload: on a port that already passes TLS
 // through and on one that already terminates it, a new host serves, an
-// endpoint change takes effect and a removed host stops serving, with no
-// reload: hosts and weights are map entries, the new mappings take free
-// backends of the port's pool and their servers are added at runtime.
+// endpoint change takes effect, a weight change moves the traffic and a
+// removed host stops serving, with no reload: hosts and weights are map
+// entries, the new mappings take free backends of the port's pool and
+// their servers are added at runtime.
 func TestSNIHostsComeAndGoWithoutReload(t *testing.T) {
 	ns := newNamespace(t, nil)
 	ip := newHAProxy(t, ns, 1)[0]
@@ -80,7 +83,52 @@ func TestSNIHostsComeAndGoWithoutReload(t *testing.T) {
 		}
 		return nil
 	})
-	reloads("an endpoint change")
+	// And a second endpoint for delta, behind the terminating port.
+	publish(t, ns, "delta", "", backend(t, "delta-1", ""), backend(t, "delta-2", ""))
+	eventually(t, 30*time.Second, "delta's new endpoints serve", func() error {
+		seen := map[string]int{}
+		for i := 0; i < 20; i++ {
+			name, _, err := greeting(addr(ip, terminated), "delta.example")
+			if err != nil {
+				return err
+			}
+			seen[name]++
+		}
+		if seen["delta-1"] == 0 || seen["delta-2"] == 0 || len(seen) != 2 {
+			return fmt.Errorf("delta.example reached %v", seen)
+		}
+		return nil
+	})
+	reloads("endpoint changes")
+
+	// A canary beside each host, first at weight 0, then taking all of
+	// the host's traffic: weights are map entries on both kinds of port.
+	service(t, ns, "beta-canary", map[string]int32{"tls": 443})
+	publish(t, ns, "beta-canary", "tls", backend(t, "beta-canary", "beta.upstream"))
+	serviceWithBackend(t, ns, "delta-canary")
+	canaries := []*v1alpha1.TCPMapping{
+		mapping(ns, "beta-canary", v1alpha1.TCPMappingSpec{Port: passthrough, Host: "beta.example", Service: "beta-canary:443", Weight: ptr.To[int32](0)}),
+		mapping(ns, "delta-canary", v1alpha1.TCPMappingSpec{Port: terminated, Host: "delta.example", TLS: "edge", Service: "delta-canary", Weight: ptr.To[int32](0)}),
+	}
+	create(t, canaries[0], canaries[1])
+	for _, m := range canaries {
+		condition(t, ns, m.Name, v1alpha1.ConditionProgrammed, metav1.ConditionTrue)
+	}
+	for _, m := range canaries {
+		before := m.DeepCopy()
+		m.Spec.Weight = ptr.To[int32](100)
+		if err := cluster.client.Patch(ctxFor(t), m, client.MergeFrom(before)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	routesTo(t, addr(ip, passthrough), "beta.example", "beta-canary")
+	routesTo(t, addr(ip, terminated), "delta.example", "delta-canary")
+	reloads("canaries and weight changes")
+	for _, m := range canaries {
+		if err := cluster.client.Delete(ctxFor(t), m); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	for _, m := range []string{"alpha", "gamma"} {
 		if err := cluster.client.Delete(ctxFor(t), mapping(ns, m, v1alpha1.TCPMappingSpec{})); err != nil {
@@ -99,6 +147,6 @@ func TestSNIHostsComeAndGoWithoutReload(t *testing.T) {
 		})
 	}
 	routesTo(t, addr(ip, passthrough), "beta.example", "beta-1")
-	routesTo(t, addr(ip, terminated), "delta.example", "delta")
+	routesTo(t, addr(ip, terminated), "delta.example", "delta-1")
 	reloads("removed hosts")
 }
