@@ -168,7 +168,7 @@ func (r *HAProxyReconciler) translateSince(ctx context.Context, key types.Namesp
 	last := v.(*lastTranslation)
 	ports, ok := r.changedPorts(ctx, last.versions, versions)
 	if !ok {
-		logger.V(1).Info("Translating in full", "why", "an input of every port changed", "before", last.versions.global, "now", versions.global)
+		logger.V(1).Info("Translating in full", "why", "an input of every port changed")
 		return translate.Translate(*snap), nil, ""
 	}
 	if len(ports) == 0 {

@@ -120,9 +120,12 @@ type statusMemo struct {
 
 type statusSeen struct {
 	resourceVersion string
-	result          translate.MappingResult
-	upstream        translate.Condition
-	fleet           string
+	// result without its UpstreamTLSVerified pointer, which is another one
+	// each translation: hasUpstream and upstream hold its value.
+	result      translate.MappingResult
+	hasUpstream bool
+	upstream    translate.Condition
+	fleet       string
 }
 
 func (r *HAProxyReconciler) statusMemoFor(hap string) *statusMemo {
@@ -133,9 +136,8 @@ func (r *HAProxyReconciler) statusMemoFor(hap string) *statusMemo {
 func seenAs(resourceVersion string, m translate.MappingResult, fleet string) statusSeen {
 	s := statusSeen{resourceVersion: resourceVersion, result: m, fleet: fleet}
 	if m.UpstreamTLSVerified != nil {
-		s.upstream = *m.UpstreamTLSVerified
-		// Compared by value: the pointer is another one each translation.
-		s.result.UpstreamTLSVerified = &translate.Condition{}
+		s.hasUpstream, s.upstream = true, *m.UpstreamTLSVerified
+		s.result.UpstreamTLSVerified = nil
 	}
 	return s
 }

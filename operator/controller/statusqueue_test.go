@@ -3,12 +3,15 @@ package controller
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/translate"
 )
 
 func TestStatusQueueWritesTheNewestBatchAndDropsOnesNeverStarted(t *testing.T) {
@@ -79,5 +82,43 @@ func TestStatusQueueClosedWritesNothingMore(t *testing.T) {
 	q.wait()
 	if got := wrote.Load(); got != 1 {
 		t.Fatalf("wrote %d, want 1: the batch under way only", got)
+	}
+}
+
+func TestStatusMemoAsksAgainWhenObjectVerdictOrInstancesChange(t *testing.T) {
+	verdict := translate.MappingResult{Namespace: "ns", Name: "db", Generation: 2,
+		Accepted: translate.Condition{Status: true, Reason: "Accepted"}, UpstreamTLSVerified: &translate.Condition{Status: true}}
+	memo := &statusMemo{seen: map[string]statusSeen{}}
+	if memo.current("ns/db", "10", verdict, "fleet") {
+		t.Fatal("a status never looked at counts as current")
+	}
+	memo.record("ns/db", "10", verdict, "fleet")
+	// The same verdict from another translation: a new pointer, equal value.
+	again := verdict
+	again.UpstreamTLSVerified = &translate.Condition{Status: true}
+	if !memo.current("ns/db", "10", again, "fleet") {
+		t.Error("an unchanged object, verdict and fleet must not be looked at again")
+	}
+	changed := verdict
+	changed.Generation = 3
+	warning := verdict
+	warning.UpstreamTLSVerified = &translate.Condition{Status: false, Reason: "InsecureSkipVerify"}
+	for name, ok := range map[string]bool{
+		"the object changed":           memo.current("ns/db", "11", verdict, "fleet"),
+		"the verdict changed":          memo.current("ns/db", "10", changed, "fleet"),
+		"the upstream verdict changed": memo.current("ns/db", "10", warning, "fleet"),
+		"an instance changed":          memo.current("ns/db", "10", verdict, "other fleet"),
+	} {
+		if ok {
+			t.Errorf("%s, yet the status counts as current", name)
+		}
+	}
+	// Mappings no longer served are forgotten once they are many.
+	for i := 0; i < 1100; i++ {
+		memo.record(fmt.Sprintf("ns/gone-%d", i), "1", verdict, "fleet")
+	}
+	memo.sweep(map[string]translate.MappingResult{"ns/db": verdict})
+	if len(memo.seen) != 1 {
+		t.Errorf("after the sweep the memo holds %d entries, want 1", len(memo.seen))
 	}
 }

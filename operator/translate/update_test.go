@@ -145,7 +145,7 @@ func TestUpdateEqualsAFullTranslation(t *testing.T) {
 					}
 					want := translate.Translate(s)
 					if g, w := comparable(t, got), comparable(t, want); g != w {
-						t.Errorf("Update differs from Translate:\n%s", firstDiff(w, g))
+						t.Errorf("Update differs from Translate:\n%s", golden.Diff(w, g))
 					}
 				})
 			}
@@ -173,7 +173,7 @@ func TestUpdateDeclinesWhatReachesBeyondItsPorts(t *testing.T) {
 	if got, ok := translate.Update(prev, s, []int32{from, 3999}); !ok {
 		t.Error("Update declined a move between two ports it was told of")
 	} else if g, w := comparable(t, got), comparable(t, translate.Translate(s)); g != w {
-		t.Errorf("moved mapping: Update differs from Translate:\n%s", firstDiff(w, g))
+		t.Errorf("moved mapping: Update differs from Translate:\n%s", golden.Diff(w, g))
 	}
 }
 
@@ -203,23 +203,6 @@ func comparable(t *testing.T, r translate.Result) string {
 	return string(out)
 }
 
-func firstDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			return fmt.Sprintf("line %d:\n  want: %s\n  got:  %s", i+1, wl, gl)
-		}
-	}
-	return ""
-}
-
 // TestUpdatesChain checks that an Update's result serves as the previous
 // result of the next one: each port in turn gets new weights and a new
 // mapping, and after each step Update still equals Translate.
@@ -244,7 +227,7 @@ func TestUpdatesChain(t *testing.T) {
 					want := translate.Translate(next)
 					if ok {
 						if g, w := comparable(t, got), comparable(t, want); g != w {
-							t.Fatalf("port %d, %s: Update differs from Translate:\n%s", port, ch.name, firstDiff(w, g))
+							t.Fatalf("port %d, %s: Update differs from Translate:\n%s", port, ch.name, golden.Diff(w, g))
 						}
 						prev = got
 					} else {

@@ -35,12 +35,12 @@ func Assert(t *testing.T, path string, got []byte) {
 		t.Fatalf("read golden file (run go test with -update to create it): %v", err)
 	}
 	if !bytes.Equal(want, got) {
-		t.Errorf("%s differs from the output (run go test with -update to accept):\n%s", path, diff(string(want), string(got)))
+		t.Errorf("%s differs from the output (run go test with -update to accept):\n%s", path, Diff(string(want), string(got)))
 	}
 }
 
-// diff shows the first lines that differ, enough to see what changed.
-func diff(want, got string) string {
+// Diff shows the first lines that differ, enough to see what changed.
+func Diff(want, got string) string {
 	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
 	var b strings.Builder
 	shown := 0
