@@ -20,10 +20,10 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/controller"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/metricsauth"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/snapshot"
 )
 
@@ -326,7 +326,7 @@ func metricsOptions(addr, certDir string) (metricsserver.Options, error) {
 	o := metricsserver.Options{
 		BindAddress:    addr,
 		SecureServing:  true,
-		FilterProvider: filters.WithAuthenticationAndAuthorization,
+		FilterProvider: metricsauth.FilterProvider,
 		// HTTP/1.1 only: HTTP/2's stream handling has been the way into
 		// denial-of-service bugs (CVE-2023-44487, CVE-2023-39325), and a
 		// scrape gains nothing from it.
