@@ -279,6 +279,11 @@ type Push struct {
 	Actions    []Action
 	// ForceReload reloads at once instead of queueing.
 	ForceReload bool
+	// ReturnStored asks for the stored configuration in the answer
+	// (PushResult.Stored). Without it the client prefers a minimal answer
+	// (RFC 7240): a large configuration is not sent back and decoded for
+	// nothing. An API that ignores the preference answers in full.
+	ReturnStored bool
 }
 
 // PushResult is what the API answered.
@@ -289,7 +294,8 @@ type PushResult struct {
 	// Version is the new configuration version when the API said it in
 	// a Configuration-Version header, else 0.
 	Version int64
-	// Stored is the configuration as the API stored it (the body).
+	// Stored is the configuration as the API stored it (the body), when
+	// Push.ReturnStored asked for it.
 	Stored string
 }
 
@@ -311,6 +317,9 @@ func (c *Client) PushConfiguration(ctx context.Context, cfg []byte, p Push) (Pus
 	if p.ForceReload {
 		q.Set("force_reload", "true")
 	}
+	if !p.ReturnStored {
+		header.Set("Prefer", "return=minimal")
+	}
 	resp, body, err := c.do(ctx, request{
 		method: http.MethodPost, path: "/services/haproxy/configuration/raw",
 		query: q, body: cfg, contentType: "text/plain", header: header,
@@ -322,10 +331,11 @@ func (c *Client) PushConfiguration(ctx context.Context, cfg []byte, p Push) (Pus
 		return PushResult{}, configError(resp, body)
 	}
 	v, _ := strconv.ParseInt(resp.Header.Get("Configuration-Version"), 10, 64)
-	return PushResult{
-		Status: resp.StatusCode, ReloadID: resp.Header.Get("Reload-ID"),
-		Version: v, Stored: textBody(resp, body),
-	}, nil
+	res := PushResult{Status: resp.StatusCode, ReloadID: resp.Header.Get("Reload-ID"), Version: v}
+	if p.ReturnStored {
+		res.Stored = textBody(resp, body)
+	}
+	return res, nil
 }
 
 // textBody reads a body the specification types as a string: a JSON

@@ -158,9 +158,35 @@ func TestPushReadsAJSONStringOrTextBody(t *testing.T) {
 			w.WriteHeader(http.StatusCreated)
 			_, _ = w.Write([]byte(c.body))
 		})
-		res, err := cl.PushConfiguration(context.Background(), []byte("global\n"), client.Push{Version: 1, ForceReload: true})
+		res, err := cl.PushConfiguration(context.Background(), []byte("global\n"), client.Push{Version: 1, ForceReload: true, ReturnStored: true})
 		if err != nil || res.Stored != "global\n" {
 			t.Errorf("%s: got %q, %v", c.contentType, res.Stored, err)
+		}
+	}
+}
+
+// TestPushPrefersAMinimalAnswer: unless the stored text is asked for, a
+// push says it prefers no body back, and a body sent all the same is not
+// decoded.
+func TestPushPrefersAMinimalAnswer(t *testing.T) {
+	for _, returnStored := range []bool{false, true} {
+		var prefer string
+		cl := serve(t, func(w http.ResponseWriter, r *http.Request) {
+			prefer = r.Header.Get("Prefer")
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusCreated)
+			_, _ = w.Write([]byte(`"global\n"`))
+		})
+		res, err := cl.PushConfiguration(context.Background(), []byte("global\n"), client.Push{Version: 1, ReturnStored: returnStored})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantPrefer, wantStored := "return=minimal", ""
+		if returnStored {
+			wantPrefer, wantStored = "", "global\n"
+		}
+		if prefer != wantPrefer || res.Stored != wantStored {
+			t.Errorf("ReturnStored %v: sent Prefer %q, got Stored %q; want %q and %q", returnStored, prefer, res.Stored, wantPrefer, wantStored)
 		}
 	}
 }

@@ -189,10 +189,29 @@ func (s *Server) postRaw(w http.ResponseWriter, r *http.Request) {
 	default:
 		id := s.queueReload()
 		w.Header().Set("Reload-ID", id)
-		writeJSON(w, http.StatusAccepted, next)
+		writeStored(w, r, http.StatusAccepted, next)
 		return
 	}
-	writeJSON(w, http.StatusCreated, next)
+	writeStored(w, r, http.StatusCreated, next)
+}
+
+// writeStored answers a push with the stored configuration, or with an
+// empty string when the client prefers a minimal answer (RFC 7240): at
+// 10,000 mappings the text is 4 MB that the client would decode for
+// nothing.
+func writeStored(w http.ResponseWriter, r *http.Request, code int, stored string) {
+	for _, v := range r.Header.Values("Prefer") {
+		for _, pref := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(pref), "return=minimal") {
+				// The specification's body is a JSON string: an empty one,
+				// which Preference-Applied says stands for the text.
+				w.Header().Set("Preference-Applied", "return=minimal")
+				writeJSON(w, code, "")
+				return
+			}
+		}
+	}
+	writeJSON(w, code, stored)
 }
 
 // restoreGood puts back the configuration HAProxy runs, after a reload

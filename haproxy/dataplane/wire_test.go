@@ -96,6 +96,16 @@ func TestPostRawAnswersPerSpecification(t *testing.T) {
 			t.Errorf("%d %v %q", resp.StatusCode, resp.Header, stored)
 		}
 	})
+	t.Run("a client preferring a minimal answer gets an empty string", func(t *testing.T) {
+		header := http.Header{"Prefer": {"respond-async, return=minimal"}, "Content-Type": {"text/plain"}}
+		resp, body := call(t, inst, http.MethodPost, "/v2/services/haproxy/configuration/raw?skip_reload=true&version="+strconv.FormatInt(version(), 10), relayConfig(port, backend, 1), header)
+		if resp.StatusCode != http.StatusCreated || strings.TrimSpace(string(body)) != `""` || resp.Header.Get("Preference-Applied") != "return=minimal" {
+			t.Errorf("%d, Preference-Applied %q, body %q", resp.StatusCode, resp.Header.Get("Preference-Applied"), body)
+		}
+		if resp.Header.Get("Configuration-Version") != strconv.FormatInt(version(), 10) {
+			t.Errorf("version header %q, stored version %d", resp.Header.Get("Configuration-Version"), version())
+		}
+	})
 	t.Run("skip_version keeps the version", func(t *testing.T) {
 		before := version()
 		resp, _ := postRaw(t, inst, "skip_version=true&skip_reload=true", relayConfig(port, backend, 1), nil)
