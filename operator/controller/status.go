@@ -3,6 +3,7 @@ package controller
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -34,6 +35,19 @@ var excludedReasons = map[string]bool{
 	v1alpha1.ReasonReloadFailed:       true,
 	v1alpha1.ReasonInvalidTLSSettings: true,
 	v1alpha1.ReasonRefusedByHAProxy:   true,
+}
+
+// mappingFleet is what a mapping's status reads of the instances (see
+// programmedCondition): their names, whether each is programmed and why
+// not. The configuration hash and HAProxy's messages, which change with
+// every change of the text, go only to the HAProxy's status: a new
+// endpoint must not make 10,000 mappings' statuses be looked at again.
+func mappingFleet(instances []instance) string {
+	var b strings.Builder
+	for _, in := range instances {
+		fmt.Fprintf(&b, "%q %v %q;", in.Pod, in.Programmed, in.Reason)
+	}
+	return b.String()
 }
 
 // programmedCondition says whether every ready instance runs a

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -192,4 +193,73 @@ func TestUpstreamTLSVerifiedComesAndGoesWithTheHTTPSUpstream(t *testing.T) {
 	if c := meta.FindStatusCondition(obj.Status.Parents[0].Conditions, v1alpha1.ConditionUpstreamTLSVerified); c != nil {
 		t.Errorf("its HAProxy entry keeps %+v", c)
 	}
+}
+
+// TestMappingFleetHoldsWhatMappingStatusesRead: the status memo skips a
+// mapping whose instances' fleet is unchanged, so two instance lists with
+// the same fleet must give every mapping the same status, and a change
+// of configuration hash or instance message must not change the fleet.
+func TestMappingFleetHoldsWhatMappingStatusesRead(t *testing.T) {
+	results := []translate.MappingResult{
+		{Name: "m", Generation: 3, Frontend: "fe", Backend: "be",
+			Accepted:     translate.Condition{Status: true, Reason: v1alpha1.ReasonAccepted},
+			ResolvedRefs: translate.Condition{Status: true, Reason: v1alpha1.ReasonResolved}},
+		{Name: "m", Generation: 4, Frontend: "fe", Backend: "be", InEffectGeneration: 3,
+			Accepted:     translate.Condition{Reason: v1alpha1.ReasonConflict},
+			ResolvedRefs: translate.Condition{Status: true, Reason: v1alpha1.ReasonResolved}},
+		{Name: "m", Generation: 3, Accepted: translate.Condition{Reason: v1alpha1.ReasonConflict}},
+	}
+	fleets := [][]instance{
+		nil,
+		{{Pod: "a", Programmed: true, Hash: "h1"}},
+		{{Pod: "a", Programmed: true, Hash: "h2", Message: "ran h2"}},
+		{{Pod: "a", Programmed: true, Hash: "h1"}, {Pod: "b", Programmed: true, Hash: "h1"}},
+		{{Pod: "a", Programmed: true, Hash: "h1"}, {Pod: "b", Hash: "h0", Message: "refused: line 3"}},
+		{{Pod: "a", Programmed: true, Hash: "h1"}, {Pod: "b", Hash: "h0", Message: "timeout"}},
+		{{Pod: "a", Programmed: true, Hash: "h1"}, {Pod: "b", Reason: v1alpha1.ReasonReloadFailed}},
+		{{Pod: "b", Programmed: true, Hash: "h1"}, {Pod: "a", Reason: v1alpha1.ReasonReloadFailed}},
+		{{Pod: "c", Programmed: true, Hash: "h1"}},
+		{{Pod: "a", URL: "https://a", Programmed: true, Hash: "h1"}},
+	}
+	obj := &v1alpha1.TCPMapping{}
+	obj.Name, obj.Namespace, obj.Generation = "m", "ns", 3
+	for _, m := range results {
+		for i, a := range fleets {
+			for j, b := range fleets {
+				if mappingFleet(a) != mappingFleet(b) {
+					continue
+				}
+				sa, sb := withoutTimes(mappingStatus(obj, "ns/edge", m, a)), withoutTimes(mappingStatus(obj, "ns/edge", m, b))
+				if !equality.Semantic.DeepEqual(sa, sb) {
+					t.Errorf("fleets %d and %d are the same fleet, yet give %+v and %+v", i, j, sa, sb)
+				}
+			}
+		}
+	}
+	if mappingFleet(fleets[1]) != mappingFleet(fleets[2]) {
+		t.Error("a new configuration hash or instance message changes the fleet: every mapping's status is looked at again")
+	}
+	if mappingFleet(fleets[4]) != mappingFleet(fleets[5]) {
+		t.Error("HAProxy's message about an instance changes the fleet")
+	}
+	for _, pair := range [][2]int{{0, 1}, {1, 3}, {3, 4}, {4, 6}, {6, 7}, {1, 8}} {
+		i, j := pair[0], pair[1]
+		if mappingFleet(fleets[i]) == mappingFleet(fleets[j]) {
+			t.Errorf("fleets %d and %d differ in what a mapping's status says, yet are the same fleet", i, j)
+		}
+	}
+}
+
+// withoutTimes is st without its conditions' transition times, which are
+// the clock's.
+func withoutTimes(st v1alpha1.TCPMappingStatus) v1alpha1.TCPMappingStatus {
+	for i := range st.Conditions {
+		st.Conditions[i].LastTransitionTime = metav1.Time{}
+	}
+	for i := range st.Parents {
+		for j := range st.Parents[i].Conditions {
+			st.Parents[i].Conditions[j].LastTransitionTime = metav1.Time{}
+		}
+	}
+	return st
 }

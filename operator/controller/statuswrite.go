@@ -123,7 +123,7 @@ func (r *HAProxyReconciler) statusJobs(hap *v1alpha1.HAProxy, snap *snapshot.Sna
 	}
 	memo := r.statusMemoFor(hapKey)
 	memo.sweep(served)
-	fleet := fmt.Sprintf("%v", instances)
+	fleet := mappingFleet(instances)
 	for i := range snap.TCPMappings {
 		obj := &snap.TCPMappings[i]
 		key := obj.Namespace + "/" + obj.Name
