@@ -17,6 +17,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -336,6 +337,57 @@ func TestCertificateRotationKeepsConnections(t *testing.T) {
 		return nil
 	})
 	assertEchoes(t, established, "the established connection after rotation")
+}
+
+// TestOwnedServiceIsPutRight: the HAProxy's Service, changed or deleted
+// by someone else, is put back at once, with no other change to wake the
+// operator; a weight change in between (which skips the owned objects
+// when nothing they are made from moved) does not hide the tampering.
+func TestOwnedServiceIsPutRight(t *testing.T) {
+	ns := newNamespace(t, nil)
+	newHAProxy(t, ns, 1)
+	serviceWithBackend(t, ns, "app")
+	m := mapping(ns, "exposed", v1alpha1.TCPMappingSpec{Port: 3100, Service: "app"})
+	create(t, m)
+	condition(t, ns, "exposed", v1alpha1.ConditionProgrammed, metav1.ConditionTrue)
+	key := client.ObjectKey{Namespace: ns, Name: "haproxy-edge"}
+	exposes := func(what string) {
+		t.Helper()
+		eventually(t, 30*time.Second, what, func() error {
+			var svc corev1.Service
+			if err := cluster.client.Get(ctxFor(t), key, &svc); err != nil {
+				return err
+			}
+			if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Port != 3100 {
+				return fmt.Errorf("ports %+v", svc.Spec.Ports)
+			}
+			return nil
+		})
+	}
+	exposes("the HAProxy's Service exposes port 3100")
+
+	var svc corev1.Service
+	if err := cluster.client.Get(ctxFor(t), key, &svc); err != nil {
+		t.Fatal(err)
+	}
+	svc.Spec.Ports = []corev1.ServicePort{{Name: "other", Port: 9999, TargetPort: intstr.FromInt32(9999)}}
+	if err := cluster.client.Update(ctxFor(t), &svc); err != nil {
+		t.Fatal(err)
+	}
+	exposes("the changed Service exposes port 3100 again")
+
+	// A weight change reconciles with the owned objects' inputs unchanged.
+	if err := cluster.client.Get(ctxFor(t), client.ObjectKeyFromObject(m), m); err != nil {
+		t.Fatal(err)
+	}
+	m.Spec.Weight = ptr.To[int32](50)
+	if err := cluster.client.Update(ctxFor(t), m); err != nil {
+		t.Fatal(err)
+	}
+	if err := cluster.client.Delete(ctxFor(t), &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	exposes("the deleted Service is made again")
 }
 
 // TestDeletingCleansUp: deleting a mapping closes its port; deleting the

@@ -77,6 +77,8 @@ type HAProxyReconciler struct {
 	translations sync.Map // types.NamespacedName -> *lastTranslation
 	// channelChecks are the control channel Secrets found good, and when.
 	channelChecks sync.Map // channelCheck -> time.Time
+	// ownedSeen are, per HAProxy, the owned objects last made right.
+	ownedSeen sync.Map // types.NamespacedName -> ownedState
 	// statusMemos remember which mapping statuses are right.
 	statusMemos sync.Map // namespace/name of the HAProxy -> *statusMemo
 	// statusQueues write each HAProxy's statuses in the background.
@@ -161,6 +163,7 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 			r.closeStatusQueue(req.NamespacedName)
 			r.statusMemos.Delete(req.String())
 			r.translations.Delete(req.NamespacedName)
+			r.ownedSeen.Delete(req.NamespacedName)
 			r.appliers.Delete(req.NamespacedName)
 			r.excluded.forget(req.NamespacedName)
 			metrics.Forget(req.String())

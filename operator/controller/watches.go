@@ -89,9 +89,17 @@ func (r *HAProxyReconciler) withReferrers(ctx context.Context, o client.Object) 
 }
 
 // forService wakes the HAProxies that select a TCPMapping naming the
-// Service.
+// Service, and the HAProxy that owns it (its ports or stats Service), so
+// a Service someone changed or deleted is put right at once.
 func (r *HAProxyReconciler) forService(ctx context.Context, o client.Object) []reconcile.Request {
-	return r.selecting(ctx, r.mappingsBy(ctx, indexMappingService, o.GetNamespace()+"/"+o.GetName()))
+	out := r.selecting(ctx, r.mappingsBy(ctx, indexMappingService, o.GetNamespace()+"/"+o.GetName()))
+	if owner := metav1.GetControllerOf(o); owner != nil && owner.Kind == "HAProxy" && owner.APIVersion == v1alpha1.GroupVersion.String() {
+		req := reconcile.Request{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: owner.Name}}
+		if !slices.Contains(out, req) {
+			out = append(out, req)
+		}
+	}
+	return out
 }
 
 // forEndpointSlice wakes the HAProxies that select a TCPMapping naming
