@@ -30,12 +30,20 @@ func isServerLine(line string) bool {
 	return strings.HasPrefix(strings.TrimLeft(line, " \t"), "server ")
 }
 
+// isDescriptionLine: a description is free text for the stats page,
+// which no other line refers to and HAProxy cannot refuse.
+func isDescriptionLine(line string) bool {
+	return strings.HasPrefix(strings.TrimLeft(line, " \t"), "description ")
+}
+
 // incrementalCheck returns what haproxy -c needs to read to vouch for
 // next, when next differs from good (a configuration HAProxy runs, so
-// valid) only in the server lines of some backends: the global, defaults
-// and resolvers sections of next and those backends, with their server
-// lines and without their tcp-request rules (unchanged, and they may name
-// backends left out). A push that only moves endpoints is then checked in
+// valid) only in the server lines of some backends and in descriptions:
+// the global, defaults and resolvers sections of next and those backends,
+// with their server lines and without their tcp-request rules (unchanged,
+// and they may name backends left out). A frontend whose description
+// alone changed is not checked. A push that only moves endpoints, or
+// fills a pooled backend for a new SNI host, is then checked in
 // milliseconds whatever the size of the configuration. It returns false
 // when anything else changed: the whole text must be checked.
 func incrementalCheck(good, next string) (string, bool) {
@@ -64,7 +72,10 @@ func incrementalCheck(good, next string) (string, bool) {
 		if equalLines(old.lines, cur.lines) {
 			continue
 		}
-		if keyword != "backend" || !equalLines(withoutServers(old.lines), withoutServers(cur.lines)) {
+		switch {
+		case keyword == "frontend" && equalLines(without(old.lines, isDescriptionLine), without(cur.lines, isDescriptionLine)):
+			continue
+		case keyword != "backend" || !equalLines(without(old.lines, isRuntimeLine), without(cur.lines, isRuntimeLine)):
 			return "", false
 		}
 		var kept []string
@@ -78,10 +89,13 @@ func incrementalCheck(good, next string) (string, bool) {
 	return b.String(), true
 }
 
-func withoutServers(lines []string) []string {
+// isRuntimeLine: a backend line a runtime-only push may change.
+func isRuntimeLine(line string) bool { return isServerLine(line) || isDescriptionLine(line) }
+
+func without(lines []string, drop func(string) bool) []string {
 	out := make([]string, 0, len(lines))
 	for _, l := range lines {
-		if !isServerLine(l) {
+		if !drop(l) {
 			out = append(out, l)
 		}
 	}

@@ -46,6 +46,15 @@ func TestIncrementalCheckTakesOnlyServerChanges(t *testing.T) {
 		"a server comes": {
 			next: strings.Replace(good, "\n    server ", "\n    server extra 10.9.9.8:80 weight 1\n    server ", 1), ok: true,
 		},
+		"a backend's description changes": {
+			next: strings.Replace(good, "    description TCPMapping default/stable\n", "    description TCPMapping default/stable, default/more\n", 1), ok: true,
+		},
+		"a frontend's description changes": {
+			next: replaceFirst(t, good, "description TCPMapping", "    description TCPMapping default/other"), ok: true,
+		},
+		"a frontend's description and route change": {
+			next: strings.Replace(replaceFirst(t, good, "description TCPMapping", "    description TCPMapping default/other"), "default_backend tcpm-be-", "default_backend tcpm-bx-", 1),
+		},
 		"a backend setting changes": {next: replaceFirst(t, good, "balance ", "    balance leastconn")},
 		"a frontend changes":        {next: strings.Replace(good, "frontend tcpm-fe-", "frontend tcpm-fx-", 1)},
 		"a global setting changes":  {next: strings.Replace(good, "hard-stop-after 900000", "hard-stop-after 1000", 1)},
