@@ -218,7 +218,7 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	snap.Exclusions = r.excluded.current(req.NamespacedName, &snap, now)
 	versions := versionsOf(&snap)
 	took.mark("snapshot")
-	res, cfg, hash := r.translateSince(ctx, req.NamespacedName, &snap, versions)
+	res, rendered, hash := r.translateSince(ctx, req.NamespacedName, &snap, versions)
 	took.mark("translate")
 	if err := r.ensureOwned(ctx, &hap, res); err != nil {
 		if conflict := (*nameConflictError)(nil); errors.As(err, &conflict) {
@@ -260,16 +260,16 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	round := 0
 	for ; ; round++ {
 		took.mark("targets")
-		if cfg == nil {
-			if cfg, err = render.Config(res.Config); err != nil {
+		if rendered == nil {
+			if rendered, err = render.Render(res.Config); err != nil {
 				return reconcile.Result{}, err
 			}
-			hash = render.Hash(cfg)
+			hash = render.Hash(rendered.Text)
 		}
 		took.mark("render")
 		var refused *apply.RefusedError
 		var refusedBy *target
-		instances, refused, refusedBy = r.applyAll(ctx, &hap, targets, apply.Desired{Config: cfg, Model: res.Config}, hash)
+		instances, refused, refusedBy = r.applyAll(ctx, &hap, targets, apply.Desired{Config: rendered.Text, Model: res.Config}, hash)
 		took.mark("apply")
 		if refused == nil || round == maxExclusionRounds {
 			break
@@ -284,11 +284,11 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		}
 		r.excluded.add(req.NamespacedName, now, found...)
 		snap.Exclusions = r.excluded.current(req.NamespacedName, &snap, now)
-		res, cfg = translate.Translate(snap), nil
+		res, rendered = translate.Translate(snap), nil
 	}
 	metrics.Exclusions.WithLabelValues(klogRef(&hap)).Set(float64(len(snap.Exclusions)))
 	if round == 0 {
-		r.translations.Store(req.NamespacedName, &lastTranslation{versions: versions, res: res, cfg: cfg, hash: hash})
+		r.translations.Store(req.NamespacedName, &lastTranslation{versions: versions, res: res, rendered: rendered, hash: hash})
 	} else {
 		// Translated again with other exclusions than versions says: the
 		// next reconcile starts afresh.

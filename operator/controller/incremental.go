@@ -44,7 +44,7 @@ type mappingVersion struct {
 type lastTranslation struct {
 	versions inputVersions
 	res      translate.Result
-	cfg      []byte
+	rendered *render.Rendered
 	hash     string
 }
 
@@ -155,10 +155,11 @@ func (r *HAProxyReconciler) changedPorts(ctx context.Context, before, now inputV
 }
 
 // translateSince translates snap, from the last translation of the same
-// HAProxy where only some ports changed. cfg is the rendered text when
-// it is the last one unchanged (the changed ports render as before),
-// else nil: the caller renders.
-func (r *HAProxyReconciler) translateSince(ctx context.Context, key types.NamespacedName, snap *snapshot.Snapshot, versions inputVersions) (res translate.Result, cfg []byte, hash string) {
+// HAProxy where only some ports changed, and renders what it can from
+// the last rendering: the last text itself when the changed ports render
+// as before, else the last text with the changed ports' sections rendered
+// again. A nil rendering means the caller renders in full.
+func (r *HAProxyReconciler) translateSince(ctx context.Context, key types.NamespacedName, snap *snapshot.Snapshot, versions inputVersions) (res translate.Result, rendered *render.Rendered, hash string) {
 	logger := log.FromContext(ctx)
 	v, ok := r.translations.Load(key)
 	if !ok {
@@ -172,7 +173,7 @@ func (r *HAProxyReconciler) translateSince(ctx context.Context, key types.Namesp
 		return translate.Translate(*snap), nil, ""
 	}
 	if len(ports) == 0 {
-		return last.res, last.cfg, last.hash
+		return last.res, last.rendered, last.hash
 	}
 	res, ok = translate.Update(last.res, *snap, ports)
 	if !ok {
@@ -180,33 +181,30 @@ func (r *HAProxyReconciler) translateSince(ctx context.Context, key types.Namesp
 		return translate.Translate(*snap), nil, ""
 	}
 	logger.V(1).Info("Translated the changed ports", "ports", ports)
-	if sameText(last, res, ports) {
-		return res, last.cfg, last.hash
+	if last.rendered == nil {
+		return res, nil, ""
 	}
-	return res, nil, ""
+	rendered, err := last.rendered.Update(res.Config, onPorts(res.PortOf, ports))
+	if err != nil {
+		logger.V(1).Info("Rendering in full", "why", err.Error())
+		return res, nil, ""
+	}
+	if bytes.Equal(rendered.Text, last.rendered.Text) {
+		// Weights and SNI hosts live in map files: the text stays.
+		return res, last.rendered, last.hash
+	}
+	return res, rendered, render.Hash(rendered.Text)
 }
 
-// sameText reports whether res renders to last's text: the sections of
-// the changed ports render as before and nothing global moved.
-func sameText(last *lastTranslation, res translate.Result, ports []int32) bool {
-	if last.cfg == nil || (last.res.Config.Resolvers == nil) != (res.Config.Resolvers == nil) ||
-		last.res.Config.AccessLogs() != res.Config.AccessLogs() {
-		return false
-	}
-	changed := map[int32]bool{}
+// onPorts says whether a section is on one of ports, by portOf; a
+// section portOf does not know is taken as changed.
+func onPorts(portOf map[string]int32, ports []int32) func(string) bool {
+	changed := make(map[int32]bool, len(ports))
 	for _, p := range ports {
 		changed[p] = true
 	}
-	touched := func(portOf map[string]int32) func(string) bool {
-		return func(name string) bool {
-			p, ok := portOf[name]
-			return ok && changed[p]
-		}
+	return func(name string) bool {
+		p, ok := portOf[name]
+		return !ok || changed[p]
 	}
-	before, err := render.Proxies(last.res.Config, touched(last.res.PortOf))
-	if err != nil {
-		return false
-	}
-	after, err := render.Proxies(res.Config, touched(res.PortOf))
-	return err == nil && bytes.Equal(before, after)
 }

@@ -32,37 +32,143 @@ var tmpl = template.Must(template.New(templates.Main).
 		// cfgString quotes user text for a haproxy.cfg argument.
 		"cfgString": cfgString,
 		"reveal":    func(p model.PrivateBytes) string { return string(p.Reveal()) },
+		"headIn":    headOf,
+		"frontendIn": func(f model.Frontend, handshake time.Duration) frontendData {
+			return frontendData{Frontend: f, Handshake: handshake}
+		},
 	}).
 	Option("missingkey=error").
 	ParseFS(templates.FS, "*.tmpl"))
 
-// Config renders cfg as haproxy.cfg.
-func Config(cfg model.Config) ([]byte, error) {
-	var buf bytes.Buffer
-	if err := tmpl.ExecuteTemplate(&buf, templates.Main, cfg); err != nil {
-		return nil, fmt.Errorf("render haproxy.cfg for %s: %w", cfg.Name, err)
-	}
-	// One final newline, whatever the templates' trailing blocks leave.
-	return append(bytes.TrimRight(buf.Bytes(), "\n"), '\n'), nil
+// headData is what the head template (global, defaults, stats,
+// resolvers) reads: the configuration, and whether any backend logs, which
+// its backends say and the head renders without them.
+type headData struct {
+	model.Config
+	WithAccessLogs bool
 }
 
-// Proxies renders cfg with only the frontends and backends whose names
-// keep accepts: equal outputs for two configurations with the same global
-// settings say those sections render the same in both.
-func Proxies(cfg model.Config, keep func(name string) bool) ([]byte, error) {
-	part := cfg
-	part.Frontends, part.Backends = nil, nil
-	for _, f := range cfg.Frontends {
-		if keep(f.Name) {
-			part.Frontends = append(part.Frontends, f)
+func headOf(cfg model.Config) headData {
+	return headData{Config: cfg, WithAccessLogs: cfg.AccessLogs()}
+}
+
+// frontendData is what the frontend template reads: the frontend and
+// the configuration's handshake timeout.
+type frontendData struct {
+	Frontend  model.Frontend
+	Handshake time.Duration
+}
+
+// Config renders cfg as haproxy.cfg.
+func Config(cfg model.Config) ([]byte, error) {
+	r, err := Render(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return r.Text, nil
+}
+
+// Rendered is a rendered configuration that knows where each frontend's
+// and backend's text lies in it, so that the next configuration, which
+// differs in a few sections, renders only those (Update).
+type Rendered struct {
+	// Text is haproxy.cfg.
+	Text []byte
+	// handshake is the timeout the frontends were rendered with.
+	handshake time.Duration
+	frontends map[string]span
+	backends  map[string]span
+}
+
+// span is where a section's text lies in Text.
+type span struct{ start, end int }
+
+// Render renders cfg section by section.
+func Render(cfg model.Config) (*Rendered, error) {
+	return renderFrom(nil, cfg, nil)
+}
+
+// Update renders cfg, which differs from what r was rendered from only
+// in the frontends and backends changed names (and in sections added or
+// removed): the text of every other section is r's. Settings outside the
+// sections (global, defaults, stats, resolvers) are rendered again.
+func (r *Rendered) Update(cfg model.Config, changed func(name string) bool) (*Rendered, error) {
+	return renderFrom(r, cfg, changed)
+}
+
+func renderFrom(prev *Rendered, cfg model.Config, changed func(string) bool) (*Rendered, error) {
+	fail := func(err error) (*Rendered, error) {
+		return nil, fmt.Errorf("render haproxy.cfg for %s: %w", cfg.Name, err)
+	}
+	head := headOf(cfg)
+	head.Frontends, head.Backends = nil, nil
+	var section bytes.Buffer
+	if err := tmpl.ExecuteTemplate(&section, "head", head); err != nil {
+		return fail(err)
+	}
+	size := section.Len()
+	if prev != nil {
+		size += len(prev.Text)
+	}
+	buf := make([]byte, 0, size)
+	buf = append(buf, bytes.TrimRight(section.Bytes(), "\n")...)
+	out := &Rendered{
+		handshake: cfg.HandshakeTimeout,
+		frontends: make(map[string]span, len(cfg.Frontends)),
+		backends:  make(map[string]span, len(cfg.Backends)),
+	}
+	reuse := func(spans map[string]span, name string) (span, bool) {
+		if prev == nil || changed(name) {
+			return span{}, false
 		}
+		sp, ok := spans[name]
+		return sp, ok
+	}
+	for _, f := range cfg.Frontends {
+		start := len(buf)
+		if sp, ok := reuse(prev.frontendsFor(cfg.HandshakeTimeout), f.Name); ok {
+			buf = append(buf, prev.Text[sp.start:sp.end]...)
+		} else {
+			section.Reset()
+			if err := tmpl.ExecuteTemplate(&section, "frontend", frontendData{Frontend: f, Handshake: cfg.HandshakeTimeout}); err != nil {
+				return fail(err)
+			}
+			buf = append(buf, section.Bytes()...)
+		}
+		out.frontends[f.Name] = span{start, len(buf)}
 	}
 	for _, b := range cfg.Backends {
-		if keep(b.Name) {
-			part.Backends = append(part.Backends, b)
+		start := len(buf)
+		if sp, ok := reuse(prev.backendsOf(), b.Name); ok {
+			buf = append(buf, prev.Text[sp.start:sp.end]...)
+		} else {
+			section.Reset()
+			if err := tmpl.ExecuteTemplate(&section, "backend", b); err != nil {
+				return fail(err)
+			}
+			buf = append(buf, section.Bytes()...)
 		}
+		out.backends[b.Name] = span{start, len(buf)}
 	}
-	return Config(part)
+	// One final newline, whatever the templates' trailing blocks leave.
+	out.Text = append(bytes.TrimRight(buf, "\n"), '\n')
+	return out, nil
+}
+
+// frontendsFor are the frontends' spans when they were rendered with
+// handshake, which every frontend's text may carry; else none.
+func (r *Rendered) frontendsFor(handshake time.Duration) map[string]span {
+	if r == nil || r.handshake != handshake {
+		return nil
+	}
+	return r.frontends
+}
+
+func (r *Rendered) backendsOf() map[string]span {
+	if r == nil {
+		return nil
+	}
+	return r.backends
 }
 
 // ConfigWithIndex renders cfg like Config and also names, for each line of

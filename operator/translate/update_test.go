@@ -1,7 +1,9 @@
 package translate_test
 
 import (
+	"bytes"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/internal/golden"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/render"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/snapshot"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/translate"
 )
@@ -122,6 +125,10 @@ func serviceName(service string) string {
 func TestUpdateEqualsAFullTranslation(t *testing.T) {
 	for _, tc := range golden.Cases(t, "testdata") {
 		prev := translate.Translate(tc.Snapshot)
+		prevText, err := render.Render(prev.Config)
+		if err != nil {
+			t.Fatal(err)
+		}
 		ports := map[int32]bool{}
 		for _, m := range tc.Snapshot.TCPMappings {
 			ports[m.Spec.Port] = true
@@ -146,6 +153,22 @@ func TestUpdateEqualsAFullTranslation(t *testing.T) {
 					want := translate.Translate(s)
 					if g, w := comparable(t, got), comparable(t, want); g != w {
 						t.Errorf("Update differs from Translate:\n%s", golden.Diff(w, g))
+					}
+					// The text: the last one with the touched ports'
+					// sections rendered again, as the operator does.
+					next, err := prevText.Update(got.Config, func(name string) bool {
+						p, ok := got.PortOf[name]
+						return !ok || slices.Contains(touched, p)
+					})
+					if err != nil {
+						t.Fatal(err)
+					}
+					wantText, err := render.Config(want.Config)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !bytes.Equal(next.Text, wantText) {
+						t.Errorf("the updated text differs from a full rendering:\n%s", golden.Diff(string(wantText), string(next.Text)))
 					}
 				})
 			}

@@ -1,0 +1,161 @@
+package render
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/internal/golden"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/model"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/translate"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/templates"
+)
+
+// wholeTemplate renders cfg in one execution of the main template: what
+// rendering section by section must equal.
+func wholeTemplate(t *testing.T, cfg model.Config) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := tmpl.ExecuteTemplate(&buf, templates.Main, cfg); err != nil {
+		t.Fatal(err)
+	}
+	return append(bytes.TrimRight(buf.Bytes(), "\n"), '\n')
+}
+
+// TestSectionsRenderAsTheWholeTemplate: for every golden case, rendering
+// section by section gives the bytes of the whole template, and Update
+// gives the bytes of a fresh rendering after each kind of change, as long
+// as it is told which sections changed.
+func TestSectionsRenderAsTheWholeTemplate(t *testing.T) {
+	for _, tc := range golden.Cases(t, golden.TranslateTestdata) {
+		t.Run(tc.Name, func(t *testing.T) {
+			base := translate.Translate(tc.Snapshot).Config
+			first, err := Render(base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := wholeTemplate(t, base); !bytes.Equal(first.Text, want) {
+				t.Fatalf("section by section differs from the whole template:\n%s", golden.Diff(string(want), string(first.Text)))
+			}
+
+			none := func(string) bool { return false }
+			for _, change := range changesOf(base) {
+				t.Run(change.what, func(t *testing.T) {
+					next, err := first.Update(change.cfg, change.changed)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if want := wholeTemplate(t, change.cfg); !bytes.Equal(next.Text, want) {
+						t.Fatalf("Update differs from a fresh rendering:\n%s", golden.Diff(string(want), string(next.Text)))
+					}
+					// And again from the update: spans point into its text.
+					again, err := next.Update(change.cfg, none)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !bytes.Equal(again.Text, next.Text) {
+						t.Fatal("an update with nothing changed differs")
+					}
+				})
+			}
+		})
+	}
+}
+
+type sectionChange struct {
+	what    string
+	cfg     model.Config
+	changed func(string) bool
+}
+
+// changesOf are changes of each kind to cfg, with the names of the
+// sections they change.
+func changesOf(cfg model.Config) []sectionChange {
+	only := func(names ...string) func(string) bool {
+		set := map[string]bool{}
+		for _, n := range names {
+			set[n] = true
+		}
+		return func(n string) bool { return set[n] }
+	}
+	out := []sectionChange{{what: "nothing", cfg: cfg, changed: only()}}
+
+	if len(cfg.Frontends) > 0 && len(cfg.Backends) > 0 {
+		c := cfg
+		c.Frontends = append([]model.Frontend(nil), cfg.Frontends[1:]...)
+		c.Backends = append([]model.Backend(nil), cfg.Backends[1:]...)
+		out = append(out, sectionChange{what: "the first frontend and backend go", cfg: c, changed: only()})
+
+		c = cfg
+		extraFE := model.Frontend{Name: "aaa-first", Bind: model.Bind{Port: 1}, DefaultBackend: "zzz-last"}
+		extraBE := model.Backend{Name: "zzz-last", Servers: []model.Server{{Name: "s", Address: "10.1.1.1", Port: 1, Weight: 1}}}
+		c.Frontends = append([]model.Frontend{extraFE}, cfg.Frontends...)
+		c.Backends = append(append([]model.Backend(nil), cfg.Backends...), extraBE)
+		out = append(out, sectionChange{what: "a frontend and a backend come", cfg: c, changed: only()})
+	}
+	for i, b := range cfg.Backends {
+		if len(b.Servers) == 0 {
+			continue
+		}
+		c := cfg
+		c.Backends = append([]model.Backend(nil), cfg.Backends...)
+		moved := b
+		moved.Servers = append(append([]model.Server(nil), b.Servers...), model.Server{Name: "added", Address: "10.9.9.9", Port: 9, Weight: 1})
+		moved.Description = "changed"
+		c.Backends[i] = moved
+		out = append(out, sectionChange{what: "a backend's servers change", cfg: c, changed: only(b.Name)})
+		break
+	}
+	if len(cfg.Frontends) > 0 {
+		c := cfg
+		c.Frontends = append([]model.Frontend(nil), cfg.Frontends...)
+		f := c.Frontends[len(c.Frontends)-1]
+		f.Description = "changed"
+		c.Frontends[len(c.Frontends)-1] = f
+		out = append(out, sectionChange{what: "a frontend's description changes", cfg: c, changed: only(f.Name)})
+	}
+	// Every frontend carries the handshake timeout: a new one renders
+	// them all again, whatever changed says.
+	c := cfg
+	c.HandshakeTimeout = cfg.HandshakeTimeout + 7*time.Second
+	out = append(out, sectionChange{what: "the handshake timeout changes", cfg: c, changed: only()})
+	// The head depends on whether any backend logs.
+	if len(cfg.Backends) > 0 && !cfg.AccessLogs() {
+		c := cfg
+		c.Backends = append([]model.Backend(nil), cfg.Backends...)
+		b := c.Backends[0]
+		b.Limits = &model.Limits{AccessLog: &model.AccessLog{Mapping: "default/logged"}}
+		c.Backends[0] = b
+		out = append(out, sectionChange{what: "a backend starts logging", cfg: c, changed: only(b.Name)})
+	}
+	return out
+}
+
+// TestUpdateReusesWhatItIsToldDidNotChange: a section Update is not told
+// about keeps its old text, so reuse does happen.
+func TestUpdateReusesWhatItIsToldDidNotChange(t *testing.T) {
+	cfg := model.Config{
+		Name:     "default/edge",
+		Backends: []model.Backend{{Name: "b", Servers: []model.Server{{Name: "s", Address: "10.0.0.1", Port: 80, Weight: 1}}}},
+	}
+	first, err := Render(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := cfg
+	moved.Backends = []model.Backend{{Name: "b", Servers: []model.Server{{Name: "s", Address: "10.0.0.2", Port: 80, Weight: 1}}}}
+	stale, err := first.Update(moved, func(string) bool { return false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(stale.Text, first.Text) {
+		t.Error("a section not named as changed was rendered again")
+	}
+	fresh, err := first.Update(moved, func(n string) bool { return n == "b" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(fresh.Text, []byte("10.0.0.2:80")) {
+		t.Errorf("the changed section kept its old text:\n%s", fresh.Text)
+	}
+}
