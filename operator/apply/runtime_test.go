@@ -10,8 +10,6 @@ import (
 	parser "github.com/haproxytech/client-native/v5/config-parser"
 	"github.com/haproxytech/client-native/v5/config-parser/options"
 
-	"github.com/haproxytech/client-native/v5/models"
-
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/haproxy/client"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/model"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/render"
@@ -109,7 +107,7 @@ func TestRuntimeActions(t *testing.T) {
 	}
 	addable := func(name, addr string, port int32) runtimeServer {
 		s := srv(name, addr, port, 1, false)
-		s.add = &models.RuntimeAddServer{Name: name, Address: addr, Port: ptrInt64(int64(port)), Weight: ptrInt64(1)}
+		s.add = &addSpec{server: model.Server{Name: name, Address: addr, Port: port, Weight: 1, Dynamic: true}}
 		return s
 	}
 	for _, c := range []struct {
