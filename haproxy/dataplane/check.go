@@ -47,7 +47,14 @@ func isDescriptionLine(line string) bool {
 // milliseconds whatever the size of the configuration. It returns false
 // when anything else changed: the whole text must be checked.
 func incrementalCheck(good, next string) (string, bool) {
-	before, after := splitSections(good), splitSections(next)
+	return incrementalCheckFrom(splitSections(good), next)
+}
+
+// incrementalCheckFrom is incrementalCheck from the sections of good,
+// which the server splits once per configuration HAProxy runs, not once
+// per push.
+func incrementalCheckFrom(before []cfgSection, next string) (string, bool) {
+	after := splitSections(next)
 	if len(before) != len(after) {
 		return "", false
 	}

@@ -116,3 +116,18 @@ func TestIncrementalCheckIsWhatHAProxyJudges(t *testing.T) {
 		})
 	}
 }
+
+func TestWithVersionWritesOneVersionLine(t *testing.T) {
+	for in, want := range map[string]string{
+		"global\n":               "# _version=5\nglobal\n",
+		"":                       "# _version=5\n",
+		"# _version=3\nglobal\n": "# _version=5\nglobal\n",
+		"global\n# _md5hash=abc\n    maxconn 10\n":    "# _version=5\nglobal\n    maxconn 10\n",
+		"# _version=3\n# _version=4\nglobal\n":        "# _version=5\nglobal\n",
+		"global\n    # _version= is not at the start": "# _version=5\nglobal\n    # _version= is not at the start",
+	} {
+		if got := withVersion(in, 5); got != want {
+			t.Errorf("withVersion(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -69,14 +69,20 @@ type Server struct {
 	mu sync.Mutex // serialises configuration changes, reloads and restarts
 	// good is the configuration HAProxy runs: what a failed reload or a
 	// failed restart goes back to.
-	good     string
-	conf     configuration.Configuration
-	rt       *runtime.Client
-	reloads  []*models.Reload
-	reloadN  int
-	pending  *models.Reload
-	kick     chan struct{}
-	version  atomic.Int64 // the stored version, for headers on every answer
+	good    string
+	conf    configuration.Configuration
+	rt      *runtime.Client
+	reloads []*models.Reload
+	reloadN int
+	pending *models.Reload
+	kick    chan struct{}
+	version atomic.Int64 // the stored version, for headers on every answer
+	// goodSplit is good cut into sections, for the partial check of the
+	// pushes that follow; text says which good it was cut from.
+	goodSplit struct {
+		text     string
+		sections []cfgSection
+	}
 	stopping atomic.Bool
 	// restarting is set while the supervisor restarts a dead master.
 	restarting atomic.Bool
