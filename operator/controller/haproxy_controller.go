@@ -299,7 +299,9 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	}
 
 	recordMappings(klogRef(&hap), res, instances)
-	r.statusQueueFor(req.NamespacedName, logger).submit(r.statusJobs(&hap, &snap, res, hash, replicas, running, instances))
+	r.statusQueueFor(req.NamespacedName, logger).submitLater(func() []func(context.Context) error {
+		return r.statusJobs(&hap, &snap, res, hash, replicas, running, instances)
+	})
 	took.mark("status")
 	for _, in := range instances {
 		if !in.Programmed {

@@ -15,12 +15,15 @@ import (
 // applied: the next change is applied while the statuses of the last one
 // are still being written. Only the newest batch matters; one not yet
 // started when a newer one comes is dropped, since the newer one was
-// computed from a later state of the same objects.
+// computed from a later state of the same objects. A batch is worked out
+// when it starts (submitLater): working out which of 10,000 statuses to
+// write is itself work a reconcile should not wait for, and a batch
+// dropped is never worked out.
 type statusQueue struct {
 	log logr.Logger
 
 	mu       sync.Mutex
-	pending  []func(context.Context) error
+	pending  func() []func(context.Context) error
 	running  bool
 	idle     *sync.Cond
 	canceled bool
@@ -41,12 +44,18 @@ func newStatusQueue(ctx context.Context, log logr.Logger) *statusQueue {
 // submit makes jobs the batch to write next, in place of any batch not
 // yet started.
 func (q *statusQueue) submit(jobs []func(context.Context) error) {
+	q.submitLater(func() []func(context.Context) error { return jobs })
+}
+
+// submitLater makes the jobs batch returns, when it starts, the batch to
+// write next, in place of any batch not yet started.
+func (q *statusQueue) submitLater(batch func() []func(context.Context) error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.canceled {
 		return
 	}
-	q.pending = jobs
+	q.pending = batch
 	if !q.running {
 		q.running = true
 		go q.run()
@@ -57,9 +66,9 @@ func (q *statusQueue) run() {
 	backoff := statusRetry.first
 	for {
 		q.mu.Lock()
-		jobs := q.pending
+		batch := q.pending
 		q.pending = nil
-		if jobs == nil || q.canceled || q.ctx.Err() != nil {
+		if batch == nil || q.canceled || q.ctx.Err() != nil {
 			q.running = false
 			q.idle.Broadcast()
 			q.mu.Unlock()
@@ -67,6 +76,7 @@ func (q *statusQueue) run() {
 		}
 		q.mu.Unlock()
 
+		jobs := batch()
 		err := parallel(q.ctx, jobs)
 		if err == nil {
 			backoff = statusRetry.first
@@ -80,7 +90,7 @@ func (q *statusQueue) run() {
 		backoff = min(2*backoff, statusRetry.max)
 		q.mu.Lock()
 		if q.pending == nil {
-			q.pending = jobs
+			q.pending = func() []func(context.Context) error { return jobs }
 		}
 		q.mu.Unlock()
 	}

@@ -44,6 +44,39 @@ func TestStatusQueueWritesTheNewestBatchAndDropsOnesNeverStarted(t *testing.T) {
 	}
 }
 
+// TestStatusQueueWorksOutOnlyTheBatchesItWrites: a batch submitted for
+// later is worked out when it starts, so one replaced before it started
+// costs nothing.
+func TestStatusQueueWorksOutOnlyTheBatchesItWrites(t *testing.T) {
+	q := newStatusQueue(context.Background(), logr.Discard())
+	started, release := make(chan struct{}), make(chan struct{})
+	var mu sync.Mutex
+	var worked []string
+	batch := func(name string, block bool) func() []func(context.Context) error {
+		return func() []func(context.Context) error {
+			mu.Lock()
+			worked = append(worked, name)
+			mu.Unlock()
+			return []func(context.Context) error{func(context.Context) error {
+				if block {
+					close(started)
+					<-release
+				}
+				return nil
+			}}
+		}
+	}
+	q.submitLater(batch("first", true))
+	<-started
+	q.submitLater(batch("second", false))
+	q.submitLater(batch("third", false))
+	close(release)
+	q.wait()
+	if len(worked) != 2 || worked[0] != "first" || worked[1] != "third" {
+		t.Fatalf("worked out %v, want [first third]", worked)
+	}
+}
+
 func TestStatusQueueRetriesAFailedBatch(t *testing.T) {
 	saved := statusRetry
 	statusRetry.first, statusRetry.max = time.Millisecond, 2*time.Millisecond
