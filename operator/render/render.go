@@ -74,6 +74,9 @@ func Config(cfg model.Config) ([]byte, error) {
 type Rendered struct {
 	// Text is haproxy.cfg.
 	Text []byte
+	// headEnd is where the head (global, defaults, stats, resolvers)
+	// ends in Text.
+	headEnd int
 	// handshake is the timeout the frontends were rendered with.
 	handshake time.Duration
 	frontends map[string]span
@@ -93,7 +96,49 @@ func Render(cfg model.Config) (*Rendered, error) {
 // removed): the text of every other section is r's. Settings outside the
 // sections (global, defaults, stats, resolvers) are rendered again.
 func (r *Rendered) Update(cfg model.Config, changed func(name string) bool) (*Rendered, error) {
+	if r.unchanged(cfg, changed) {
+		// Weights and SNI hosts live in map files: most updates render
+		// their sections as before, and r stands as it is.
+		return r, nil
+	}
 	return renderFrom(r, cfg, changed)
+}
+
+// unchanged reports whether cfg renders to r's text: the same sections,
+// the changed ones rendering as before, and the same head.
+func (r *Rendered) unchanged(cfg model.Config, changed func(string) bool) bool {
+	if len(cfg.Frontends) != len(r.frontends) || len(cfg.Backends) != len(r.backends) || cfg.HandshakeTimeout != r.handshake {
+		return false
+	}
+	var section bytes.Buffer
+	same := func(spans map[string]span, name, template string, data any) bool {
+		sp, ok := spans[name]
+		if !ok {
+			return false
+		}
+		if !changed(name) {
+			return true
+		}
+		section.Reset()
+		return tmpl.ExecuteTemplate(&section, template, data) == nil && bytes.Equal(section.Bytes(), r.Text[sp.start:sp.end])
+	}
+	for _, f := range cfg.Frontends {
+		if !same(r.frontends, f.Name, "frontend", frontendData{Frontend: f, Handshake: cfg.HandshakeTimeout}) {
+			return false
+		}
+	}
+	for _, b := range cfg.Backends {
+		if !same(r.backends, b.Name, "backend", b) {
+			return false
+		}
+	}
+	head := headOf(cfg)
+	head.Frontends, head.Backends = nil, nil
+	section.Reset()
+	if err := tmpl.ExecuteTemplate(&section, "head", head); err != nil {
+		return false
+	}
+	return bytes.Equal(bytes.TrimRight(section.Bytes(), "\n"), r.Text[:r.headEnd])
 }
 
 func renderFrom(prev *Rendered, cfg model.Config, changed func(string) bool) (*Rendered, error) {
@@ -113,6 +158,7 @@ func renderFrom(prev *Rendered, cfg model.Config, changed func(string) bool) (*R
 	buf := make([]byte, 0, size)
 	buf = append(buf, bytes.TrimRight(section.Bytes(), "\n")...)
 	out := &Rendered{
+		headEnd:   len(buf),
 		handshake: cfg.HandshakeTimeout,
 		frontends: make(map[string]span, len(cfg.Frontends)),
 		backends:  make(map[string]span, len(cfg.Backends)),
