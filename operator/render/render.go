@@ -110,7 +110,7 @@ func (r *Rendered) unchanged(cfg model.Config, changed func(string) bool) bool {
 	if len(cfg.Frontends) != len(r.frontends) || len(cfg.Backends) != len(r.backends) || cfg.HandshakeTimeout != r.handshake {
 		return false
 	}
-	var section bytes.Buffer
+	var sr sectionRenderer
 	same := func(spans map[string]span, name, template string, data any) bool {
 		sp, ok := spans[name]
 		if !ok {
@@ -119,8 +119,8 @@ func (r *Rendered) unchanged(cfg model.Config, changed func(string) bool) bool {
 		if !changed(name) {
 			return true
 		}
-		section.Reset()
-		return tmpl.ExecuteTemplate(&section, template, data) == nil && bytes.Equal(section.Bytes(), r.Text[sp.start:sp.end])
+		text, err := sr.render(template, data)
+		return err == nil && bytes.Equal(text, r.Text[sp.start:sp.end])
 	}
 	for _, f := range cfg.Frontends {
 		if !same(r.frontends, f.Name, "frontend", frontendData{Frontend: f, Handshake: cfg.HandshakeTimeout}) {
@@ -132,73 +132,82 @@ func (r *Rendered) unchanged(cfg model.Config, changed func(string) bool) bool {
 			return false
 		}
 	}
-	head := headOf(cfg)
-	head.Frontends, head.Backends = nil, nil
-	section.Reset()
-	if err := tmpl.ExecuteTemplate(&section, "head", head); err != nil {
-		return false
-	}
-	return bytes.Equal(bytes.TrimRight(section.Bytes(), "\n"), r.Text[:r.headEnd])
+	head, err := sr.head(cfg)
+	return err == nil && bytes.Equal(head, r.Text[:r.headEnd])
 }
 
 func renderFrom(prev *Rendered, cfg model.Config, changed func(string) bool) (*Rendered, error) {
 	fail := func(err error) (*Rendered, error) {
 		return nil, fmt.Errorf("render haproxy.cfg for %s: %w", cfg.Name, err)
 	}
-	head := headOf(cfg)
-	head.Frontends, head.Backends = nil, nil
-	var section bytes.Buffer
-	if err := tmpl.ExecuteTemplate(&section, "head", head); err != nil {
+	var sr sectionRenderer
+	head, err := sr.head(cfg)
+	if err != nil {
 		return fail(err)
 	}
-	size := section.Len()
+	size := len(head)
 	if prev != nil {
 		size += len(prev.Text)
 	}
-	buf := make([]byte, 0, size)
-	buf = append(buf, bytes.TrimRight(section.Bytes(), "\n")...)
+	buf := append(make([]byte, 0, size), head...)
 	out := &Rendered{
 		headEnd:   len(buf),
 		handshake: cfg.HandshakeTimeout,
 		frontends: make(map[string]span, len(cfg.Frontends)),
 		backends:  make(map[string]span, len(cfg.Backends)),
 	}
-	reuse := func(spans map[string]span, name string) (span, bool) {
+	// reused is the text prev has for a section that did not change.
+	reused := func(spans map[string]span, name string) ([]byte, bool) {
 		if prev == nil || changed(name) {
-			return span{}, false
+			return nil, false
 		}
 		sp, ok := spans[name]
-		return sp, ok
+		return prev.Text[sp.start:sp.end], ok
 	}
 	for _, f := range cfg.Frontends {
-		start := len(buf)
-		if sp, ok := reuse(prev.frontendsFor(cfg.HandshakeTimeout), f.Name); ok {
-			buf = append(buf, prev.Text[sp.start:sp.end]...)
-		} else {
-			section.Reset()
-			if err := tmpl.ExecuteTemplate(&section, "frontend", frontendData{Frontend: f, Handshake: cfg.HandshakeTimeout}); err != nil {
+		text, ok := reused(prev.frontendsFor(cfg.HandshakeTimeout), f.Name)
+		if !ok {
+			if text, err = sr.render("frontend", frontendData{Frontend: f, Handshake: cfg.HandshakeTimeout}); err != nil {
 				return fail(err)
 			}
-			buf = append(buf, section.Bytes()...)
 		}
+		start := len(buf)
+		buf = append(buf, text...)
 		out.frontends[f.Name] = span{start, len(buf)}
 	}
 	for _, b := range cfg.Backends {
-		start := len(buf)
-		if sp, ok := reuse(prev.backendsOf(), b.Name); ok {
-			buf = append(buf, prev.Text[sp.start:sp.end]...)
-		} else {
-			section.Reset()
-			if err := tmpl.ExecuteTemplate(&section, "backend", b); err != nil {
+		text, ok := reused(prev.backendsOf(), b.Name)
+		if !ok {
+			if text, err = sr.render("backend", b); err != nil {
 				return fail(err)
 			}
-			buf = append(buf, section.Bytes()...)
 		}
+		start := len(buf)
+		buf = append(buf, text...)
 		out.backends[b.Name] = span{start, len(buf)}
 	}
 	// One final newline, whatever the templates' trailing blocks leave.
 	out.Text = append(bytes.TrimRight(buf, "\n"), '\n')
 	return out, nil
+}
+
+// sectionRenderer renders one part of the configuration at a time into a
+// buffer it reuses: what it returns holds until its next call.
+type sectionRenderer struct{ buf bytes.Buffer }
+
+func (sr *sectionRenderer) render(template string, data any) ([]byte, error) {
+	sr.buf.Reset()
+	err := tmpl.ExecuteTemplate(&sr.buf, template, data)
+	return sr.buf.Bytes(), err
+}
+
+// head renders global, defaults, stats and resolvers, without the
+// newlines the template leaves after them.
+func (sr *sectionRenderer) head(cfg model.Config) ([]byte, error) {
+	h := headOf(cfg)
+	h.Frontends, h.Backends = nil, nil
+	text, err := sr.render("head", h)
+	return bytes.TrimRight(text, "\n"), err
 }
 
 // frontendsFor are the frontends' spans when they were rendered with
