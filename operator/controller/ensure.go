@@ -223,7 +223,7 @@ func (r *HAProxyReconciler) ensureOwned(ctx context.Context, hap *v1alpha1.HAPro
 	}
 	// The versions the writes left: once the cache has them, the next
 	// reconcile with the same inputs has nothing to do here.
-	seen.versions = ownedVersionsOf(dep, svcWant != nil, svc, statsWant != nil, stats, pdbWant != nil, pdb)
+	seen.versions = ownedVersionsOf(dep, existing(svcWant != nil, svc), existing(statsWant != nil, stats), existing(pdbWant != nil, pdb))
 	r.ownedSeen.Store(key, seen)
 	return nil
 }
@@ -257,37 +257,42 @@ func ownedInputs(hap *v1alpha1.HAProxy, image string, res translate.Result) stri
 // ownedVersions are the cached versions of the objects ensureOwned
 // makes, or "" when one cannot be read.
 func (r *HAProxyReconciler) ownedVersions(ctx context.Context, hap *v1alpha1.HAProxy) string {
-	name := func(n string) client.ObjectKey { return client.ObjectKey{Namespace: hap.Namespace, Name: n} }
-	objs := []struct {
-		key client.ObjectKey
-		obj client.Object
-	}{
-		{name(ownedName(hap)), &appsv1.Deployment{}},
-		{name(ownedName(hap)), &corev1.Service{}},
-		{name(statsServiceName(hap)), &corev1.Service{}},
-		{name(ownedName(hap)), &policyv1.PodDisruptionBudget{}},
+	objs := []client.Object{
+		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: ownedName(hap), Namespace: hap.Namespace}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: ownedName(hap), Namespace: hap.Namespace}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: statsServiceName(hap), Namespace: hap.Namespace}},
+		&policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: ownedName(hap), Namespace: hap.Namespace}},
 	}
-	exists := make([]bool, len(objs))
 	for i, o := range objs {
-		err := r.Client.Get(ctx, o.key, o.obj)
-		if err != nil && !apierrors.IsNotFound(err) {
+		err := r.Client.Get(ctx, client.ObjectKeyFromObject(o), o)
+		if apierrors.IsNotFound(err) {
+			objs[i] = nil
+		} else if err != nil {
 			return ""
 		}
-		exists[i] = err == nil
 	}
-	return ownedVersionsOf(objs[0].obj, exists[1], objs[1].obj, exists[2], objs[2].obj, exists[3], objs[3].obj)
+	return ownedVersionsOf(objs...)
 }
 
-// ownedVersionsOf spells the versions of the Deployment and of the
-// Services and PDB that exist.
-func ownedVersionsOf(dep client.Object, hasSvc bool, svc client.Object, hasStats bool, stats client.Object, hasPDB bool, pdb client.Object) string {
-	v := func(has bool, o client.Object) string {
-		if !has {
-			return "-"
-		}
-		return o.GetResourceVersion()
+// existing is o when it was made (wanted), nil when it was deleted.
+func existing(wanted bool, o client.Object) client.Object {
+	if !wanted {
+		return nil
 	}
-	return strings.Join([]string{v(true, dep), v(hasSvc, svc), v(hasStats, stats), v(hasPDB, pdb)}, " ")
+	return o
+}
+
+// ownedVersionsOf spells the versions of objs, "-" for one that does not
+// exist (nil).
+func ownedVersionsOf(objs ...client.Object) string {
+	versions := make([]string, len(objs))
+	for i, o := range objs {
+		versions[i] = "-"
+		if o != nil {
+			versions[i] = o.GetResourceVersion()
+		}
+	}
+	return strings.Join(versions, " ")
 }
 
 // ensureStatsSecret creates the generated stats page credentials when the
