@@ -92,8 +92,8 @@ func Render(cfg model.Config) (*Rendered, error) {
 }
 
 // Update renders cfg, which differs from what r was rendered from only
-// in the frontends and backends changed names (and in sections added or
-// removed): the text of every other section is r's. Settings outside the
+// in the frontends and backends changed names, sections added included,
+// and in sections removed: the text of every other section is r's. Settings outside the
 // sections (global, defaults, stats, resolvers) are rendered again.
 func (r *Rendered) Update(cfg model.Config, changed func(name string) bool) (*Rendered, error) {
 	if r.unchanged(cfg, changed) {
@@ -111,24 +111,31 @@ func (r *Rendered) unchanged(cfg model.Config, changed func(string) bool) bool {
 		return false
 	}
 	var sr sectionRenderer
-	same := func(spans map[string]span, name, template string, data any) bool {
-		sp, ok := spans[name]
-		if !ok {
-			return false
-		}
-		if !changed(name) {
-			return true
-		}
+	same := func(sp span, template string, data any) bool {
 		text, err := sr.render(template, data)
 		return err == nil && bytes.Equal(text, r.Text[sp.start:sp.end])
 	}
-	for _, f := range cfg.Frontends {
-		if !same(r.frontends, f.Name, "frontend", frontendData{Frontend: f, Handshake: cfg.HandshakeTimeout}) {
+	// Sections are looked up before their data is boxed for the template:
+	// at 10,000 sections, boxing each one cost megabytes per update.
+	// A section that did not change is, by Update's contract, one r has:
+	// only the changed ones are looked up.
+	for i := range cfg.Frontends {
+		f := &cfg.Frontends[i]
+		if !changed(f.Name) {
+			continue
+		}
+		sp, ok := r.frontends[f.Name]
+		if !ok || !same(sp, "frontend", frontendData{Frontend: *f, Handshake: cfg.HandshakeTimeout}) {
 			return false
 		}
 	}
-	for _, b := range cfg.Backends {
-		if !same(r.backends, b.Name, "backend", b) {
+	for i := range cfg.Backends {
+		b := &cfg.Backends[i]
+		if !changed(b.Name) {
+			continue
+		}
+		sp, ok := r.backends[b.Name]
+		if !ok || !same(sp, "backend", *b) {
 			return false
 		}
 	}

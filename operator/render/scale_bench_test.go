@@ -94,3 +94,36 @@ func BenchmarkTranslateRender(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkWeightChange is the pure part of a reconcile after one
+// mapping's weight changed: translating its port again and rendering what
+// changed. It should cost what one port costs, whatever the scale.
+func BenchmarkWeightChange(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		snap := scaleSnapshot(n)
+		res := translate.Translate(snap)
+		rendered, err := render.Render(res.Config)
+		if err != nil {
+			b.Fatal(err)
+		}
+		// An SNI mapping: its port's weights live in a map file.
+		m := &snap.TCPMappings[1]
+		port := m.Spec.Port
+		changed := func(name string) bool { p, ok := res.PortOf[name]; return !ok || p == port }
+		b.Run(fmt.Sprintf("mappings=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				i++
+				m.Spec.Weight = ptr.To(int32(i % 100))
+				next, ok := translate.Update(res, snap, []int32{port})
+				if !ok {
+					b.Fatal("the weight change reached beyond its port")
+				}
+				if _, err := rendered.Update(next.Config, changed); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

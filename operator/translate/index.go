@@ -26,7 +26,32 @@ type index struct {
 
 func key(namespace, name string) string { return namespace + "/" + name }
 
+// keyLess orders namespace/name keys as their strings sort, without
+// building them.
+func keyLess(ns1, name1, ns2, name2 string) bool {
+	n := min(len(ns1), len(ns2))
+	if ns1[:n] != ns2[:n] {
+		return ns1[:n] < ns2[:n]
+	}
+	// One namespace is a prefix of the other (or both are equal): the
+	// shorter one is followed by '/', the longer one by its next byte.
+	switch {
+	case len(ns1) < len(ns2):
+		return '/' < ns2[n]
+	case len(ns1) > len(ns2):
+		return ns1[n] < '/'
+	}
+	return name1 < name2
+}
+
 func newIndex(s snapshot.Snapshot) *index {
+	return newIndexOf(s, nil)
+}
+
+// newIndexOf indexes s; when services is not nil, only the Services (and
+// their EndpointSlices) it names are indexed: those the mappings being
+// translated may resolve to.
+func newIndexOf(s snapshot.Snapshot, services map[string]bool) *index {
 	idx := &index{
 		s:          s,
 		namespaces: map[string]*corev1.Namespace{},
@@ -42,6 +67,9 @@ func newIndex(s snapshot.Snapshot) *index {
 		idx.secrets[key(s.Secrets[i].Namespace, s.Secrets[i].Name)] = &s.Secrets[i]
 	}
 	for i := range s.Services {
+		if services != nil && !services[s.Services[i].Name] {
+			continue
+		}
 		idx.services[key(s.Services[i].Namespace, s.Services[i].Name)] = &s.Services[i]
 	}
 	for i := range s.TLSContexts {
@@ -50,7 +78,7 @@ func newIndex(s snapshot.Snapshot) *index {
 	for i := range s.EndpointSlices {
 		es := &s.EndpointSlices[i]
 		svc := es.Labels[discoveryv1.LabelServiceName]
-		if svc == "" {
+		if svc == "" || services != nil && !services[svc] {
 			continue
 		}
 		k := key(es.Namespace, svc)

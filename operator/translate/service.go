@@ -75,6 +75,18 @@ type target struct {
 
 var clusterSuffix = regexp.MustCompile(`\.svc(\.cluster\.local)?$`)
 
+// serviceName is the name of the Kubernetes Service a service string may
+// resolve to (without its namespace), or "" when it names none: an
+// address or a string that does not parse.
+func serviceName(service string) string {
+	ref, err := parseService(service)
+	if err != nil || ref.IP {
+		return ""
+	}
+	name, _, _ := strings.Cut(clusterSuffix.ReplaceAllString(ref.Name, ""), ".")
+	return name
+}
+
 // resolveService finds what a mapping's service string points at: a
 // Kubernetes Service (its ready endpoints), an address, or a DNS name.
 // permit is asked about a Service before anything of it is looked at; a

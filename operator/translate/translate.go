@@ -46,6 +46,10 @@ type MappingResult struct {
 	// Frontend and Backend carry the mapping when it is programmable.
 	Frontend string `json:"frontend,omitempty"`
 	Backend  string `json:"backend,omitempty"`
+	// ports are the mapping's spec port and the port of its last accepted
+	// spec when it was translated: Update redoes the verdict when either
+	// changes.
+	ports [2]int32
 }
 
 // Programmable reports whether a generation of the mapping (the current
@@ -226,14 +230,18 @@ func (t *translation) translateMappings(mappings []*v1alpha1.TCPMapping) {
 		case r.Programmable():
 			r.InEffectGeneration = m.Generation
 		}
+		r.ports = [2]int32{m.Spec.Port, m.Spec.Port}
+		if la := m.Status.LastAccepted; la != nil {
+			r.ports[1] = la.Spec.Port
+		}
 		if v := r.UpstreamTLSVerified; v != nil && !v.Status && r.Accepted.Status {
 			r.Accepted.Message += "; warning: " + v.Message
 		}
 		t.result.Mappings = append(t.result.Mappings, *r)
 	}
 	sort.Slice(t.result.Mappings, func(i, j int) bool {
-		a, b := t.result.Mappings[i], t.result.Mappings[j]
-		return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
+		a, b := &t.result.Mappings[i], &t.result.Mappings[j]
+		return keyLess(a.Namespace, a.Name, b.Namespace, b.Name)
 	})
 }
 

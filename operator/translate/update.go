@@ -2,7 +2,9 @@ package translate
 
 import (
 	"reflect"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/model"
@@ -32,18 +34,32 @@ func Update(prev Result, s snapshot.Snapshot, ports []int32) (Result, bool) {
 	for _, p := range ports {
 		affected[p] = true
 	}
-	idx := newIndex(s)
+	// Only the mappings on the changed ports, and the Services they may
+	// name, are looked at: under the contract above, everything else is
+	// as prev saw it.
+	var candidates []*v1alpha1.TCPMapping
+	services := map[string]bool{}
+	for i := range s.TCPMappings {
+		m := &s.TCPMappings[i]
+		if m.DeletionTimestamp != nil || !onPorts(m, affected) {
+			continue
+		}
+		candidates = append(candidates, m)
+		services[serviceName(m.Spec.Service)] = true
+		if la := m.Status.LastAccepted; la != nil {
+			services[serviceName(la.Spec.Service)] = true
+		}
+	}
+	idx := newIndexOf(s, services)
 	t := &translation{idx: idx, hap: &s.HAProxy, policy: newPolicy(&s.HAProxy, s.ReferenceGrants, s.NoReferenceGrantCRD)}
 	t.contexts = map[string]*contextInfo{}
 	t.refs = map[string]bool{}
 	t.result.ReferenceGrants = t.policy.condition()
 
-	selected := idx.selectedMappings(t.hap)
-	present := make(map[string]bool, len(selected))
+	sel := newSelection(t.hap)
 	var mappings []*v1alpha1.TCPMapping
-	for _, m := range selected {
-		present[key(m.Namespace, m.Name)] = true
-		if onPorts(m, affected) {
+	for _, m := range candidates {
+		if sel.selects(idx, m) {
 			mappings = append(mappings, m)
 		}
 	}
@@ -55,16 +71,37 @@ func Update(prev Result, s snapshot.Snapshot, ports []int32) (Result, bool) {
 			return Result{}, false
 		}
 	}
+	if moved(prev, s, sub, affected, sel, idx) {
+		return Result{}, false
+	}
 
 	out := prev
 	out.HAProxy, out.ReferenceGrants = sub.HAProxy, sub.ReferenceGrants
-	keep := func(name string) bool {
-		port, ok := prev.PortOf[name]
-		return ok && !affected[port]
+	if sameSections(prev.PortOf, sub.PortOf, affected) {
+		// The usual case (a weight, an endpoint, an SNI host in a pooled
+		// backend): the changed ports have the same sections as before,
+		// which take their places in a copy of prev's.
+		out.Config.Frontends = replaceSections(prev.Config.Frontends, sub.Config.Frontends, func(f *model.Frontend) string { return f.Name })
+		out.Config.Backends = replaceSections(prev.Config.Backends, sub.Config.Backends, func(b *model.Backend) string { return b.Name })
+		out.Config.Maps = replaceSections(prev.Config.Maps, sub.Config.Maps, func(m *model.Map) string { return m.Name })
+	} else {
+		keep := func(name string) bool {
+			port, ok := prev.PortOf[name]
+			return ok && !affected[port]
+		}
+		out.Config.Frontends = mergeSections(prev.Config.Frontends, sub.Config.Frontends, keep, func(f model.Frontend) string { return f.Name })
+		out.Config.Backends = mergeSections(prev.Config.Backends, sub.Config.Backends, keep, func(b model.Backend) string { return b.Name })
+		out.Config.Maps = mergeSections(prev.Config.Maps, sub.Config.Maps, keep, func(m model.Map) string { return m.Name })
+		out.PortOf = make(map[string]int32, len(prev.PortOf))
+		for name, port := range prev.PortOf {
+			if !affected[port] {
+				out.PortOf[name] = port
+			}
+		}
+		for name, port := range sub.PortOf {
+			out.PortOf[name] = port
+		}
 	}
-	out.Config.Frontends = mergeSections(prev.Config.Frontends, sub.Config.Frontends, keep, func(f model.Frontend) string { return f.Name })
-	out.Config.Backends = mergeSections(prev.Config.Backends, sub.Config.Backends, keep, func(b model.Backend) string { return b.Name })
-	out.Config.Maps = mergeSections(prev.Config.Maps, sub.Config.Maps, keep, func(m model.Map) string { return m.Name })
 	if !sameFiles(prev, sub.Config, affected) {
 		return Result{}, false
 	}
@@ -76,34 +113,108 @@ func Update(prev Result, s snapshot.Snapshot, ports []int32) (Result, bool) {
 			}
 		}
 	}
-	out.PortOf = make(map[string]int32, len(prev.PortOf))
-	for name, port := range prev.PortOf {
-		if !affected[port] {
-			out.PortOf[name] = port
-		}
-	}
-	for name, port := range sub.PortOf {
-		out.PortOf[name] = port
-	}
-
-	redone := make(map[string]bool, len(sub.Mappings))
-	for _, m := range sub.Mappings {
-		redone[key(m.Namespace, m.Name)] = true
-	}
-	for _, m := range prev.Mappings {
-		k := key(m.Namespace, m.Name)
-		if present[k] && !redone[k] && m.Frontend != "" && affected[prev.PortOf[m.Frontend]] {
-			// It was on a port being redone, yet is neither on it now nor
-			// gone: it moved to a port the caller did not name.
-			return Result{}, false
-		}
-	}
-	out.Mappings = mergeSections(prev.Mappings, sub.Mappings, func(k string) bool { return present[k] && !redone[k] },
-		func(m MappingResult) string { return key(m.Namespace, m.Name) })
+	out.Mappings = mergeMappings(prev.Mappings, sub.Mappings, affected)
 	// TLSContexts are judged on their own and their Secrets, which did not
 	// change: prev's verdicts stand.
-	out.References = t.references(prev.References)
+	out.References = prev.References
+	for r := range t.refs {
+		if _, found := slices.BinarySearch(prev.References, r); !found {
+			out.References = t.references(prev.References)
+			break
+		}
+	}
 	return out, true
+}
+
+// onAffected reports whether a mapping's verdict was on one of ports.
+func (r *MappingResult) onAffected(ports map[int32]bool) bool {
+	return ports[r.ports[0]] || ports[r.ports[1]]
+}
+
+// moved reports whether a mapping prev had on a changed port is neither
+// there now nor gone, but served on a port not in affected: the caller
+// did not name it, and Update cannot tell what else changed.
+func moved(prev Result, s snapshot.Snapshot, sub Result, affected map[int32]bool, sel selection, idx *index) bool {
+	type name struct{ namespace, name string }
+	redone := make(map[name]bool, len(sub.Mappings))
+	for i := range sub.Mappings {
+		redone[name{sub.Mappings[i].Namespace, sub.Mappings[i].Name}] = true
+	}
+	var left map[name]bool
+	for i := range prev.Mappings {
+		r := &prev.Mappings[i]
+		if r.onAffected(affected) && !redone[name{r.Namespace, r.Name}] {
+			if left == nil {
+				left = map[name]bool{}
+			}
+			left[name{r.Namespace, r.Name}] = true
+		}
+	}
+	if left == nil {
+		return false
+	}
+	for i := range s.TCPMappings {
+		m := &s.TCPMappings[i]
+		if left[name{m.Namespace, m.Name}] && m.DeletionTimestamp == nil && sel.selects(idx, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// sameSections reports whether the sections on the affected ports are
+// the same, by name and port, in prev and in fresh.
+func sameSections(prev, fresh map[string]int32, affected map[int32]bool) bool {
+	for name, port := range fresh {
+		if was, ok := prev[name]; !ok || was != port {
+			return false
+		}
+	}
+	n := 0
+	for _, port := range prev {
+		if affected[port] {
+			n++
+		}
+	}
+	return n == len(fresh)
+}
+
+// replaceSections is a copy of prev in which fresh's items, which prev
+// has by name, take the places of prev's; both lists are in name order.
+func replaceSections[T any](prev, fresh []T, name func(*T) string) []T {
+	if len(fresh) == 0 {
+		return prev
+	}
+	out := slices.Clone(prev)
+	for i := range fresh {
+		n := name(&fresh[i])
+		at, _ := slices.BinarySearchFunc(out, n, func(item T, n string) int { return strings.Compare(name(&item), n) })
+		out[at] = fresh[i]
+	}
+	return out
+}
+
+// mergeMappings is prev's verdicts on mappings that were not on the
+// affected ports, and fresh's, in namespace/name order.
+func mergeMappings(prev, fresh []MappingResult, affected map[int32]bool) []MappingResult {
+	out := make([]MappingResult, 0, len(prev)+len(fresh))
+	i := 0
+	for p := range prev {
+		r := &prev[p]
+		if r.onAffected(affected) {
+			continue
+		}
+		for i < len(fresh) && keyLess(fresh[i].Namespace, fresh[i].Name, r.Namespace, r.Name) {
+			out = append(out, fresh[i])
+			i++
+		}
+		out = append(out, *r)
+	}
+	out = append(out, fresh[i:]...)
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 // onPorts reports whether m is, or may be, programmed on one of ports:

@@ -3,6 +3,7 @@ package translate_test
 import (
 	"bytes"
 	"fmt"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -153,6 +154,26 @@ func TestUpdateEqualsAFullTranslation(t *testing.T) {
 					want := translate.Translate(s)
 					if g, w := comparable(t, got), comparable(t, want); g != w {
 						t.Errorf("Update differs from Translate:\n%s", golden.Diff(w, g))
+					}
+					if !reflect.DeepEqual(got.PortOf, want.PortOf) {
+						t.Errorf("Update's PortOf differs from Translate's:\n got %v\nwant %v", got.PortOf, want.PortOf)
+					}
+					// The renderer copies every section not on a changed
+					// port: each must have one.
+					var names []string
+					for _, f := range want.Config.Frontends {
+						names = append(names, f.Name)
+					}
+					for _, b := range want.Config.Backends {
+						names = append(names, b.Name)
+					}
+					for _, m := range want.Config.Maps {
+						names = append(names, m.Name)
+					}
+					for _, n := range names {
+						if _, ok := want.PortOf[n]; !ok {
+							t.Errorf("section %s has no port", n)
+						}
 					}
 					// The text: the last one with the touched ports'
 					// sections rendered again, as the operator does.
