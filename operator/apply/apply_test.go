@@ -70,13 +70,13 @@ func (w *world) service(name string, backends ...*dataplanetest.Backend) {
 }
 
 func (w *world) mapping(name string, port int, service string, weight *int32) {
-	var ms []v1alpha1.TCPMapping
+	var ms []*v1alpha1.TCPMapping
 	for _, m := range w.snap.TCPMappings {
 		if m.Name != name {
 			ms = append(ms, m)
 		}
 	}
-	w.snap.TCPMappings = append(ms, v1alpha1.TCPMapping{
+	w.snap.TCPMappings = append(ms, &v1alpha1.TCPMapping{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
 		Spec:       v1alpha1.TCPMappingSpec{Port: int32(port), Service: service, Weight: weight},
 	})

@@ -16,14 +16,14 @@ import (
 // name, whose one endpoint is 10.0.0.<ip>:443.
 func (w *world) passthrough(name, host string, port int, ip byte) {
 	w.service(name, &dataplanetest.Backend{Name: name, Addr: &net.TCPAddr{IP: net.IPv4(10, 0, 0, ip), Port: 443}})
-	w.snap.TCPMappings = append(w.snap.TCPMappings, v1alpha1.TCPMapping{
+	w.snap.TCPMappings = append(w.snap.TCPMappings, &v1alpha1.TCPMapping{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
 		Spec:       v1alpha1.TCPMappingSpec{Port: int32(port), Host: host, Service: name + ":80"},
 	})
 }
 
 func (w *world) remove(name string) {
-	var ms []v1alpha1.TCPMapping
+	var ms []*v1alpha1.TCPMapping
 	for _, m := range w.snap.TCPMappings {
 		if m.Name != name {
 			ms = append(ms, m)

@@ -76,7 +76,7 @@ func TestExclusionQuotesOnlyTheTenantsOwnLines(t *testing.T) {
 func TestBisectFindsTheObjectHAProxyRefuses(t *testing.T) {
 	snap := snapshot.Snapshot{HAProxy: v1alpha1.HAProxy{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "edge"}}}
 	for _, n := range []string{"one", "two", "three", "four", "five"} {
-		snap.TCPMappings = append(snap.TCPMappings, v1alpha1.TCPMapping{
+		snap.TCPMappings = append(snap.TCPMappings, &v1alpha1.TCPMapping{
 			ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: n, Generation: 1},
 			Spec:       v1alpha1.TCPMappingSpec{Port: int32(3000 + len(snap.TCPMappings)), Service: "10.0.0.1:80"},
 		})

@@ -85,6 +85,9 @@ type HAProxyReconciler struct {
 	statusQueues sync.Map // types.NamespacedName -> *statusQueue
 	// background ends with the manager: the status writes run under it.
 	background context.Context
+	// mappings are the cached TCPMappings, read without a copy; nil when
+	// the cache keeps none in one store.
+	mappings snapshot.MappingStore
 }
 
 // SetupWithManager registers the controller and what it watches.
@@ -99,6 +102,11 @@ func (r *HAProxyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return err
 	}
 	r.secrets = newReferencedSecrets(r.APIReader, mgr.GetClient(), r.now)
+	store, err := mappingStoreOf(context.Background(), mgr.GetCache())
+	if err != nil {
+		return fmt.Errorf("get the TCPMapping informer: %w", err)
+	}
+	r.mappings = store
 	background, stop := context.WithCancel(context.Background())
 	r.background = background
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
@@ -199,7 +207,7 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		return reconcile.Result{}, err
 	}
 	took.mark("prepare")
-	snap, err := snapshot.Gather(ctx, r.Client, &hap)
+	snap, err := snapshot.Gather(ctx, r.Client, r.mappings, &hap)
 	if err != nil {
 		return reconcile.Result{}, err
 	}

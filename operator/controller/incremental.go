@@ -80,11 +80,10 @@ func versionsOf(snap *snapshot.Snapshot) inputVersions {
 		mappings: make(map[string]mappingVersion, len(snap.TCPMappings)),
 		services: make(map[string]string, len(snap.Services)),
 	}
-	for i := range snap.TCPMappings {
+	for _, m := range snap.TCPMappings {
 		// The resourceVersion: the operator's own status writes change it
 		// too, which costs that mapping's port a translation, never a
 		// missed change.
-		m := &snap.TCPMappings[i]
 		mv := mappingVersion{version: m.ResourceVersion, ports: [2]int32{m.Spec.Port, m.Spec.Port}}
 		if la := m.Status.LastAccepted; la != nil {
 			mv.ports[1] = la.Spec.Port

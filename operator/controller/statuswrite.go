@@ -124,8 +124,7 @@ func (r *HAProxyReconciler) statusJobs(hap *v1alpha1.HAProxy, snap *snapshot.Sna
 	memo := r.statusMemoFor(hapKey)
 	memo.sweep(served)
 	fleet := mappingFleet(instances)
-	for i := range snap.TCPMappings {
-		obj := &snap.TCPMappings[i]
+	for _, obj := range snap.TCPMappings {
 		key := obj.Namespace + "/" + obj.Name
 		m, isServed := served[key]
 		switch {

@@ -188,7 +188,7 @@ func withFuzzedObjects(base snapshot.Snapshot, in fuzzInput) (snapshot.Snapshot,
 	if in.upstreamCA != "" || in.serverName != "" || in.clientCert != "" {
 		m.Spec.UpstreamTLS = &v1alpha1.UpstreamTLS{CASecret: in.upstreamCA, ServerName: in.serverName, ClientCertificateSecret: in.clientCert}
 	}
-	s.TCPMappings = append(slices.Clip(base.TCPMappings), m)
+	s.TCPMappings = append(slices.Clip(base.TCPMappings), &m)
 	var ok bool
 	if s.Secrets, ok = withSecrets(base, in.namespace, []secretRef{{in.upstreamCA, "client-ca"}, {in.clientCert, "some-context-cert"}}); !ok {
 		return s, false

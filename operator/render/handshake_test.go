@@ -67,11 +67,11 @@ func TestASilentClientIsClosedWithinTheHandshakeBound(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "site", Namespace: "default"},
 		Spec:       v1alpha1.TLSContextSpec{Secret: "some-context-cert"},
 	}}
-	mappingOn := func(name string, spec v1alpha1.TCPMappingSpec) v1alpha1.TCPMapping {
+	mappingOn := func(name string, spec v1alpha1.TCPMappingSpec) *v1alpha1.TCPMapping {
 		spec.Port, spec.Service = int32(ports[name]), upstream
-		return v1alpha1.TCPMapping{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}, Spec: spec}
+		return &v1alpha1.TCPMapping{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}, Spec: spec}
 	}
-	s.TCPMappings = []v1alpha1.TCPMapping{
+	s.TCPMappings = []*v1alpha1.TCPMapping{
 		mappingOn("relay", v1alpha1.TCPMappingSpec{}),
 		mappingOn("sni", v1alpha1.TCPMappingSpec{Host: "a.example.com"}),
 		mappingOn("terminate", v1alpha1.TCPMappingSpec{TLS: "site"}),

@@ -49,7 +49,7 @@ func scaleSnapshot(n int) snapshot.Snapshot {
 		} else {
 			spec.Port, spec.Host = int32(30000+(i/2)/100), fmt.Sprintf("host-%05d.example.com", i)
 		}
-		s.TCPMappings = append(s.TCPMappings, v1alpha1.TCPMapping{
+		s.TCPMappings = append(s.TCPMappings, &v1alpha1.TCPMapping{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", Generation: 1, CreationTimestamp: metav1.NewTime(created.Add(time.Duration(i) * time.Second))},
 			Spec:       spec,
 		})
@@ -107,7 +107,7 @@ func BenchmarkWeightChange(b *testing.B) {
 			b.Fatal(err)
 		}
 		// An SNI mapping: its port's weights live in a map file.
-		m := &snap.TCPMappings[1]
+		m := snap.TCPMappings[1]
 		port := m.Spec.Port
 		changed := func(name string) bool { p, ok := res.PortOf[name]; return !ok || p == port }
 		b.Run(fmt.Sprintf("mappings=%d", n), func(b *testing.B) {

@@ -132,7 +132,7 @@ func (o *Objects) add(obj runtime.Object) {
 		o.HAProxies = append(o.HAProxies, *v)
 	case *v1alpha1.TCPMapping:
 		defaultNamespace(&v.ObjectMeta)
-		s.TCPMappings = append(s.TCPMappings, *v)
+		s.TCPMappings = append(s.TCPMappings, v)
 	case *v1alpha1.TLSContext:
 		defaultNamespace(&v.ObjectMeta)
 		s.TLSContexts = append(s.TLSContexts, *v)

@@ -16,7 +16,8 @@ import (
 type Snapshot struct {
 	HAProxy     v1alpha1.HAProxy
 	Namespaces  []corev1.Namespace
-	TCPMappings []v1alpha1.TCPMapping
+	// TCPMappings are the cached objects themselves: read, never modified.
+	TCPMappings []*v1alpha1.TCPMapping
 	TLSContexts []v1alpha1.TLSContext
 	Secrets     []corev1.Secret
 	Services    []corev1.Service

@@ -85,7 +85,7 @@ func theft(t *testing.T) (s snapshot.Snapshot) {
 	m.Namespace = "attacker"
 	vault := mapping("vault", 1, 1, v1alpha1.TCPMappingSpec{Port: 3601, Service: "qotm.default"})
 	vault.Namespace = "attacker"
-	s.TCPMappings = []v1alpha1.TCPMapping{m, vault}
+	s.TCPMappings = []*v1alpha1.TCPMapping{&m, &vault}
 	return s
 }
 

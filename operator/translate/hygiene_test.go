@@ -58,7 +58,7 @@ func TestValuesFromFilesThatSkippedTheAPIServerNeverReachTheConfiguration(t *tes
 				s.EndpointSlices[i].Endpoints[0].Addresses = []string{"10.0.0.11 backup\n    server x"}
 			}
 		}
-		s.TCPMappings = []v1alpha1.TCPMapping{mapping("relay", 0, 1, v1alpha1.TCPMappingSpec{Port: 2222, Service: "qotm"})}
+		s.TCPMappings = pointers(mapping("relay", 0, 1, v1alpha1.TCPMappingSpec{Port: 2222, Service: "qotm"}))
 		res := translate.Translate(s)
 		be := backend(res, "tcpm-be-default:relay")
 		if be == nil {

@@ -155,8 +155,7 @@ func (sel selection) selects(idx *index, obj metav1.Object) bool {
 func (idx *index) selectedMappings(hap *v1alpha1.HAProxy) []*v1alpha1.TCPMapping {
 	sel := newSelection(hap)
 	var out []*v1alpha1.TCPMapping
-	for i := range idx.s.TCPMappings {
-		m := &idx.s.TCPMappings[i]
+	for _, m := range idx.s.TCPMappings {
 		if m.DeletionTimestamp != nil {
 			continue
 		}

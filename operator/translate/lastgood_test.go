@@ -31,6 +31,15 @@ var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // mapping is a TCPMapping at generation gen, created age seconds after
 // epoch (older first).
+// pointers are copies of ms, as a snapshot holds them.
+func pointers(ms ...v1alpha1.TCPMapping) []*v1alpha1.TCPMapping {
+	out := make([]*v1alpha1.TCPMapping, len(ms))
+	for i := range ms {
+		out[i] = ms[i].DeepCopy()
+	}
+	return out
+}
+
 func mapping(name string, age int, gen int64, spec v1alpha1.TCPMappingSpec) v1alpha1.TCPMapping {
 	return v1alpha1.TCPMapping{
 		ObjectMeta: metav1.ObjectMeta{
@@ -217,7 +226,7 @@ func TestWeightEditsKeepTheLastAcceptedGenerationServing(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			s := cluster(t)
-			s.TCPMappings = tc.mappings
+			s.TCPMappings = pointers(tc.mappings...)
 			res := translate.Translate(s)
 			for _, w := range tc.want {
 				check(t, res, w)
@@ -332,7 +341,7 @@ func TestARejectedMappingGenerationFallsBackToTheLastAcceptedOne(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			s := cluster(t)
-			s.TCPMappings = tc.mappings
+			s.TCPMappings = pointers(tc.mappings...)
 			s.Exclusions = tc.exclusions
 			res := translate.Translate(s)
 			for _, w := range tc.want {
@@ -418,7 +427,7 @@ func TestARejectedTLSContextIsLeftOutOrFallsBack(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			s := cluster(t)
 			s.TLSContexts = []v1alpha1.TLSContext{tc.context}
-			s.TCPMappings = []v1alpha1.TCPMapping{mapping("site", 0, 1, terminate), mapping("relay", 1, 1, relay)}
+			s.TCPMappings = pointers(mapping("site", 0, 1, terminate), mapping("relay", 1, 1, relay))
 			s.Exclusions = tc.exclusions
 			res := translate.Translate(s)
 			c := findContext(t, res, "site")
@@ -471,7 +480,7 @@ func TestAGarbageSecretKeepsTheStoredCertificateOfAnAcceptedTLSContext(t *testin
 				ctx.Status.LastAccepted = &v1alpha1.AcceptedTLSContext{Generation: 1, Spec: spec}
 			}
 			s.TLSContexts = []v1alpha1.TLSContext{ctx}
-			s.TCPMappings = []v1alpha1.TCPMapping{mapping("site", 0, 1, terminate)}
+			s.TCPMappings = pointers(mapping("site", 0, 1, terminate))
 			res := translate.Translate(s)
 			c := findContext(t, res, "site")
 			if c.ResolvedRefs.Status || c.ResolvedRefs.Reason != v1alpha1.ReasonInvalidCertificate {

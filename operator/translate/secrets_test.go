@@ -56,10 +56,10 @@ func TestSecretNamesComeFromTheSpecsAlone(t *testing.T) {
 	unused := tlsContext("unused", 1, v1alpha1.TLSContextSpec{Secret: "unused-cert"})
 	unused.Namespace = "other"
 	s.TLSContexts = []v1alpha1.TLSContext{ctx, elsewhere, unused}
-	s.TCPMappings = []v1alpha1.TCPMapping{
+	s.TCPMappings = pointers(
 		mapping("site", 0, 1, v1alpha1.TCPMappingSpec{Port: 2222, TLS: "site", Service: "qotm"}),
 		mapping("shared", 1, 1, v1alpha1.TCPMappingSpec{Port: 2223, TLS: "shared.other", Service: "qotm"}),
-	}
+	)
 	got := translate.SecretNames(s)
 	want := []string{"default/new-cert", "default/old-cert", "default/stats-auth", "other/client-ca", "other/shared-cert"}
 	if !slices.Equal(got, want) {

@@ -39,8 +39,7 @@ func Update(prev Result, s snapshot.Snapshot, ports []int32) (Result, bool) {
 	// as prev saw it.
 	var candidates []*v1alpha1.TCPMapping
 	services := map[string]bool{}
-	for i := range s.TCPMappings {
-		m := &s.TCPMappings[i]
+	for _, m := range s.TCPMappings {
 		if m.DeletionTimestamp != nil || !onPorts(m, affected) {
 			continue
 		}
@@ -153,8 +152,7 @@ func moved(prev Result, s snapshot.Snapshot, sub Result, affected map[int32]bool
 	if left == nil {
 		return false
 	}
-	for i := range s.TCPMappings {
-		m := &s.TCPMappings[i]
+	for _, m := range s.TCPMappings {
 		if left[name{m.Namespace, m.Name}] && m.DeletionTimestamp == nil && sel.selects(idx, m) {
 			return true
 		}

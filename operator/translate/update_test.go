@@ -44,7 +44,7 @@ func changesOn(port int32) []change {
 		{name: "nothing", edit: func(*snapshot.Snapshot) []int32 { return []int32{port} }},
 		{name: "weights", edit: func(s *snapshot.Snapshot) []int32 {
 			for _, i := range onPort(s) {
-				m := &s.TCPMappings[i]
+				m := s.TCPMappings[i]
 				w := int32(37)
 				if m.Spec.Weight != nil {
 					w = (*m.Spec.Weight + 29) % 101
@@ -68,7 +68,7 @@ func changesOn(port int32) []change {
 				if m.Spec.Host != "" {
 					m.Spec.Host = "new-" + strings.TrimPrefix(m.Spec.Host, "*.")
 				}
-				s.TCPMappings = append(s.TCPMappings, m)
+				s.TCPMappings = append(s.TCPMappings, &m)
 			}
 			return []int32{port}
 		}},
@@ -226,7 +226,7 @@ func deepCopy(s snapshot.Snapshot) snapshot.Snapshot {
 	out.HAProxy = *s.HAProxy.DeepCopy()
 	out.TCPMappings = nil
 	for i := range s.TCPMappings {
-		out.TCPMappings = append(out.TCPMappings, *s.TCPMappings[i].DeepCopy())
+		out.TCPMappings = append(out.TCPMappings, s.TCPMappings[i].DeepCopy())
 	}
 	out.EndpointSlices = nil
 	for i := range s.EndpointSlices {

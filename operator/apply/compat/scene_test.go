@@ -87,7 +87,7 @@ func (s *scene) service(name string, backends ...*dataplanetest.Backend) {
 // TLS with TLSContext tlsContext when set.
 func (s *scene) mapping(name string, port int, service string, weight *int32, tlsContext string) {
 	s.removeMapping(name)
-	s.snap.TCPMappings = append(s.snap.TCPMappings, v1alpha1.TCPMapping{
+	s.snap.TCPMappings = append(s.snap.TCPMappings, &v1alpha1.TCPMapping{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Generation: 1,
 			// Older mappings own a shared listener; order them by name.
 			CreationTimestamp: metav1.NewTime(time.Date(2026, 1, 1, 0, 0, len(s.snap.TCPMappings), 0, time.UTC))},
@@ -96,7 +96,7 @@ func (s *scene) mapping(name string, port int, service string, weight *int32, tl
 }
 
 func (s *scene) removeMapping(name string) {
-	var ms []v1alpha1.TCPMapping
+	var ms []*v1alpha1.TCPMapping
 	for _, m := range s.snap.TCPMappings {
 		if m.Name != name {
 			ms = append(ms, m)
