@@ -14,8 +14,8 @@ import (
 
 // Snapshot is every input one HAProxy's configuration depends on.
 type Snapshot struct {
-	HAProxy     v1alpha1.HAProxy
-	Namespaces  []corev1.Namespace
+	HAProxy    v1alpha1.HAProxy
+	Namespaces []corev1.Namespace
 	// TCPMappings are the cached objects themselves: read, never modified.
 	TCPMappings []*v1alpha1.TCPMapping
 	TLSContexts []v1alpha1.TLSContext
