@@ -61,7 +61,11 @@ func (v runtimeView) index() map[serverKey]runtimeServer {
 
 // viewOf is the runtime view of a model, as render writes it.
 func viewOf(cfg *model.Config) runtimeView {
-	var v runtimeView
+	n := 0
+	for i := range cfg.Backends {
+		n += len(cfg.Backends[i].Servers)
+	}
+	v := make(runtimeView, 0, n)
 	for _, b := range cfg.Backends {
 		for _, s := range b.Servers {
 			rs := runtimeServer{Backend: b.Name, Name: s.Name, Weight: s.Weight}
@@ -123,9 +127,19 @@ func ptrInt64(v int64) *int64 { return &v }
 // servers (a Service's endpoints) each backend has, and load the same map
 // files, whose entries may differ. Secrets count through their digest;
 // certificate contents are synchronised on their own.
+//
+// The model is hashed one section at a time through one encoder, not
+// copied and marshalled whole: at 10,000 mappings that was megabytes per
+// reconcile.
 func structureDigest(cfg *model.Config) string {
-	c := *cfg
 	h := sha256.New()
+	enc := json.NewEncoder(h)
+	// Encoding plain data into a hash cannot fail.
+	put := func(kind string, v any) {
+		h.Write([]byte(kind))
+		_ = enc.Encode(v)
+	}
+	c := *cfg
 	if c.Stats != nil {
 		st := *c.Stats
 		h.Write([]byte("stats password\x00"))
@@ -134,20 +148,23 @@ func structureDigest(cfg *model.Config) string {
 		st.Password = nil
 		c.Stats = &st
 	}
-	// Sources name objects for messages; render does not write them.
-	c.Frontends = make([]model.Frontend, len(cfg.Frontends))
-	for i, f := range cfg.Frontends {
+	c.Frontends, c.Backends, c.Maps, c.Certificates = nil, nil, nil, nil
+	put("config", &c)
+	for i := range cfg.Frontends {
+		// Sources name objects for messages; render does not write them.
+		f := cfg.Frontends[i]
 		f.Sources = nil
-		c.Frontends[i] = f
+		put("frontend", &f)
 	}
-	c.Backends = make([]model.Backend, len(cfg.Backends))
-	for i, b := range cfg.Backends {
+	var static []model.Server
+	for i := range cfg.Backends {
+		b := cfg.Backends[i]
 		// Which mapping holds a pool's backend, and its share, are not
 		// written in the text.
 		b.Members, b.Sources = nil, nil
 		// Dynamic servers come and go at runtime: the backend's Template
 		// is their structure.
-		var static []model.Server
+		static = static[:0]
 		for _, s := range b.Servers {
 			if s.Dynamic {
 				continue
@@ -159,20 +176,15 @@ func structureDigest(cfg *model.Config) string {
 			static = append(static, s)
 		}
 		b.Servers = static
-		c.Backends[i] = b
+		put("backend", &b)
 	}
 	// Map entries change at runtime; which files are loaded does not.
-	c.Maps = make([]model.Map, len(cfg.Maps))
-	for i, m := range cfg.Maps {
-		c.Maps[i] = model.Map{Name: m.Name}
+	for i := range cfg.Maps {
+		put("map", cfg.Maps[i].Name)
 	}
-	c.Certificates = make([]model.Certificate, len(cfg.Certificates))
-	for i, cert := range cfg.Certificates {
-		c.Certificates[i] = model.Certificate{File: cert.File}
+	for i := range cfg.Certificates {
+		put("certificate", cfg.Certificates[i].File)
 	}
-	// json.Marshal of plain data cannot fail.
-	b, _ := json.Marshal(c)
-	h.Write(b)
 	return hex.EncodeToString(h.Sum(nil))
 }
 

@@ -25,8 +25,8 @@ type inputVersions struct {
 	// global covers the inputs every port depends on: the HAProxy, the
 	// namespaces, TLSContexts, Secrets, ReferenceGrants and exclusions.
 	global string
-	// mappings are the TCPMappings' versions, by namespace/name.
-	mappings map[string]mappingVersion
+	// mappings are the TCPMappings' versions.
+	mappings map[types.NamespacedName]mappingVersion
 	// services are the versions of each Service and its EndpointSlices,
 	// by namespace/name.
 	services map[string]string
@@ -77,7 +77,7 @@ func versionsOf(snap *snapshot.Snapshot) inputVersions {
 
 	v := inputVersions{
 		global:   strings.Join(parts, "|"),
-		mappings: make(map[string]mappingVersion, len(snap.TCPMappings)),
+		mappings: make(map[types.NamespacedName]mappingVersion, len(snap.TCPMappings)),
 		services: make(map[string]string, len(snap.Services)),
 	}
 	for _, m := range snap.TCPMappings {
@@ -88,7 +88,7 @@ func versionsOf(snap *snapshot.Snapshot) inputVersions {
 		if la := m.Status.LastAccepted; la != nil {
 			mv.ports[1] = la.Spec.Port
 		}
-		v.mappings[m.Namespace+"/"+m.Name] = mv
+		v.mappings[types.NamespacedName{Namespace: m.Namespace, Name: m.Name}] = mv
 	}
 	for i := range snap.Services {
 		s := &snap.Services[i]

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/translate"
 )
@@ -125,7 +126,7 @@ func (q *statusQueue) wait() {
 // of 10,000 then looks at one status, not at all of them.
 type statusMemo struct {
 	mu   sync.Mutex
-	seen map[string]statusSeen
+	seen map[types.NamespacedName]statusSeen
 }
 
 type statusSeen struct {
@@ -139,7 +140,7 @@ type statusSeen struct {
 }
 
 func (r *HAProxyReconciler) statusMemoFor(hap string) *statusMemo {
-	m, _ := r.statusMemos.LoadOrStore(hap, &statusMemo{seen: map[string]statusSeen{}})
+	m, _ := r.statusMemos.LoadOrStore(hap, &statusMemo{seen: map[types.NamespacedName]statusSeen{}})
 	return m.(*statusMemo)
 }
 
@@ -154,7 +155,7 @@ func seenAs(resourceVersion string, m translate.MappingResult, fleet string) sta
 
 // current reports whether key's status was found right for this version
 // of the object, this verdict and these instances.
-func (m *statusMemo) current(key, resourceVersion string, result translate.MappingResult, fleet string) bool {
+func (m *statusMemo) current(key types.NamespacedName, resourceVersion string, result translate.MappingResult, fleet string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s, ok := m.seen[key]
@@ -162,14 +163,14 @@ func (m *statusMemo) current(key, resourceVersion string, result translate.Mappi
 }
 
 // record remembers that key's status is right at resourceVersion.
-func (m *statusMemo) record(key, resourceVersion string, result translate.MappingResult, fleet string) {
+func (m *statusMemo) record(key types.NamespacedName, resourceVersion string, result translate.MappingResult, fleet string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.seen[key] = seenAs(resourceVersion, result, fleet)
 }
 
 // sweep forgets mappings no longer served, once they are many.
-func (m *statusMemo) sweep(served map[string]translate.MappingResult) {
+func (m *statusMemo) sweep(served map[types.NamespacedName]*translate.MappingResult) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if len(m.seen) <= len(served)+1024 {

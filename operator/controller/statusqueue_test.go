@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/translate"
 )
@@ -121,15 +122,16 @@ func TestStatusQueueClosedWritesNothingMore(t *testing.T) {
 func TestStatusMemoAsksAgainWhenObjectVerdictOrInstancesChange(t *testing.T) {
 	verdict := translate.MappingResult{Namespace: "ns", Name: "db", Generation: 2,
 		Accepted: translate.Condition{Status: true, Reason: "Accepted"}, UpstreamTLSVerified: &translate.Condition{Status: true}}
-	memo := &statusMemo{seen: map[string]statusSeen{}}
-	if memo.current("ns/db", "10", verdict, "fleet") {
+	memo := &statusMemo{seen: map[types.NamespacedName]statusSeen{}}
+	db := types.NamespacedName{Namespace: "ns", Name: "db"}
+	if memo.current(db, "10", verdict, "fleet") {
 		t.Fatal("a status never looked at counts as current")
 	}
-	memo.record("ns/db", "10", verdict, "fleet")
+	memo.record(db, "10", verdict, "fleet")
 	// The same verdict from another translation: a new pointer, equal value.
 	again := verdict
 	again.UpstreamTLSVerified = &translate.Condition{Status: true}
-	if !memo.current("ns/db", "10", again, "fleet") {
+	if !memo.current(db, "10", again, "fleet") {
 		t.Error("an unchanged object, verdict and fleet must not be looked at again")
 	}
 	changed := verdict
@@ -137,10 +139,10 @@ func TestStatusMemoAsksAgainWhenObjectVerdictOrInstancesChange(t *testing.T) {
 	warning := verdict
 	warning.UpstreamTLSVerified = &translate.Condition{Status: false, Reason: "InsecureSkipVerify"}
 	for name, ok := range map[string]bool{
-		"the object changed":           memo.current("ns/db", "11", verdict, "fleet"),
-		"the verdict changed":          memo.current("ns/db", "10", changed, "fleet"),
-		"the upstream verdict changed": memo.current("ns/db", "10", warning, "fleet"),
-		"an instance changed":          memo.current("ns/db", "10", verdict, "other fleet"),
+		"the object changed":           memo.current(db, "11", verdict, "fleet"),
+		"the verdict changed":          memo.current(db, "10", changed, "fleet"),
+		"the upstream verdict changed": memo.current(db, "10", warning, "fleet"),
+		"an instance changed":          memo.current(db, "10", verdict, "other fleet"),
 	} {
 		if ok {
 			t.Errorf("%s, yet the status counts as current", name)
@@ -148,9 +150,9 @@ func TestStatusMemoAsksAgainWhenObjectVerdictOrInstancesChange(t *testing.T) {
 	}
 	// Mappings no longer served are forgotten once they are many.
 	for i := 0; i < 1100; i++ {
-		memo.record(fmt.Sprintf("ns/gone-%d", i), "1", verdict, "fleet")
+		memo.record(types.NamespacedName{Namespace: "ns", Name: fmt.Sprintf("gone-%d", i)}, "1", verdict, "fleet")
 	}
-	memo.sweep(map[string]translate.MappingResult{"ns/db": verdict})
+	memo.sweep(map[types.NamespacedName]*translate.MappingResult{db: &verdict})
 	if len(memo.seen) != 1 {
 		t.Errorf("after the sweep the memo holds %d entries, want 1", len(memo.seen))
 	}

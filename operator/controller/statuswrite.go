@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -117,18 +118,22 @@ func (r *HAProxyReconciler) statusJobs(hap *v1alpha1.HAProxy, snap *snapshot.Sna
 	}
 	var jobs []func(context.Context) error
 
-	served := make(map[string]translate.MappingResult, len(res.Mappings))
-	for _, m := range res.Mappings {
-		served[m.Namespace+"/"+m.Name] = m
+	// Keyed without building strings, pointing into res: at 10,000
+	// mappings, each batch built megabytes of keys and copies before.
+	served := make(map[types.NamespacedName]*translate.MappingResult, len(res.Mappings))
+	for i := range res.Mappings {
+		m := &res.Mappings[i]
+		served[types.NamespacedName{Namespace: m.Namespace, Name: m.Name}] = m
 	}
 	memo := r.statusMemoFor(hapKey)
 	memo.sweep(served)
 	fleet := mappingFleet(instances)
 	for _, obj := range snap.TCPMappings {
-		key := obj.Namespace + "/" + obj.Name
-		m, isServed := served[key]
+		key := types.NamespacedName{Namespace: obj.Namespace, Name: obj.Name}
+		served, isServed := served[key]
 		switch {
 		case isServed:
+			m := *served
 			if memo.current(key, obj.ResourceVersion, m, fleet) {
 				continue
 			}
