@@ -89,6 +89,17 @@ type Desired struct {
 	Model model.Config
 	// Certificates are the files to store; nil means Model.Certificates.
 	Certificates []model.Certificate
+
+	// Revision names Model for later models derived from it; 0 names
+	// none. Models of one revision are equal.
+	Revision uint64
+	// Since and Changed say that Model is the model of revision Since
+	// with only the frontends, backends and map files Changed names
+	// changed, added or removed: the applier then reads only those
+	// sections of Model. With Since 0, or a revision the applier no
+	// longer knows, it reads all of Model.
+	Since   uint64
+	Changed func(name string) bool
 }
 
 // Outcome says what Apply did.
@@ -118,6 +129,9 @@ const maxConflictRetries = 3
 type Applier struct {
 	mu        sync.Mutex
 	instances map[string]*instanceState
+	// last is the digest of the last revision applied, which the next
+	// one may be derived from.
+	last *modelDigest
 }
 
 // NewApplier returns an Applier that remembers nothing yet.
@@ -144,15 +158,38 @@ func (a *Applier) instance(endpoint string) *instanceState {
 	return st
 }
 
+// digestOf is the digest of desired's model: the one of its revision
+// when known, else a new one, derived from the revision it names when
+// that is the last one.
+func (a *Applier) digestOf(desired Desired) *modelDigest {
+	if isZero(&desired.Model) {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if desired.Revision != 0 && a.last != nil && a.last.revision == desired.Revision {
+		return a.last
+	}
+	d := &modelDigest{model: &desired.Model, revision: desired.Revision}
+	if desired.Since != 0 && desired.Changed != nil && a.last != nil && a.last.revision == desired.Since {
+		d.base, d.changed = a.last, desired.Changed
+	}
+	if desired.Revision != 0 {
+		a.last = d
+	}
+	return d
+}
+
 // Apply brings the instance at endpoint, reached through inst, to
 // desired. A configuration HAProxy refuses is a *RefusedError (the
 // instance keeps running the previous one); other errors wrap their cause
 // (errors.Is(err, context.DeadlineExceeded) for a timeout).
 func (a *Applier) Apply(ctx context.Context, endpoint string, inst Instance, desired Desired) (Outcome, error) {
 	st := a.instance(endpoint)
+	want := newTarget(desired, a.digestOf(desired))
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	out, err := st.apply(ctx, inst, desired)
+	out, err := st.apply(ctx, inst, desired, want)
 	return out, st.readable(err, desired.Config)
 }
 
@@ -229,6 +266,9 @@ type instanceState struct {
 	hasModel  bool
 	structure string
 	view      runtimeView
+	// viewRev is the revision whose desired view view is (with servers
+	// retired since): 0 when none is known.
+	viewRev uint64
 	// needReload is set when a push failed halfway: the running HAProxy
 	// may not match the stored file, so the next push reloads.
 	needReload bool
@@ -244,8 +284,10 @@ type instanceState struct {
 	// since the configuration state was last lost.
 	storedMaps  map[string]string
 	mapsChecked bool
-	// runMaps are the entries HAProxy runs per map file, where known.
+	// runMaps are the entries HAProxy runs per map file, where known;
+	// mapsRev is the revision whose map entries they are (0: none known).
 	runMaps map[string]mapEntries
+	mapsRev uint64
 }
 
 // target is desired, digested. The model's digests are made when first
@@ -261,32 +303,7 @@ type target struct {
 	certs  []model.Certificate
 }
 
-// modelDigest is what the applier reads of a model: shared by the copies
-// of one target, computed once.
-type modelDigest struct {
-	model     *model.Config
-	done      bool
-	structure string
-	view      runtimeView
-	// dynamic names the backends whose servers come and go at runtime.
-	dynamic map[string]bool
-}
-
-func (t target) digested() *modelDigest {
-	d := t.digest
-	if !d.done {
-		d.done = true
-		d.structure = structureDigest(d.model)
-		d.view = viewOf(d.model)
-		d.dynamic = map[string]bool{}
-		for _, b := range d.model.Backends {
-			if b.Template != nil {
-				d.dynamic[b.Name] = true
-			}
-		}
-	}
-	return d
-}
+func (t target) digested() *modelDigest { return t.digest.digested() }
 
 // structure identifies what the configuration is, leaving out what
 // runtime actions change (see structureDigest).
@@ -301,14 +318,19 @@ func (t target) structure() string {
 // view is the model's runtime view.
 func (t target) view() runtimeView { return t.digested().view }
 
-func newTarget(d Desired) target {
+// newTarget is d with its model's digest: digest, when the caller has
+// one for it (an Applier shares one per revision), else a new one.
+func newTarget(d Desired, digest *modelDigest) target {
 	t := target{config: d.Config, text: sha256.Sum256(d.Config), certs: d.Certificates}
 	if t.certs == nil {
 		t.certs = d.Model.Certificates
 	}
 	if !isZero(&d.Model) {
 		t.hasModel = true
-		t.digest = &modelDigest{model: &d.Model}
+		t.digest = digest
+		if digest == nil {
+			t.digest = &modelDigest{model: &d.Model}
+		}
 	}
 	return t
 }
@@ -339,9 +361,8 @@ type configPlan struct {
 	sameText bool
 }
 
-func (st *instanceState) apply(ctx context.Context, inst Instance, desired Desired) (Outcome, error) {
+func (st *instanceState) apply(ctx context.Context, inst Instance, desired Desired, want target) (Outcome, error) {
 	var out Outcome
-	want := newTarget(desired)
 	if err := st.detect(ctx, inst); err != nil {
 		return out, err
 	}
@@ -350,13 +371,14 @@ func (st *instanceState) apply(ctx context.Context, inst Instance, desired Desir
 		return out, fmt.Errorf("read configuration version: %w", err)
 	}
 	if !st.known || version != st.version {
-		st.certsChecked, st.mapsChecked, st.runMaps = false, false, nil
+		st.certsChecked, st.mapsChecked = false, false
+		st.forgetRunMaps()
 	}
 	certs, err := st.planCertificates(ctx, inst, want.certs)
 	if err != nil {
 		return out, err
 	}
-	maps, err := st.planMaps(ctx, inst, desired.Model.Maps)
+	maps, err := st.planMaps(ctx, inst, want)
 	if err != nil {
 		return out, err
 	}
@@ -414,7 +436,7 @@ func (st *instanceState) apply(ctx context.Context, inst Instance, desired Desir
 		id, err := st.push(ctx, inst, want, plan, &out)
 		if errors.Is(err, client.ErrVersionConflict) && attempt < maxConflictRetries {
 			// Someone else changed it: read again and decide again.
-			st.runMaps = nil
+			st.forgetRunMaps()
 			forced := plan.kind == pushReload && certs.needsReload(st.runtimeCertSwap)
 			if version, err = inst.Version(ctx); err != nil {
 				return out, fmt.Errorf("read configuration version: %w", err)
@@ -440,8 +462,8 @@ func (st *instanceState) apply(ctx context.Context, inst Instance, desired Desir
 	// just stored; otherwise they change at runtime, once the servers
 	// they route to are in place.
 	if plan.kind == pushReload {
-		st.loaded(desired.Model.Maps)
-	} else if err := st.syncMapEntries(ctx, inst, desired.Model.Maps, &out); err != nil {
+		st.loaded(want)
+	} else if err := st.syncMapEntries(ctx, inst, want, &out); err != nil {
 		return out, err
 	}
 
@@ -472,7 +494,8 @@ func (st *instanceState) apply(ctx context.Context, inst Instance, desired Desir
 		}
 		seen[id] = true
 		if err := inst.WaitReload(ctx, id); err != nil {
-			st.known, st.runMaps = false, nil
+			st.known = false
+			st.forgetRunMaps()
 			if r := refusal(err); r != nil {
 				return out, r
 			}
@@ -509,7 +532,7 @@ func (st *instanceState) planConfig(ctx context.Context, inst Instance, version 
 	case want.text == st.text:
 		plan.kind, plan.view, plan.sameText = pushNothing, st.view, true
 	case want.hasModel && st.hasModel && want.structure() == st.structure:
-		if rp, ok := runtimeActions(st.view, want.view()); ok && st.canAdd(inst, rp) {
+		if rp, ok := st.runtimeActionsTo(want); ok && st.canAdd(inst, rp) {
 			plan.kind, plan.actions, plan.add, plan.view = pushRuntime, rp.actions, rp.add, rp.next
 		}
 	case !want.hasModel || !st.hasModel:
@@ -517,6 +540,17 @@ func (st *instanceState) planConfig(ctx context.Context, inst Instance, version 
 		return st.planByMeaning(ctx, inst, version, want, raw)
 	}
 	return plan, nil
+}
+
+// runtimeActionsTo is the runtime plan from what runs to want: worked out
+// for the backends changed since the revision want derives from alone,
+// when that revision is what runs.
+func (st *instanceState) runtimeActionsTo(want target) (runtimePlan, bool) {
+	d := want.digested()
+	if d.since != 0 && st.viewRev == d.since {
+		return runtimeActionsIn(st.view, d.view, d.changedBackends)
+	}
+	return runtimeActions(st.view, d.view)
 }
 
 // planByMeaning reads the stored configuration and compares it with the
@@ -564,6 +598,11 @@ func (st *instanceState) planByMeaning(ctx context.Context, inst Instance, versi
 func (st *instanceState) push(ctx context.Context, inst Instance, want target, plan configPlan, out *Outcome) (string, error) {
 	remember := func(version int64) {
 		st.known, st.version, st.text, st.needReload = true, version, want.text, false
+		st.viewRev = 0
+		if want.hasModel {
+			// The view below is this revision's (with servers retired).
+			st.viewRev = want.digested().revision
+		}
 		if plan.sameText && st.hasModel == want.hasModel {
 			// The same text: the same structure and view as remembered.
 			return

@@ -41,7 +41,7 @@ func parseConfig(text string, dynamic map[string]bool) (*parsed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse configuration: %w", err)
 	}
-	out := &parsed{canonical: p.String()}
+	out := &parsed{canonical: p.String(), servers: runtimeView{}}
 	backends, err := p.SectionsGet(parser.Backends)
 	if err != nil {
 		return nil, fmt.Errorf("parse configuration: backends: %w", err)
@@ -61,7 +61,7 @@ func parseConfig(text string, dynamic map[string]bool) (*parsed, error) {
 		blanked := make([]types.Server, 0, len(servers))
 		for _, s := range servers {
 			rs, rest := runtimeFields(be, s)
-			out.servers = append(out.servers, rs)
+			out.servers[be] = append(out.servers[be], rs)
 			if dynamic[be] && rs.AddrRuntime {
 				continue
 			}

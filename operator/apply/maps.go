@@ -113,11 +113,22 @@ type storeMap struct {
 	replace bool
 }
 
+// wantedMaps are the map files of want and their content digests.
+func wantedMaps(want target) ([]model.Map, map[string]string) {
+	if !want.hasModel {
+		return nil, nil
+	}
+	d := want.digested()
+	return d.model.Maps, d.mapContent
+}
+
 // planMaps decides which map files to store and delete. A file it stored
 // is compared by the digest it remembers; one it does not remember, by
-// the content the API serves.
-func (st *instanceState) planMaps(ctx context.Context, i Instance, want []model.Map) (mapPlan, error) {
+// the content the API serves. Contents are built only for the files to
+// store: the digests come with the model's.
+func (st *instanceState) planMaps(ctx context.Context, i Instance, t target) (mapPlan, error) {
 	var plan mapPlan
+	want, digests := wantedMaps(t)
 	if len(want) == 0 && len(st.storedMaps) == 0 && st.mapsChecked {
 		return plan, nil
 	}
@@ -149,14 +160,11 @@ func (st *instanceState) planMaps(ctx context.Context, i Instance, want []model.
 			}
 		}
 	}
-	keep := map[string]bool{}
 	for _, m := range want {
-		keep[m.Name] = true
-		content := m.Content()
-		d := contentDigest(content)
+		d := digests[m.Name]
 		if have, ok := st.storedMaps[m.Name]; ok {
 			if have != d {
-				plan.store = append(plan.store, storeMap{m: m, content: content, digest: d, replace: true})
+				plan.store = append(plan.store, storeMap{m: m, content: m.Content(), digest: d, replace: true})
 			}
 			continue
 		}
@@ -172,15 +180,16 @@ func (st *instanceState) planMaps(ctx context.Context, i Instance, want []model.
 				continue
 			}
 		}
-		plan.store = append(plan.store, storeMap{m: m, content: content, digest: d, replace: listed[m.Name]})
+		plan.store = append(plan.store, storeMap{m: m, content: m.Content(), digest: d, replace: listed[m.Name]})
 	}
 	for name := range st.storedMaps {
-		if !keep[name] {
+		if _, keep := digests[name]; !keep {
 			plan.remove = append(plan.remove, name)
 		}
 	}
 	for name := range listed {
-		if _, remembered := st.storedMaps[name]; !keep[name] && owned(name) && !remembered {
+		_, keep := digests[name]
+		if _, remembered := st.storedMaps[name]; !keep && owned(name) && !remembered {
 			plan.remove = append(plan.remove, name)
 		}
 	}
@@ -228,12 +237,25 @@ func (st *instanceState) removeMaps(ctx context.Context, i Instance, plan mapPla
 	return nil
 }
 
-// syncMapEntries brings the entries HAProxy runs to want, reading them
-// from the API where it does not know them.
-func (st *instanceState) syncMapEntries(ctx context.Context, i Instance, want []model.Map, out *Outcome) error {
+// syncMapEntries brings the entries HAProxy runs to want's, reading them
+// from the API where it does not know them. When HAProxy runs the map
+// entries of the revision want derives from, only the map files changed
+// since are compared.
+func (st *instanceState) syncMapEntries(ctx context.Context, i Instance, t target, out *Outcome) error {
+	want, _ := wantedMaps(t)
 	if len(want) == 0 {
 		return nil
 	}
+	d := t.digested()
+	if d.since != 0 && st.mapsRev == d.since && st.runMaps != nil {
+		changed := make([]model.Map, len(d.changedMaps))
+		for k, i := range d.changedMaps {
+			changed[k] = want[i]
+		}
+		want = changed
+	}
+	// Until every action went through, what runs is no revision's.
+	st.mapsRev = 0
 	inst, ok := i.(MapInstance)
 	if !ok {
 		return fmt.Errorf("the configuration loads map files and the client %T cannot change them", i)
@@ -280,15 +302,26 @@ func (st *instanceState) syncMapEntries(ctx context.Context, i Instance, want []
 		out.Changed = true
 		out.MapChanges = append(out.MapChanges, a.String())
 	}
+	st.mapsRev = d.revision
 	return nil
 }
 
-// loaded records that HAProxy (re)loaded the map files as stored: want.
-func (st *instanceState) loaded(want []model.Map) {
+// loaded records that HAProxy (re)loaded the map files as stored: want's.
+func (st *instanceState) loaded(t target) {
+	want, _ := wantedMaps(t)
 	st.runMaps = make(map[string]mapEntries, len(want))
 	for _, m := range want {
 		st.runMaps[m.Name] = entriesOf(m)
 	}
+	st.mapsRev = 0
+	if t.hasModel {
+		st.mapsRev = t.digested().revision
+	}
+}
+
+// forgetRunMaps drops what is known of the map entries HAProxy runs.
+func (st *instanceState) forgetRunMaps() {
+	st.runMaps, st.mapsRev = nil, 0
 }
 
 // learnMapDir takes the directory the API keeps map files in from a path

@@ -2,12 +2,11 @@ package apply
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -46,38 +45,55 @@ type addSpec struct {
 
 func (a *addSpec) request() *models.RuntimeAddServer { return addServer(a.check, a.server) }
 
-type serverKey struct{ backend, name string }
+// runtimeView is every server of a configuration, by backend, each
+// backend's in configuration order.
+type runtimeView map[string][]runtimeServer
 
-// runtimeView is every server of a configuration in configuration order.
-type runtimeView []runtimeServer
-
-func (v runtimeView) index() map[serverKey]runtimeServer {
-	m := make(map[serverKey]runtimeServer, len(v))
-	for _, s := range v {
-		m[serverKey{s.Backend, s.Name}] = s
+// serversView groups servers by their backend.
+func serversView(servers ...runtimeServer) runtimeView {
+	v := runtimeView{}
+	for _, s := range servers {
+		v[s.Backend] = append(v[s.Backend], s)
 	}
-	return m
+	return v
+}
+
+// servers are v's servers, backends in name order.
+func (v runtimeView) servers() []runtimeServer {
+	var out []runtimeServer
+	for _, b := range slices.Sorted(maps.Keys(v)) {
+		out = append(out, v[b]...)
+	}
+	return out
 }
 
 // viewOf is the runtime view of a model, as render writes it.
 func viewOf(cfg *model.Config) runtimeView {
-	n := 0
+	v := make(runtimeView, len(cfg.Backends))
 	for i := range cfg.Backends {
-		n += len(cfg.Backends[i].Servers)
-	}
-	v := make(runtimeView, 0, n)
-	for _, b := range cfg.Backends {
-		for _, s := range b.Servers {
-			rs := runtimeServer{Backend: b.Name, Name: s.Name, Weight: s.Weight}
-			if s.Socket == "" && s.Resolve == nil {
-				// Only the weight of the others changes at runtime.
-				rs.AddrRuntime, rs.Addr, rs.Port = true, s.Address, s.Port
-			}
-			if s.Dynamic {
-				rs.add = &addSpec{check: b.Check, server: s}
-			}
-			v = append(v, rs)
+		if servers := backendView(&cfg.Backends[i]); len(servers) > 0 {
+			v[cfg.Backends[i].Name] = servers
 		}
+	}
+	return v
+}
+
+// backendView is the runtime view of one backend's servers.
+func backendView(b *model.Backend) []runtimeServer {
+	if len(b.Servers) == 0 {
+		return nil
+	}
+	v := make([]runtimeServer, 0, len(b.Servers))
+	for _, s := range b.Servers {
+		rs := runtimeServer{Backend: b.Name, Name: s.Name, Weight: s.Weight}
+		if s.Socket == "" && s.Resolve == nil {
+			// Only the weight of the others changes at runtime.
+			rs.AddrRuntime, rs.Addr, rs.Port = true, s.Address, s.Port
+		}
+		if s.Dynamic {
+			rs.add = &addSpec{check: b.Check, server: s}
+		}
+		v = append(v, rs)
 	}
 	return v
 }
@@ -121,73 +137,6 @@ func addServer(check *model.HealthCheck, s model.Server) *models.RuntimeAddServe
 
 func ptrInt64(v int64) *int64 { return &v }
 
-// structureDigest identifies a model with everything runtime actions can
-// change left out: two models with the same digest render to texts that
-// differ only in server addresses and weights and in which dynamic
-// servers (a Service's endpoints) each backend has, and load the same map
-// files, whose entries may differ. Secrets count through their digest;
-// certificate contents are synchronised on their own.
-//
-// The model is hashed one section at a time through one encoder, not
-// copied and marshalled whole: at 10,000 mappings that was megabytes per
-// reconcile.
-func structureDigest(cfg *model.Config) string {
-	h := sha256.New()
-	enc := json.NewEncoder(h)
-	// Encoding plain data into a hash cannot fail.
-	put := func(kind string, v any) {
-		h.Write([]byte(kind))
-		_ = enc.Encode(v)
-	}
-	c := *cfg
-	if c.Stats != nil {
-		st := *c.Stats
-		h.Write([]byte("stats password\x00"))
-		h.Write(st.Password.Reveal())
-		h.Write([]byte{0})
-		st.Password = nil
-		c.Stats = &st
-	}
-	c.Frontends, c.Backends, c.Maps, c.Certificates = nil, nil, nil, nil
-	put("config", &c)
-	for i := range cfg.Frontends {
-		// Sources name objects for messages; render does not write them.
-		f := cfg.Frontends[i]
-		f.Sources = nil
-		put("frontend", &f)
-	}
-	var static []model.Server
-	for i := range cfg.Backends {
-		b := cfg.Backends[i]
-		// Which mapping holds a pool's backend, and its share, are not
-		// written in the text.
-		b.Members, b.Sources = nil, nil
-		// Dynamic servers come and go at runtime: the backend's Template
-		// is their structure.
-		static = static[:0]
-		for _, s := range b.Servers {
-			if s.Dynamic {
-				continue
-			}
-			s.Weight = 0
-			if s.Socket == "" && s.Resolve == nil {
-				s.Address, s.Port = "", 0
-			}
-			static = append(static, s)
-		}
-		b.Servers = static
-		put("backend", &b)
-	}
-	// Map entries change at runtime; which files are loaded does not.
-	for i := range cfg.Maps {
-		put("map", cfg.Maps[i].Name)
-	}
-	for i := range cfg.Certificates {
-		put("certificate", cfg.Certificates[i].File)
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
 // runtimePlan is how running becomes desired without a reload.
 type runtimePlan struct {
 	// actions go with the push (X-Runtime-Actions).
@@ -205,52 +154,90 @@ type runtimePlan struct {
 // at the next reload); one entering it is made ready last, once its
 // address and weight are set. It is not possible (false) when a server
 // desired is missing and cannot be added, or a static one would go.
+// Backends go in name order.
 func runtimeActions(running, desired runtimeView) (runtimePlan, bool) {
-	var plan runtimePlan
-	was := running.index()
-	wanted := make(map[serverKey]bool, len(desired))
+	backends := make(map[string]bool, len(desired))
+	for b := range desired {
+		backends[b] = true
+	}
+	for b := range running {
+		backends[b] = true
+	}
+	return runtimeActionsIn(running, desired, slices.Collect(maps.Keys(backends)))
+}
+
+// runtimeActionsIn is runtimeActions where running and desired differ
+// only in backends: the others run as desired.
+func runtimeActionsIn(running, desired runtimeView, backends []string) (runtimePlan, bool) {
+	plan := runtimePlan{next: maps.Clone(running)}
+	if plan.next == nil {
+		plan.next = runtimeView{}
+	}
+	backends = slices.Clone(backends)
+	slices.Sort(backends)
+	for _, b := range slices.Compact(backends) {
+		next, ok := backendActions(b, running[b], desired[b], &plan)
+		if !ok {
+			return plan, false
+		}
+		if len(next) > 0 {
+			plan.next[b] = next
+		} else {
+			delete(plan.next, b)
+		}
+	}
+	return plan, true
+}
+
+// backendActions adds to plan what turns one backend's running servers
+// into the desired ones, and returns what then runs.
+func backendActions(backend string, running, desired []runtimeServer, plan *runtimePlan) ([]runtimeServer, bool) {
+	was := make(map[string]*runtimeServer, len(running))
+	for i := range running {
+		was[running[i].Name] = &running[i]
+	}
+	wanted := make(map[string]bool, len(desired))
 	for _, d := range desired {
-		k := serverKey{d.Backend, d.Name}
-		wanted[k] = true
-		r, ok := was[k]
+		wanted[d.Name] = true
+		r, ok := was[d.Name]
 		if !ok {
 			if d.add == nil {
-				return plan, false
+				return nil, false
 			}
 			plan.add = append(plan.add, d)
 			continue
 		}
 		if r.AddrRuntime != d.AddrRuntime {
-			return plan, false
+			return nil, false
 		}
 		if d.Maint && !r.Maint {
-			plan.actions = append(plan.actions, client.Action{"SetServerState", d.Backend, d.Name, "maint"})
+			plan.actions = append(plan.actions, client.Action{"SetServerState", backend, d.Name, "maint"})
 		}
 		if d.AddrRuntime && (d.Addr != r.Addr || d.Port != r.Port) {
-			plan.actions = append(plan.actions, client.Action{"SetServerAddr", d.Backend, d.Name, d.Addr, strconv.Itoa(int(d.Port))})
+			plan.actions = append(plan.actions, client.Action{"SetServerAddr", backend, d.Name, d.Addr, strconv.Itoa(int(d.Port))})
 		}
 		if d.Weight != r.Weight {
-			plan.actions = append(plan.actions, client.Action{"SetServerWeight", d.Backend, d.Name, strconv.Itoa(int(d.Weight))})
+			plan.actions = append(plan.actions, client.Action{"SetServerWeight", backend, d.Name, strconv.Itoa(int(d.Weight))})
 		}
 		if !d.Maint && r.Maint {
-			plan.actions = append(plan.actions, client.Action{"SetServerState", d.Backend, d.Name, "ready"})
+			plan.actions = append(plan.actions, client.Action{"SetServerState", backend, d.Name, "ready"})
 		}
 	}
-	plan.next = append(plan.next, desired...)
+	next := slices.Clone(desired)
 	for _, r := range running {
-		if wanted[serverKey{r.Backend, r.Name}] {
+		if wanted[r.Name] {
 			continue
 		}
 		if !r.AddrRuntime {
-			return plan, false
+			return nil, false
 		}
 		if !r.Maint {
-			plan.actions = append(plan.actions, client.Action{"SetServerState", r.Backend, r.Name, "maint"})
+			plan.actions = append(plan.actions, client.Action{"SetServerState", backend, r.Name, "maint"})
 		}
 		r.Maint, r.add = true, nil
-		plan.next = append(plan.next, r)
+		next = append(next, r)
 	}
-	return plan, true
+	return next, true
 }
 
 // canAdd says whether inst can carry out plan: servers to add need an API

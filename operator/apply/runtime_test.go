@@ -120,56 +120,56 @@ func TestRuntimeActions(t *testing.T) {
 	}{
 		{
 			name:    "nothing changes",
-			running: runtimeView{srv("a", "10.0.0.1", 80, 256, false)}, desired: runtimeView{srv("a", "10.0.0.1", 80, 256, false)},
+			running: serversView(srv("a", "10.0.0.1", 80, 256, false)), desired: serversView(srv("a", "10.0.0.1", 80, 256, false)),
 			next:     []string{"a"},
 			possible: true,
 		},
 		{
 			name:    "a weight changes",
-			running: runtimeView{srv("a", "10.0.0.1", 80, 256, false)}, desired: runtimeView{srv("a", "10.0.0.1", 80, 10, false)},
+			running: serversView(srv("a", "10.0.0.1", 80, 256, false)), desired: serversView(srv("a", "10.0.0.1", 80, 10, false)),
 			want:     []client.Action{{"SetServerWeight", be, "a", "10"}},
 			next:     []string{"a"},
 			possible: true,
 		},
 		{
 			name:    "a literal address changes",
-			running: runtimeView{srv("a", "10.0.0.1", 80, 1, false)}, desired: runtimeView{srv("a", "10.0.0.2", 8080, 1, false)},
+			running: serversView(srv("a", "10.0.0.1", 80, 1, false)), desired: serversView(srv("a", "10.0.0.2", 8080, 1, false)),
 			want:     []client.Action{{"SetServerAddr", be, "a", "10.0.0.2", "8080"}},
 			next:     []string{"a"},
 			possible: true,
 		},
 		{
 			name:     "a new endpoint is added after the push",
-			running:  runtimeView{addable("a", "10.0.0.1", 80)},
-			desired:  runtimeView{addable("a", "10.0.0.1", 80), addable("b", "10.0.0.2", 80)},
+			running:  serversView(addable("a", "10.0.0.1", 80)),
+			desired:  serversView(addable("a", "10.0.0.1", 80), addable("b", "10.0.0.2", 80)),
 			add:      []string{"b"},
 			next:     []string{"a", "b"},
 			possible: true,
 		},
 		{
 			name:     "a gone endpoint is retired: maintenance, still known until the next reload",
-			running:  runtimeView{addable("a", "10.0.0.1", 80), addable("b", "10.0.0.2", 80)},
-			desired:  runtimeView{addable("a", "10.0.0.1", 80)},
+			running:  serversView(addable("a", "10.0.0.1", 80), addable("b", "10.0.0.2", 80)),
+			desired:  serversView(addable("a", "10.0.0.1", 80)),
 			want:     []client.Action{{"SetServerState", be, "b", "maint"}},
 			next:     []string{"a", "b (maint)"},
 			possible: true,
 		},
 		{
 			name:     "a retired endpoint that comes back is made ready",
-			running:  runtimeView{addable("a", "10.0.0.1", 80), srv("b", "10.0.0.2", 80, 1, true)},
-			desired:  runtimeView{addable("a", "10.0.0.1", 80), addable("b", "10.0.0.2", 80)},
+			running:  serversView(addable("a", "10.0.0.1", 80), srv("b", "10.0.0.2", 80, 1, true)),
+			desired:  serversView(addable("a", "10.0.0.1", 80), addable("b", "10.0.0.2", 80)),
 			want:     []client.Action{{"SetServerState", be, "b", "ready"}},
 			next:     []string{"a", "b"},
 			possible: true,
 		},
 		{
 			name:    "a server that cannot be added",
-			running: runtimeView{srv("a", "10.0.0.1", 80, 256, false)}, desired: runtimeView{srv("z", "10.0.0.1", 80, 256, false)},
+			running: serversView(srv("a", "10.0.0.1", 80, 256, false)), desired: serversView(srv("z", "10.0.0.1", 80, 256, false)),
 		},
 		{
 			name:    "a static server goes",
-			running: runtimeView{srv("a", "10.0.0.1", 80, 256, false), {Backend: be, Name: "dns", Weight: 1}},
-			desired: runtimeView{srv("a", "10.0.0.1", 80, 256, false)},
+			running: serversView(srv("a", "10.0.0.1", 80, 256, false), runtimeServer{Backend: be, Name: "dns", Weight: 1}),
+			desired: serversView(srv("a", "10.0.0.1", 80, 256, false)),
 		},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -184,7 +184,7 @@ func TestRuntimeActions(t *testing.T) {
 			for _, s := range got.add {
 				add = append(add, s.Name)
 			}
-			for _, s := range got.next {
+			for _, s := range got.next.servers() {
 				n := s.Name
 				if s.Maint {
 					n += " (maint)"
@@ -246,8 +246,10 @@ func TestParsedServersMatchTheModelView(t *testing.T) {
 		t.Fatal(err)
 	}
 	fromModel := viewOf(&m)
-	for i := range fromModel {
-		fromModel[i].add = nil // the text does not say how to add a server
+	for _, servers := range fromModel {
+		for i := range servers {
+			servers[i].add = nil // the text does not say how to add a server
+		}
 	}
 	if !reflect.DeepEqual(p.servers, fromModel) {
 		t.Errorf("servers read from the stored text:\n%+v\nfrom the model:\n%+v", p.servers, fromModel)

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -88,6 +89,8 @@ type HAProxyReconciler struct {
 	// mappings are the cached TCPMappings, read without a copy; nil when
 	// the cache keeps none in one store.
 	mappings snapshot.MappingStore
+	// revisions numbers the translations, for the appliers.
+	revisions atomic.Uint64
 }
 
 // SetupWithManager registers the controller and what it watches.
@@ -226,7 +229,8 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	snap.Exclusions = r.excluded.current(req.NamespacedName, &snap, now)
 	versions := versionsOf(&snap)
 	took.mark("snapshot")
-	res, rendered, hash := r.translateSince(ctx, req.NamespacedName, &snap, versions)
+	tr := r.translateSince(ctx, req.NamespacedName, &snap, versions)
+	res, rendered, hash := tr.res, tr.rendered, tr.hash
 	took.mark("translate")
 	if err := r.ensureOwned(ctx, &hap, res); err != nil {
 		if conflict := (*nameConflictError)(nil); errors.As(err, &conflict) {
@@ -277,7 +281,8 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		took.mark("render")
 		var refused *apply.RefusedError
 		var refusedBy *target
-		instances, refused, refusedBy = r.applyAll(ctx, &hap, targets, apply.Desired{Config: rendered.Text, Model: res.Config}, hash)
+		desired := apply.Desired{Config: rendered.Text, Model: res.Config, Revision: tr.revision, Since: tr.since, Changed: tr.changed}
+		instances, refused, refusedBy = r.applyAll(ctx, &hap, targets, desired, hash)
 		took.mark("apply")
 		if refused == nil || round == maxExclusionRounds {
 			break
@@ -293,10 +298,11 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		r.excluded.add(req.NamespacedName, now, found...)
 		snap.Exclusions = r.excluded.current(req.NamespacedName, &snap, now)
 		res, rendered = translate.Translate(snap), nil
+		tr = translated{revision: r.revisions.Add(1)}
 	}
 	metrics.Exclusions.WithLabelValues(klogRef(&hap)).Set(float64(len(snap.Exclusions)))
 	if round == 0 {
-		r.translations.Store(req.NamespacedName, &lastTranslation{versions: versions, res: res, rendered: rendered, hash: hash})
+		r.translations.Store(req.NamespacedName, &lastTranslation{versions: versions, res: res, rendered: rendered, hash: hash, revision: tr.revision})
 	} else {
 		// Translated again with other exclusions than versions says: the
 		// next reconcile starts afresh.

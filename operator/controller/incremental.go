@@ -46,6 +46,21 @@ type lastTranslation struct {
 	res      translate.Result
 	rendered *render.Rendered
 	hash     string
+	// revision names res.Config for the applier (apply.Desired).
+	revision uint64
+}
+
+// translated is a reconcile's translation: its result, its rendering
+// when known (nil: render in full), and what the applier is told of its
+// model: its revision and, when it was derived from the last one, which
+// sections may differ from it.
+type translated struct {
+	res      translate.Result
+	rendered *render.Rendered
+	hash     string
+	revision uint64
+	since    uint64
+	changed  func(name string) bool
 }
 
 // versionsOf reads the versions of a snapshot's inputs.
@@ -158,56 +173,66 @@ func (r *HAProxyReconciler) changedPorts(ctx context.Context, before, now inputV
 // the last rendering: the last text itself when the changed ports render
 // as before, else the last text with the changed ports' sections rendered
 // again. A nil rendering means the caller renders in full.
-func (r *HAProxyReconciler) translateSince(ctx context.Context, key types.NamespacedName, snap *snapshot.Snapshot, versions inputVersions) (res translate.Result, rendered *render.Rendered, hash string) {
+func (r *HAProxyReconciler) translateSince(ctx context.Context, key types.NamespacedName, snap *snapshot.Snapshot, versions inputVersions) translated {
 	logger := log.FromContext(ctx)
+	full := func() translated {
+		return translated{res: translate.Translate(*snap), revision: r.revisions.Add(1)}
+	}
 	v, ok := r.translations.Load(key)
 	if !ok {
 		logger.V(1).Info("Translating in full", "why", "no earlier translation")
-		return translate.Translate(*snap), nil, ""
+		return full()
 	}
 	last := v.(*lastTranslation)
 	ports, ok := r.changedPorts(ctx, last.versions, versions)
 	if !ok {
 		logger.V(1).Info("Translating in full", "why", "an input of every port changed")
-		return translate.Translate(*snap), nil, ""
+		return full()
 	}
 	if len(ports) == 0 {
-		return last.res, last.rendered, last.hash
+		return translated{res: last.res, rendered: last.rendered, hash: last.hash, revision: last.revision}
 	}
-	res, ok = translate.Update(last.res, *snap, ports)
+	res, ok := translate.Update(last.res, *snap, ports)
 	if !ok {
 		logger.V(1).Info("Translating in full", "why", "the change reaches beyond its ports", "ports", ports)
-		return translate.Translate(*snap), nil, ""
+		return full()
 	}
 	logger.V(1).Info("Translated the changed ports", "ports", ports)
+	out := translated{res: res, revision: r.revisions.Add(1), since: last.revision,
+		changed: onPorts(ports, last.res.PortOf, res.PortOf)}
 	if last.rendered == nil {
-		return res, nil, ""
+		return out
 	}
-	rendered, err := last.rendered.Update(res.Config, onPorts(res.PortOf, ports))
+	rendered, err := last.rendered.Update(res.Config, out.changed)
 	if err != nil {
 		logger.V(1).Info("Rendering in full", "why", err.Error())
-		return res, nil, ""
+		return out
 	}
 	if bytes.Equal(rendered.Text, last.rendered.Text) {
 		// Weights and SNI hosts live in map files: the text stays.
-		return res, last.rendered, last.hash
+		out.rendered, out.hash = last.rendered, last.hash
+		return out
 	}
-	return res, rendered, render.Hash(rendered.Text)
+	out.rendered, out.hash = rendered, render.Hash(rendered.Text)
+	return out
 }
 
-// onPorts says whether a section is on one of ports, by portOf. Every
-// section translate builds has a port (its tests check); the names on
-// ports are gathered once, so that asking about each of 15,000 sections
-// costs one lookup in a small set.
-func onPorts(portOf map[string]int32, ports []int32) func(string) bool {
+// onPorts says whether a section is on one of ports, by any of portOfs
+// (the last translation's and this one's, so that sections gone count
+// too). Every section translate builds has a port (its tests check); the
+// names on ports are gathered once, so that asking about each of 15,000
+// sections costs one lookup in a small set.
+func onPorts(ports []int32, portOfs ...map[string]int32) func(string) bool {
 	changed := make(map[int32]bool, len(ports))
 	for _, p := range ports {
 		changed[p] = true
 	}
 	names := map[string]bool{}
-	for name, p := range portOf {
-		if changed[p] {
-			names[name] = true
+	for _, portOf := range portOfs {
+		for name, p := range portOf {
+			if changed[p] {
+				names[name] = true
+			}
 		}
 	}
 	return func(name string) bool { return names[name] }

@@ -1,0 +1,317 @@
+package apply
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"hash"
+	"maps"
+	"sync"
+
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/model"
+)
+
+// modelDigest is what the applier reads of a model: its structure (what
+// a reload is needed for), its runtime view (servers), which backends
+// take servers at runtime, and the content digest of each map file. It
+// is shared by the instances applying one revision and worked out once,
+// when first asked for.
+//
+// A model derived from an earlier revision (Desired.Since) is worked out
+// from that revision's digest: only the sections Desired.Changed names
+// are read, so a weight among 10,000 mappings costs what its port costs.
+// The structure is then a sum over sections that a changed section
+// updates in place: the XOR of each section's keyed digest.
+type modelDigest struct {
+	model    *model.Config
+	revision uint64
+	// base and changed are the derivation, until worked out.
+	base    *modelDigest
+	changed func(name string) bool
+
+	once sync.Once
+	// Per section (by name): the digest of what it renders, with what
+	// runtime actions change left out. Map files count by name alone.
+	frontends, backends map[string][sha256.Size]byte
+	// sum is the XOR of every section's keyed digest; head is the digest
+	// of everything outside the sections.
+	sum, head [sha256.Size]byte
+	structure string
+	view      runtimeView
+	// dynamic names the backends whose servers come and go at runtime.
+	dynamic map[string]bool
+	// mapContent is each map file's content digest (contentDigest).
+	mapContent map[string]string
+
+	// since is the revision this one was derived from (0: worked out in
+	// full); changedBackends and changedMaps are the backends and map
+	// files (positions in model.Maps) that differ from it, and
+	// removedMaps the map files it had and this one has not.
+	since           uint64
+	changedBackends []string
+	changedMaps     []int
+	removedMaps     []string
+}
+
+// digested works the digest out on first use.
+func (d *modelDigest) digested() *modelDigest {
+	d.once.Do(func() {
+		if d.base != nil {
+			d.base.digested()
+			d.derive()
+		} else {
+			d.full()
+		}
+		// A derived digest copies what it needs: the chain of earlier
+		// revisions is not kept alive.
+		d.base, d.changed = nil, nil
+	})
+	return d
+}
+
+// sectionDigester hashes sections one at a time through one encoder.
+type sectionDigester struct {
+	h      hash.Hash
+	enc    *json.Encoder
+	static []model.Server
+}
+
+func newSectionDigester() *sectionDigester {
+	h := sha256.New()
+	return &sectionDigester{h: h, enc: json.NewEncoder(h)}
+}
+
+func (s *sectionDigester) sum(v any) [sha256.Size]byte {
+	s.h.Reset()
+	// Encoding plain data into a hash cannot fail.
+	_ = s.enc.Encode(v)
+	var out [sha256.Size]byte
+	s.h.Sum(out[:0])
+	return out
+}
+
+func (s *sectionDigester) frontend(f *model.Frontend) [sha256.Size]byte {
+	c := *f
+	// Sources name objects for messages; render does not write them.
+	c.Sources = nil
+	return s.sum(&c)
+}
+
+func (s *sectionDigester) backend(b *model.Backend) [sha256.Size]byte {
+	c := *b
+	// Which mapping holds a pool's backend, and its share, are not
+	// written in the text.
+	c.Members, c.Sources = nil, nil
+	// Dynamic servers come and go at runtime: the backend's Template is
+	// their structure. Of the others, only what a runtime action cannot
+	// change counts.
+	s.static = s.static[:0]
+	for _, srv := range b.Servers {
+		if srv.Dynamic {
+			continue
+		}
+		srv.Weight = 0
+		if srv.Socket == "" && srv.Resolve == nil {
+			srv.Address, srv.Port = "", 0
+		}
+		s.static = append(s.static, srv)
+	}
+	c.Servers = s.static
+	return s.sum(&c)
+}
+
+// keyed is a section's digest bound to its kind and name, as it enters
+// the sum.
+func keyed(kind byte, name string, digest [sha256.Size]byte) [sha256.Size]byte {
+	h := sha256.New()
+	h.Write([]byte{kind})
+	h.Write([]byte(name))
+	h.Write([]byte{0})
+	h.Write(digest[:])
+	var out [sha256.Size]byte
+	h.Sum(out[:0])
+	return out
+}
+
+func xorInto(sum *[sha256.Size]byte, v [sha256.Size]byte) {
+	for i := range sum {
+		sum[i] ^= v[i]
+	}
+}
+
+const (
+	kindFrontend = 'f'
+	kindBackend  = 'b'
+	kindMap      = 'm'
+)
+
+// headDigest is the digest of everything outside the frontends, backends
+// and map files: global settings, stats, resolvers, certificate files.
+// Secrets count through their digest; certificate contents are
+// synchronised on their own.
+func headDigest(cfg *model.Config) [sha256.Size]byte {
+	h := sha256.New()
+	c := *cfg
+	if c.Stats != nil {
+		st := *c.Stats
+		h.Write([]byte("stats password\x00"))
+		h.Write(st.Password.Reveal())
+		h.Write([]byte{0})
+		st.Password = nil
+		c.Stats = &st
+	}
+	c.Frontends, c.Backends, c.Maps = nil, nil, nil
+	c.Certificates = make([]model.Certificate, len(cfg.Certificates))
+	for i, cert := range cfg.Certificates {
+		c.Certificates[i] = model.Certificate{File: cert.File}
+	}
+	_ = json.NewEncoder(h).Encode(&c)
+	var out [sha256.Size]byte
+	h.Sum(out[:0])
+	return out
+}
+
+func (d *modelDigest) finish() {
+	d.head = headDigest(d.model)
+	h := sha256.New()
+	h.Write(d.head[:])
+	h.Write(d.sum[:])
+	d.structure = hex.EncodeToString(h.Sum(nil))
+}
+
+// full works everything out from the model.
+func (d *modelDigest) full() {
+	m := d.model
+	sd := newSectionDigester()
+	d.frontends = make(map[string][sha256.Size]byte, len(m.Frontends))
+	d.backends = make(map[string][sha256.Size]byte, len(m.Backends))
+	d.view = make(runtimeView, len(m.Backends))
+	d.dynamic = map[string]bool{}
+	d.mapContent = make(map[string]string, len(m.Maps))
+	for i := range m.Frontends {
+		f := &m.Frontends[i]
+		digest := sd.frontend(f)
+		d.frontends[f.Name] = digest
+		xorInto(&d.sum, keyed(kindFrontend, f.Name, digest))
+	}
+	for i := range m.Backends {
+		b := &m.Backends[i]
+		digest := sd.backend(b)
+		d.backends[b.Name] = digest
+		xorInto(&d.sum, keyed(kindBackend, b.Name, digest))
+		if servers := backendView(b); len(servers) > 0 {
+			d.view[b.Name] = servers
+		}
+		if b.Template != nil {
+			d.dynamic[b.Name] = true
+		}
+	}
+	for i := range m.Maps {
+		mp := &m.Maps[i]
+		d.mapContent[mp.Name] = contentDigest(mp.Content())
+		xorInto(&d.sum, keyed(kindMap, mp.Name, [sha256.Size]byte{}))
+	}
+	d.finish()
+}
+
+// derive works out the sections changed since the base revision and
+// takes the others from it.
+func (d *modelDigest) derive() {
+	base, m, changed := d.base, d.model, d.changed
+	sd := newSectionDigester()
+	d.since = base.revision
+	d.sum = base.sum
+	d.frontends = maps.Clone(base.frontends)
+	d.backends = maps.Clone(base.backends)
+	d.view = maps.Clone(base.view)
+	d.dynamic = maps.Clone(base.dynamic)
+	d.mapContent = maps.Clone(base.mapContent)
+
+	seen := map[string]bool{}
+	for i := range m.Frontends {
+		f := &m.Frontends[i]
+		if !changed(f.Name) {
+			continue
+		}
+		seen[f.Name] = true
+		if old, ok := d.frontends[f.Name]; ok {
+			xorInto(&d.sum, keyed(kindFrontend, f.Name, old))
+		}
+		digest := sd.frontend(f)
+		d.frontends[f.Name] = digest
+		xorInto(&d.sum, keyed(kindFrontend, f.Name, digest))
+	}
+	for name, old := range base.frontends {
+		if changed(name) && !seen[name] {
+			delete(d.frontends, name)
+			xorInto(&d.sum, keyed(kindFrontend, name, old))
+		}
+	}
+
+	clear(seen)
+	for i := range m.Backends {
+		b := &m.Backends[i]
+		if !changed(b.Name) {
+			continue
+		}
+		seen[b.Name] = true
+		d.changedBackends = append(d.changedBackends, b.Name)
+		if old, ok := d.backends[b.Name]; ok {
+			xorInto(&d.sum, keyed(kindBackend, b.Name, old))
+		}
+		digest := sd.backend(b)
+		d.backends[b.Name] = digest
+		xorInto(&d.sum, keyed(kindBackend, b.Name, digest))
+		if servers := backendView(b); len(servers) > 0 {
+			d.view[b.Name] = servers
+		} else {
+			delete(d.view, b.Name)
+		}
+		if b.Template != nil {
+			d.dynamic[b.Name] = true
+		} else {
+			delete(d.dynamic, b.Name)
+		}
+	}
+	for name, old := range base.backends {
+		if changed(name) && !seen[name] {
+			d.changedBackends = append(d.changedBackends, name)
+			delete(d.backends, name)
+			delete(d.view, name)
+			delete(d.dynamic, name)
+			xorInto(&d.sum, keyed(kindBackend, name, old))
+		}
+	}
+
+	clear(seen)
+	for i := range m.Maps {
+		mp := &m.Maps[i]
+		if !changed(mp.Name) {
+			continue
+		}
+		seen[mp.Name] = true
+		d.changedMaps = append(d.changedMaps, i)
+		if _, ok := d.mapContent[mp.Name]; !ok {
+			xorInto(&d.sum, keyed(kindMap, mp.Name, [sha256.Size]byte{}))
+		}
+		d.mapContent[mp.Name] = contentDigest(mp.Content())
+	}
+	for name := range base.mapContent {
+		if changed(name) && !seen[name] {
+			d.removedMaps = append(d.removedMaps, name)
+			delete(d.mapContent, name)
+			xorInto(&d.sum, keyed(kindMap, name, [sha256.Size]byte{}))
+		}
+	}
+	d.finish()
+}
+
+// structureDigest identifies a model with everything runtime actions can
+// change left out: two models with the same digest render to texts that
+// differ only in server addresses and weights and in which dynamic
+// servers (a Service's endpoints) each backend has, and load the same map
+// files, whose entries may differ. Secrets count through their digest;
+// certificate contents are synchronised on their own.
+func structureDigest(cfg *model.Config) string {
+	return (&modelDigest{model: cfg}).digested().structure
+}

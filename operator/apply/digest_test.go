@@ -1,0 +1,148 @@
+package apply
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/internal/scale"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/snapshot"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/translate"
+)
+
+// onPortsOf says whether a section is on port in either result, as the
+// operator names the sections a change may reach.
+func onPortsOf(port int32, results ...translate.Result) func(string) bool {
+	names := map[string]bool{}
+	for _, r := range results {
+		for name, p := range r.PortOf {
+			if p == port {
+				names[name] = true
+			}
+		}
+	}
+	return func(name string) bool { return names[name] }
+}
+
+// TestDerivedDigestEqualsAFullOne: a digest derived from the last
+// revision, reading only the changed sections, says what a digest read
+// from the whole model says, after each of a series of changes; and the
+// runtime actions worked out for the changed backends alone are those
+// worked out for all.
+func TestDerivedDigestEqualsAFullOne(t *testing.T) {
+	snap := scale.Snapshot(400)
+	res := translate.Translate(snap)
+	sni, plain := snap.TCPMappings[1].Spec.Port, snap.TCPMappings[0].Spec.Port
+	changes := []struct {
+		name string
+		port int32
+		edit func(s *snapshot.Snapshot)
+	}{
+		{"a weight", sni, func(s *snapshot.Snapshot) { s.TCPMappings[1].Spec.Weight = ptr(int32(30)) }},
+		{"another weight", sni, func(s *snapshot.Snapshot) { s.TCPMappings[3].Spec.Weight = ptr(int32(10)) }},
+		{"an endpoint", sni, func(s *snapshot.Snapshot) {
+			svc := s.TCPMappings[1].Name
+			for i := range s.EndpointSlices {
+				if s.EndpointSlices[i].Labels["kubernetes.io/service-name"] == svc {
+					es := s.EndpointSlices[i].DeepCopy()
+					es.Endpoints = es.Endpoints[:1]
+					s.EndpointSlices[i] = *es
+				}
+			}
+		}},
+		{"a new host", sni, func(s *snapshot.Snapshot) {
+			m := s.TCPMappings[1].DeepCopy()
+			m.Name, m.Spec.Host = "new-host", "new.example.com"
+			s.TCPMappings = append(s.TCPMappings, m)
+		}},
+		{"a removed host", sni, func(s *snapshot.Snapshot) { s.TCPMappings = append(s.TCPMappings[:3:3], s.TCPMappings[4:]...) }},
+		{"a cleartext mapping's service", plain, func(s *snapshot.Snapshot) {
+			s.TCPMappings[0].Spec.Service = "10.1.2.3:80"
+		}},
+		{"a removed cleartext mapping", plain, func(s *snapshot.Snapshot) { s.TCPMappings = s.TCPMappings[1:] }},
+	}
+	prev := res
+	base := &modelDigest{model: &prev.Config, revision: 1}
+	base.digested()
+	for i, c := range changes {
+		t.Run(c.name, func(t *testing.T) {
+			// The snapshot's objects are shared with the last one:
+			// copies are edited.
+			s := snap
+			s.TCPMappings = make([]*v1alpha1.TCPMapping, len(snap.TCPMappings))
+			for k, m := range snap.TCPMappings {
+				s.TCPMappings[k] = m.DeepCopy()
+			}
+			s.EndpointSlices = append(s.EndpointSlices[:0:0], snap.EndpointSlices...)
+			c.edit(&s)
+			next, ok := translate.Update(prev, s, []int32{c.port})
+			if !ok {
+				t.Fatal("Update declined")
+			}
+			derived := &modelDigest{model: &next.Config, revision: uint64(i + 2), base: base, changed: onPortsOf(c.port, prev, next)}
+			derived.digested()
+			full := &modelDigest{model: &next.Config}
+			full.digested()
+			if derived.since != base.revision {
+				t.Fatalf("derived since %d, want %d", derived.since, base.revision)
+			}
+			for what, pair := range map[string][2]any{
+				"structure":   {derived.structure, full.structure},
+				"frontends":   {derived.frontends, full.frontends},
+				"backends":    {derived.backends, full.backends},
+				"view":        {derived.view, full.view},
+				"dynamic":     {derived.dynamic, full.dynamic},
+				"map digests": {derived.mapContent, full.mapContent},
+			} {
+				if !reflect.DeepEqual(pair[0], pair[1]) {
+					t.Errorf("derived %s differs from the full one", what)
+				}
+			}
+			if c.name != "a weight" && c.name != "another weight" && derived.structure == base.structure && reflect.DeepEqual(derived.view, base.view) {
+				t.Logf("%s changed neither structure nor view", c.name)
+			}
+			fromAll, okAll := runtimeActions(base.view, full.view)
+			fromChanged, okChanged := runtimeActionsIn(base.view, derived.view, derived.changedBackends)
+			added := func(p runtimePlan) []string {
+				var out []string
+				for _, s := range p.add {
+					out = append(out, s.Backend+"/"+s.Name)
+				}
+				return out
+			}
+			if okAll != okChanged {
+				t.Fatalf("runtime plans possible: for all %v, for the changed backends %v", okAll, okChanged)
+			}
+			if !okAll {
+				// A structural change: the instance reloads.
+				prev, base, snap = next, derived, s
+				return
+			}
+			if !reflect.DeepEqual(fromAll.actions, fromChanged.actions) || !reflect.DeepEqual(added(fromAll), added(fromChanged)) || !reflect.DeepEqual(fromAll.next, fromChanged.next) {
+				t.Errorf("runtime plan for the changed backends %v, add %v differs from the one for all: %v, add %v", fromChanged.actions, added(fromChanged), fromAll.actions, added(fromAll))
+			}
+			prev, base, snap = next, derived, s
+		})
+	}
+}
+
+// TestApplierDerivesOnlyFromTheRevisionItKnows: a model that names a
+// revision the applier did not see last is read in full.
+func TestApplierDerivesOnlyFromTheRevisionItKnows(t *testing.T) {
+	res := translate.Translate(scale.Snapshot(20))
+	a := NewApplier()
+	first := a.digestOf(Desired{Model: res.Config, Revision: 7})
+	if again := a.digestOf(Desired{Model: res.Config, Revision: 7}); again != first {
+		t.Error("one revision got two digests")
+	}
+	changed := func(string) bool { return true }
+	if d := a.digestOf(Desired{Model: res.Config, Revision: 8, Since: 7, Changed: changed}); d.base != first {
+		t.Error("a model derived from the last revision is not derived")
+	}
+	if d := a.digestOf(Desired{Model: res.Config, Revision: 9, Since: 7, Changed: changed}); d.base != nil {
+		t.Error("a model derived from a revision no longer the last one is derived")
+	}
+	if d := a.digestOf(Desired{Model: res.Config, Revision: 10, Since: 9}); d.base != nil {
+		t.Error("a model without the changed sections named is derived")
+	}
+}
