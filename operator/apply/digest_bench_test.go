@@ -65,4 +65,3 @@ func BenchmarkWeightChangeDigest(b *testing.B) {
 		})
 	}
 }
-

@@ -55,4 +55,3 @@ func Snapshot(n int) snapshot.Snapshot {
 	}
 	return s
 }
-
