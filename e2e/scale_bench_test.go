@@ -384,6 +384,7 @@ func (sb *scaleBench) weights(r int) (p50, p99 time.Duration, reloads int, recon
 	reloads = reloadCount(b, sb.ns, sb.ip) - reloadsBefore
 	reconcilesPer = float64(sb.reconciles()-recBefore) / flips
 	cpuPer = (procCPU(bed.operator.pid()) - cpuBefore) / flips
+	b.Logf("weight changes to traffic, in the order made: %v", took)
 	sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
 	return took[len(took)/2], took[(len(took)*99+99)/100-1], reloads, reconcilesPer, cpuPer
 }
