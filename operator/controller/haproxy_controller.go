@@ -227,7 +227,11 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	}
 	now := r.now()
 	snap.Exclusions = r.excluded.current(req.NamespacedName, &snap, now)
-	versions := versionsOf(&snap)
+	var lastVersions *inputVersions
+	if v, ok := r.translations.Load(req.NamespacedName); ok {
+		lastVersions = &v.(*lastTranslation).versions
+	}
+	versions := versionsOf(&snap, lastVersions)
 	took.mark("snapshot")
 	tr := r.translateSince(ctx, req.NamespacedName, &snap, versions)
 	res, rendered, hash := tr.res, tr.rendered, tr.hash

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -30,7 +32,16 @@ type inputVersions struct {
 	// services are the versions of each Service and its EndpointSlices,
 	// by namespace/name.
 	services map[string]string
+	// serial names these versions; against, when not 0, is the serial of
+	// the versions they were read against, and changed the mappings whose
+	// versions differ from those (added and removed ones included):
+	// changedPorts then looks at these alone.
+	serial, against uint64
+	changed         []types.NamespacedName
 }
+
+// versionSerials numbers inputVersions.
+var versionSerials atomic.Uint64
 
 // mappingVersion is a TCPMapping's resourceVersion and the ports it may
 // be programmed on.
@@ -63,8 +74,12 @@ type translated struct {
 	changed  func(name string) bool
 }
 
-// versionsOf reads the versions of a snapshot's inputs.
-func versionsOf(snap *snapshot.Snapshot) inputVersions {
+// versionsOf reads the versions of a snapshot's inputs. Against before
+// (the last translation's, or nil), the mappings' versions are compared
+// as they are read: when none changed, before's stand, and otherwise
+// only the changed ones are copied in, so a reconcile after one change
+// does not build a map of 10,000 entries.
+func versionsOf(snap *snapshot.Snapshot, before *inputVersions) inputVersions {
 	// The cache lists in no fixed order: each kind is sorted.
 	var parts []string
 	hap := &snap.HAProxy
@@ -92,18 +107,12 @@ func versionsOf(snap *snapshot.Snapshot) inputVersions {
 
 	v := inputVersions{
 		global:   strings.Join(parts, "|"),
-		mappings: make(map[types.NamespacedName]mappingVersion, len(snap.TCPMappings)),
 		services: make(map[string]string, len(snap.Services)),
 	}
-	for _, m := range snap.TCPMappings {
-		// The resourceVersion: the operator's own status writes change it
-		// too, which costs that mapping's port a translation, never a
-		// missed change.
-		mv := mappingVersion{version: m.ResourceVersion, ports: [2]int32{m.Spec.Port, m.Spec.Port}}
-		if la := m.Status.LastAccepted; la != nil {
-			mv.ports[1] = la.Spec.Port
-		}
-		v.mappings[types.NamespacedName{Namespace: m.Namespace, Name: m.Name}] = mv
+	v.serial = versionSerials.Add(1)
+	v.mappings, v.changed = mappingVersions(snap, before)
+	if before != nil {
+		v.against = before.serial
 	}
 	for i := range snap.Services {
 		s := &snap.Services[i]
@@ -117,6 +126,68 @@ func versionsOf(snap *snapshot.Snapshot) inputVersions {
 	return v
 }
 
+// mappingVersionOf reads one mapping's version. The resourceVersion: the
+// operator's own status writes change it too, which costs that mapping's
+// port a translation, never a missed change.
+func mappingVersionOf(m *v1alpha1.TCPMapping) mappingVersion {
+	mv := mappingVersion{version: m.ResourceVersion, ports: [2]int32{m.Spec.Port, m.Spec.Port}}
+	if la := m.Status.LastAccepted; la != nil {
+		mv.ports[1] = la.Spec.Port
+	}
+	return mv
+}
+
+// mappingVersions are the snapshot's mappings' versions and, against
+// before, the mappings whose versions changed.
+func mappingVersions(snap *snapshot.Snapshot, before *inputVersions) (map[types.NamespacedName]mappingVersion, []types.NamespacedName) {
+	if before == nil {
+		out := make(map[types.NamespacedName]mappingVersion, len(snap.TCPMappings))
+		for _, m := range snap.TCPMappings {
+			out[types.NamespacedName{Namespace: m.Namespace, Name: m.Name}] = mappingVersionOf(m)
+		}
+		return out, nil
+	}
+	var (
+		changed  []types.NamespacedName
+		versions []mappingVersion
+		kept     int // mappings before had that are still here
+	)
+	for _, m := range snap.TCPMappings {
+		k := types.NamespacedName{Namespace: m.Namespace, Name: m.Name}
+		mv := mappingVersionOf(m)
+		was, ok := before.mappings[k]
+		if ok {
+			kept++
+		}
+		if ok && was == mv {
+			continue
+		}
+		changed, versions = append(changed, k), append(versions, mv)
+	}
+	if len(changed) == 0 && kept == len(before.mappings) {
+		return before.mappings, nil
+	}
+	out := maps.Clone(before.mappings)
+	for i, k := range changed {
+		out[k] = versions[i]
+	}
+	if kept < len(before.mappings) {
+		// Some are gone: finding them takes the set of those here, which
+		// only a deletion costs.
+		present := make(map[types.NamespacedName]bool, len(snap.TCPMappings))
+		for _, m := range snap.TCPMappings {
+			present[types.NamespacedName{Namespace: m.Namespace, Name: m.Name}] = true
+		}
+		for k := range before.mappings {
+			if !present[k] {
+				delete(out, k)
+				changed = append(changed, k)
+			}
+		}
+	}
+	return out, changed
+}
+
 // changedPorts are the ports whose mappings or Services differ between
 // before and now; false when something every port depends on changed.
 func (r *HAProxyReconciler) changedPorts(ctx context.Context, before, now inputVersions) ([]int32, bool) {
@@ -124,17 +195,28 @@ func (r *HAProxyReconciler) changedPorts(ctx context.Context, before, now inputV
 		return nil, false
 	}
 	ports := map[int32]bool{}
-	for k, mv := range now.mappings {
-		if was, ok := before.mappings[k]; !ok || was.version != mv.version || was.ports != mv.ports {
+	mark := func(k types.NamespacedName) {
+		if mv, ok := now.mappings[k]; ok {
 			ports[mv.ports[0]], ports[mv.ports[1]] = true, true
-			if ok {
-				ports[was.ports[0]], ports[was.ports[1]] = true, true
-			}
+		}
+		if was, ok := before.mappings[k]; ok {
+			ports[was.ports[0]], ports[was.ports[1]] = true, true
 		}
 	}
-	for k, was := range before.mappings {
-		if _, ok := now.mappings[k]; !ok {
-			ports[was.ports[0]], ports[was.ports[1]] = true, true
+	if now.against != 0 && now.against == before.serial {
+		for _, k := range now.changed {
+			mark(k)
+		}
+	} else {
+		for k, mv := range now.mappings {
+			if was, ok := before.mappings[k]; !ok || was != mv {
+				mark(k)
+			}
+		}
+		for k := range before.mappings {
+			if _, ok := now.mappings[k]; !ok {
+				mark(k)
+			}
 		}
 	}
 	var services []string

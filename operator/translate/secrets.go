@@ -14,8 +14,10 @@ import (
 // the HAProxy's cross-namespace policy lets it use. The
 // caller reads just these, then translates once; s.Secrets is not used.
 func SecretNames(s snapshot.Snapshot) []string {
-	idx := newIndex(s)
+	// Services play no part: none is indexed.
+	idx := newIndexOf(s, map[string]bool{})
 	hap := &s.HAProxy
+	sel := newSelection(hap)
 	pol := newPolicy(hap, s.ReferenceGrants, s.NoReferenceGrantCRD)
 	names := map[string]bool{}
 	if hap.Spec.Stats.AuthSecret != "" {
@@ -28,7 +30,15 @@ func SecretNames(s snapshot.Snapshot) []string {
 			contexts[key(ctx.Namespace, ctx.Name)] = true
 		}
 	}
-	for _, m := range idx.selectedMappings(hap) {
+	for _, m := range s.TCPMappings {
+		// Most mappings name no Secret and no TLSContext: they are passed
+		// over before their labels are matched.
+		if !namesSecrets(&m.Spec) && (m.Status.LastAccepted == nil || !namesSecrets(&m.Status.LastAccepted.Spec)) {
+			continue
+		}
+		if m.DeletionTimestamp != nil || !sel.selects(idx, m) {
+			continue
+		}
 		specs := []*v1alpha1.TCPMappingSpec{&m.Spec}
 		if m.Status.LastAccepted != nil {
 			specs = append(specs, &m.Status.LastAccepted.Spec)
@@ -72,4 +82,10 @@ func SecretNames(s snapshot.Snapshot) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// namesSecrets says whether spec may lead to a Secret: through
+// upstreamTLS or a TLSContext.
+func namesSecrets(spec *v1alpha1.TCPMappingSpec) bool {
+	return spec.UpstreamTLS != nil || spec.TLS != ""
 }

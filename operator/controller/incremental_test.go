@@ -1,0 +1,64 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/snapshot"
+)
+
+// TestChangedPortsFromTheChangesEqualsAFullComparison: the ports that
+// versions read against the last ones name are those a comparison of
+// every mapping's version names, whatever changed.
+func TestChangedPortsFromTheChangesEqualsAFullComparison(t *testing.T) {
+	mapping := func(name string, port int32, rv string) *v1alpha1.TCPMapping {
+		return &v1alpha1.TCPMapping{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, ResourceVersion: rv}, Spec: v1alpha1.TCPMappingSpec{Port: port}}
+	}
+	base := func() []*v1alpha1.TCPMapping {
+		var out []*v1alpha1.TCPMapping
+		for i := range 20 {
+			out = append(out, mapping(fmt.Sprintf("m%d", i), int32(1000+i%5), "1"))
+		}
+		return out
+	}
+	for name, c := range map[string]struct {
+		edit func([]*v1alpha1.TCPMapping) []*v1alpha1.TCPMapping
+		want []int32
+	}{
+		"nothing":       {func(m []*v1alpha1.TCPMapping) []*v1alpha1.TCPMapping { return m }, []int32{}},
+		"a new version": {func(m []*v1alpha1.TCPMapping) []*v1alpha1.TCPMapping { m[3] = mapping("m3", 1003, "2"); return m }, []int32{1003}},
+		"a move": {func(m []*v1alpha1.TCPMapping) []*v1alpha1.TCPMapping {
+			m[3] = mapping("m3", 1004, "2")
+			return m
+		}, []int32{1003, 1004}},
+		"a last accepted port": {func(m []*v1alpha1.TCPMapping) []*v1alpha1.TCPMapping {
+			c := mapping("m3", 1003, "2")
+			c.Status.LastAccepted = &v1alpha1.AcceptedTCPMapping{Spec: v1alpha1.TCPMappingSpec{Port: 2000}}
+			m[3] = c
+			return m
+		}, []int32{1003, 2000}},
+		"an added one":   {func(m []*v1alpha1.TCPMapping) []*v1alpha1.TCPMapping { return append(m, mapping("new", 3000, "5")) }, []int32{3000}},
+		"a removed one":  {func(m []*v1alpha1.TCPMapping) []*v1alpha1.TCPMapping { return append(m[:2:2], m[3:]...) }, []int32{1002}},
+		"added, removed": {func(m []*v1alpha1.TCPMapping) []*v1alpha1.TCPMapping { return append(append(m[:2:2], m[3:]...), mapping("new", 3000, "5")) }, []int32{1002, 3000}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := &HAProxyReconciler{}
+			before := versionsOf(&snapshot.Snapshot{TCPMappings: base()}, nil)
+			now := versionsOf(&snapshot.Snapshot{TCPMappings: c.edit(base())}, &before)
+			got, ok := r.changedPorts(context.Background(), before, now)
+			if !ok || !slices.Equal(got, c.want) {
+				t.Errorf("from the changes: %v %v, want %v", got, ok, c.want)
+			}
+			now.against = 0 // compare every mapping
+			full, ok := r.changedPorts(context.Background(), before, now)
+			if !ok || !slices.Equal(full, c.want) {
+				t.Errorf("comparing all: %v %v, want %v", full, ok, c.want)
+			}
+		})
+	}
+}
