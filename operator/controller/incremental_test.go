@@ -42,9 +42,11 @@ func TestChangedPortsFromTheChangesEqualsAFullComparison(t *testing.T) {
 			m[3] = c
 			return m
 		}, []int32{1003, 2000}},
-		"an added one":   {func(m []*v1alpha1.TCPMapping) []*v1alpha1.TCPMapping { return append(m, mapping("new", 3000, "5")) }, []int32{3000}},
-		"a removed one":  {func(m []*v1alpha1.TCPMapping) []*v1alpha1.TCPMapping { return append(m[:2:2], m[3:]...) }, []int32{1002}},
-		"added, removed": {func(m []*v1alpha1.TCPMapping) []*v1alpha1.TCPMapping { return append(append(m[:2:2], m[3:]...), mapping("new", 3000, "5")) }, []int32{1002, 3000}},
+		"an added one":  {func(m []*v1alpha1.TCPMapping) []*v1alpha1.TCPMapping { return append(m, mapping("new", 3000, "5")) }, []int32{3000}},
+		"a removed one": {func(m []*v1alpha1.TCPMapping) []*v1alpha1.TCPMapping { return append(m[:2:2], m[3:]...) }, []int32{1002}},
+		"added, removed": {func(m []*v1alpha1.TCPMapping) []*v1alpha1.TCPMapping {
+			return append(append(m[:2:2], m[3:]...), mapping("new", 3000, "5"))
+		}, []int32{1002, 3000}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			r := &HAProxyReconciler{}
