@@ -317,8 +317,12 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	}
 
 	recordMappings(klogRef(&hap), res, instances)
+	change := statusChange{revision: tr.revision}
+	if round == 0 && tr.since != 0 {
+		change.since, change.ports, change.mappings = tr.since, tr.ports, versions.changed
+	}
 	r.statusQueueFor(req.NamespacedName, logger).submitLater(func() []func(context.Context) error {
-		return r.statusJobs(&hap, &snap, res, hash, replicas, running, instances)
+		return r.statusJobs(&hap, &snap, res, hash, replicas, running, instances, change)
 	})
 	took.mark("status")
 	for _, in := range instances {

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -43,11 +45,32 @@ type inputVersions struct {
 // versionSerials numbers inputVersions.
 var versionSerials atomic.Uint64
 
-// mappingVersion is a TCPMapping's resourceVersion and the ports it may
-// be programmed on.
+// mappingVersion is a TCPMapping's resourceVersion and what of it a
+// translation reads: its identity, generation, labels, deletion, the
+// generation it was last accepted at and whether it is accepted (older
+// breaks ties by it), and the ports it may be programmed on.
 type mappingVersion struct {
-	version string
-	ports   [2]int32
+	version    string
+	uid        types.UID
+	generation int64
+	labels     map[string]string
+	deleting   bool
+	accepted   int64
+	acceptedAs metav1.ConditionStatus
+	ports      [2]int32
+}
+
+// sameObject says whether a and b are one version of the object.
+func (a mappingVersion) sameObject(b mappingVersion) bool {
+	return a.version == b.version && a.sameInputs(b)
+}
+
+// sameInputs says whether a translation reads the same of a and b: the
+// operator's own status writes (Programmed, parents) change neither.
+func (a mappingVersion) sameInputs(b mappingVersion) bool {
+	return a.uid == b.uid && a.generation == b.generation && a.deleting == b.deleting &&
+		a.accepted == b.accepted && a.acceptedAs == b.acceptedAs && a.ports == b.ports &&
+		maps.Equal(a.labels, b.labels)
 }
 
 // lastTranslation is a reconcile's translation and rendering, kept for
@@ -72,6 +95,8 @@ type translated struct {
 	revision uint64
 	since    uint64
 	changed  func(name string) bool
+	// ports are the ports translated again, when derived.
+	ports []int32
 }
 
 // versionsOf reads the versions of a snapshot's inputs. Against before
@@ -126,13 +151,15 @@ func versionsOf(snap *snapshot.Snapshot, before *inputVersions) inputVersions {
 	return v
 }
 
-// mappingVersionOf reads one mapping's version. The resourceVersion: the
-// operator's own status writes change it too, which costs that mapping's
-// port a translation, never a missed change.
+// mappingVersionOf reads one mapping's version.
 func mappingVersionOf(m *v1alpha1.TCPMapping) mappingVersion {
-	mv := mappingVersion{version: m.ResourceVersion, ports: [2]int32{m.Spec.Port, m.Spec.Port}}
+	mv := mappingVersion{version: m.ResourceVersion, uid: m.UID, generation: m.Generation, labels: m.Labels,
+		deleting: m.DeletionTimestamp != nil, ports: [2]int32{m.Spec.Port, m.Spec.Port}}
 	if la := m.Status.LastAccepted; la != nil {
-		mv.ports[1] = la.Spec.Port
+		mv.accepted, mv.ports[1] = la.Generation, la.Spec.Port
+	}
+	if c := meta.FindStatusCondition(m.Status.Conditions, v1alpha1.ConditionAccepted); c != nil {
+		mv.acceptedAs = c.Status
 	}
 	return mv
 }
@@ -159,7 +186,7 @@ func mappingVersions(snap *snapshot.Snapshot, before *inputVersions) (map[types.
 		if ok {
 			kept++
 		}
-		if ok && was == mv {
+		if ok && was.sameObject(mv) {
 			continue
 		}
 		changed, versions = append(changed, k), append(versions, mv)
@@ -197,6 +224,10 @@ func (r *HAProxyReconciler) changedPorts(ctx context.Context, before, now inputV
 	ports := map[int32]bool{}
 	mark := func(k types.NamespacedName) {
 		if mv, ok := now.mappings[k]; ok {
+			if was, ok := before.mappings[k]; ok && was.sameInputs(mv) {
+				// Only the status the operator writes changed.
+				return
+			}
 			ports[mv.ports[0]], ports[mv.ports[1]] = true, true
 		}
 		if was, ok := before.mappings[k]; ok {
@@ -209,7 +240,7 @@ func (r *HAProxyReconciler) changedPorts(ctx context.Context, before, now inputV
 		}
 	} else {
 		for k, mv := range now.mappings {
-			if was, ok := before.mappings[k]; !ok || was != mv {
+			if was, ok := before.mappings[k]; !ok || !was.sameObject(mv) {
 				mark(k)
 			}
 		}
@@ -281,7 +312,7 @@ func (r *HAProxyReconciler) translateSince(ctx context.Context, key types.Namesp
 	}
 	logger.V(1).Info("Translated the changed ports", "ports", ports)
 	out := translated{res: res, revision: r.revisions.Add(1), since: last.revision,
-		changed: onPorts(ports, last.res.PortOf, res.PortOf)}
+		changed: onPorts(ports, last.res.PortOf, res.PortOf), ports: ports}
 	if last.rendered == nil {
 		return out
 	}

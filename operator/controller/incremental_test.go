@@ -30,8 +30,13 @@ func TestChangedPortsFromTheChangesEqualsAFullComparison(t *testing.T) {
 		edit func([]*v1alpha1.TCPMapping) []*v1alpha1.TCPMapping
 		want []int32
 	}{
-		"nothing":       {func(m []*v1alpha1.TCPMapping) []*v1alpha1.TCPMapping { return m }, []int32{}},
-		"a new version": {func(m []*v1alpha1.TCPMapping) []*v1alpha1.TCPMapping { m[3] = mapping("m3", 1003, "2"); return m }, []int32{1003}},
+		"nothing": {func(m []*v1alpha1.TCPMapping) []*v1alpha1.TCPMapping { return m }, []int32{}},
+		"a new generation": {func(m []*v1alpha1.TCPMapping) []*v1alpha1.TCPMapping {
+			c := mapping("m3", 1003, "2")
+			c.Generation = 2
+			m[3] = c
+			return m
+		}, []int32{1003}},
 		"a move": {func(m []*v1alpha1.TCPMapping) []*v1alpha1.TCPMapping {
 			m[3] = mapping("m3", 1004, "2")
 			return m
@@ -42,6 +47,30 @@ func TestChangedPortsFromTheChangesEqualsAFullComparison(t *testing.T) {
 			m[3] = c
 			return m
 		}, []int32{1003, 2000}},
+		"a status the operator writes": {func(m []*v1alpha1.TCPMapping) []*v1alpha1.TCPMapping {
+			c := mapping("m3", 1003, "2")
+			c.Status.Parents = []v1alpha1.ParentStatus{{}}
+			m[3] = c
+			return m
+		}, []int32{}},
+		"an accepted condition": {func(m []*v1alpha1.TCPMapping) []*v1alpha1.TCPMapping {
+			c := mapping("m3", 1003, "2")
+			c.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ConditionAccepted, Status: metav1.ConditionTrue}}
+			m[3] = c
+			return m
+		}, []int32{1003}},
+		"a label": {func(m []*v1alpha1.TCPMapping) []*v1alpha1.TCPMapping {
+			c := mapping("m3", 1003, "2")
+			c.Labels = map[string]string{"tier": "b"}
+			m[3] = c
+			return m
+		}, []int32{1003}},
+		"recreated": {func(m []*v1alpha1.TCPMapping) []*v1alpha1.TCPMapping {
+			c := mapping("m3", 1003, "2")
+			c.UID = "other"
+			m[3] = c
+			return m
+		}, []int32{1003}},
 		"an added one":  {func(m []*v1alpha1.TCPMapping) []*v1alpha1.TCPMapping { return append(m, mapping("new", 3000, "5")) }, []int32{3000}},
 		"a removed one": {func(m []*v1alpha1.TCPMapping) []*v1alpha1.TCPMapping { return append(m[:2:2], m[3:]...) }, []int32{1002}},
 		"added, removed": {func(m []*v1alpha1.TCPMapping) []*v1alpha1.TCPMapping {

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -127,6 +128,54 @@ func (q *statusQueue) wait() {
 type statusMemo struct {
 	mu   sync.Mutex
 	seen map[types.NamespacedName]statusSeen
+	// revision and fleet, when revision is not 0, say that every mapping's
+	// status was right for that translation and those instances: a batch
+	// derived from it looks only at what changed since.
+	revision uint64
+	fleet    string
+}
+
+// baseline is the revision and fleet every mapping's status was last
+// found right for; revision 0 when none.
+func (m *statusMemo) baseline() (uint64, string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.revision, m.fleet
+}
+
+// advanceWhenWritten returns jobs, the mapping status writes of a batch
+// for revision and fleet, made to record that baseline once every one of
+// them succeeded; until then, and if one fails, there is none.
+func (m *statusMemo) advanceWhenWritten(jobs []func(context.Context) error, revision uint64, fleet string) []func(context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.revision, m.fleet = 0, ""
+	if len(jobs) == 0 {
+		m.revision, m.fleet = revision, fleet
+		return nil
+	}
+	var left atomic.Int32
+	left.Store(int32(len(jobs)))
+	out := make([]func(context.Context) error, len(jobs))
+	for i, job := range jobs {
+		var once sync.Once
+		out[i] = func(ctx context.Context) error {
+			if err := job(ctx); err != nil {
+				return err
+			}
+			// A batch written again after a failure runs its jobs again:
+			// each counts once.
+			once.Do(func() {
+				if left.Add(-1) == 0 {
+					m.mu.Lock()
+					m.revision, m.fleet = revision, fleet
+					m.mu.Unlock()
+				}
+			})
+			return nil
+		}
+	}
+	return out
 }
 
 type statusSeen struct {

@@ -157,3 +157,48 @@ func TestStatusMemoAsksAgainWhenObjectVerdictOrInstancesChange(t *testing.T) {
 		t.Errorf("after the sweep the memo holds %d entries, want 1", len(memo.seen))
 	}
 }
+
+func TestStatusMemoBaselineNeedsEveryWrite(t *testing.T) {
+	memo := &statusMemo{seen: map[types.NamespacedName]statusSeen{}}
+	if jobs := memo.advanceWhenWritten(nil, 4, "fleet"); len(jobs) != 0 {
+		t.Fatalf("%d jobs for none", len(jobs))
+	}
+	if rev, fleet := memo.baseline(); rev != 4 || fleet != "fleet" {
+		t.Fatalf("nothing to write: baseline %d %q, want 4 \"fleet\"", rev, fleet)
+	}
+	fail := true
+	jobs := memo.advanceWhenWritten([]func(context.Context) error{
+		func(context.Context) error { return nil },
+		func(context.Context) error {
+			if fail {
+				return errors.New("conflict")
+			}
+			return nil
+		},
+	}, 5, "fleet")
+	if rev, _ := memo.baseline(); rev != 0 {
+		t.Fatalf("a batch not yet written keeps baseline %d", rev)
+	}
+	ctx := context.Background()
+	for _, j := range jobs {
+		_ = j(ctx)
+	}
+	if rev, _ := memo.baseline(); rev != 0 {
+		t.Fatalf("a batch with a failed write set baseline %d", rev)
+	}
+	// Written again: the job that succeeded before succeeds again and
+	// must not count twice; the one that failed now succeeds.
+	if err := jobs[0](ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rev, _ := memo.baseline(); rev != 0 {
+		t.Fatalf("one job counted twice: baseline %d", rev)
+	}
+	fail = false
+	if err := jobs[1](ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rev, _ := memo.baseline(); rev != 5 {
+		t.Fatalf("every write went through: baseline %d, want 5", rev)
+	}
+}

@@ -105,11 +105,23 @@ func (r *HAProxyReconciler) writeContext(ctx context.Context, obj *v1alpha1.TLSC
 	return err
 }
 
+// statusChange is what a batch's translation changed since an earlier
+// one: its revision and, when derived, the revision it derives from, the
+// ports translated again and the mappings whose objects changed.
+type statusChange struct {
+	revision, since uint64
+	ports           []int32
+	mappings        []types.NamespacedName
+}
+
 // statusJobs are the writes that bring the status of every object this
 // HAProxy serves up to date, drop its entry from objects it no longer
 // serves, and write the HAProxy's own status; each writes only where
-// something changed.
-func (r *HAProxyReconciler) statusJobs(hap *v1alpha1.HAProxy, snap *snapshot.Snapshot, res translate.Result, hash string, pods, ready int32, instances []instance) []func(context.Context) error {
+// something changed. When every mapping's status was found right for the
+// revision change derives from, with the same instances, only the
+// mappings change names, and those whose verdicts are on its ports, are
+// looked at.
+func (r *HAProxyReconciler) statusJobs(hap *v1alpha1.HAProxy, snap *snapshot.Snapshot, res translate.Result, hash string, pods, ready int32, instances []instance, change statusChange) []func(context.Context) error {
 	hapKey := klogRef(hap)
 	now := r.now()
 	warn := defaultExpiryWarning
@@ -118,18 +130,47 @@ func (r *HAProxyReconciler) statusJobs(hap *v1alpha1.HAProxy, snap *snapshot.Sna
 	}
 	var jobs []func(context.Context) error
 
+	memo := r.statusMemoFor(hapKey)
+	fleet := mappingFleet(instances)
 	// Keyed without building strings, pointing into res: at 10,000
 	// mappings, each batch built megabytes of keys and copies before.
-	served := make(map[types.NamespacedName]*translate.MappingResult, len(res.Mappings))
-	for i := range res.Mappings {
-		m := &res.Mappings[i]
-		served[types.NamespacedName{Namespace: m.Namespace, Name: m.Name}] = m
+	var served map[types.NamespacedName]*translate.MappingResult
+	var only map[types.NamespacedName]bool
+	switch base, baseFleet := memo.baseline(); {
+	case base != 0 && base == change.revision && baseFleet == fleet:
+		// Nothing a mapping's status reads changed.
+		only = map[types.NamespacedName]bool{}
+	case base != 0 && base == change.since && baseFleet == fleet:
+		ports := make(map[int32]bool, len(change.ports))
+		for _, p := range change.ports {
+			ports[p] = true
+		}
+		only = make(map[types.NamespacedName]bool, len(change.mappings))
+		for _, k := range change.mappings {
+			only[k] = true
+		}
+		served = map[types.NamespacedName]*translate.MappingResult{}
+		for i := range res.Mappings {
+			if m := &res.Mappings[i]; m.OnPorts(ports) {
+				k := types.NamespacedName{Namespace: m.Namespace, Name: m.Name}
+				only[k], served[k] = true, m
+			}
+		}
+		// A mapping whose object changed has its ports among change's:
+		// its verdict, if it has one, is among those just gathered.
+	default:
+		served = make(map[types.NamespacedName]*translate.MappingResult, len(res.Mappings))
+		for i := range res.Mappings {
+			m := &res.Mappings[i]
+			served[types.NamespacedName{Namespace: m.Namespace, Name: m.Name}] = m
+		}
+		memo.sweep(served)
 	}
-	memo := r.statusMemoFor(hapKey)
-	memo.sweep(served)
-	fleet := mappingFleet(instances)
 	for _, obj := range snap.TCPMappings {
 		key := types.NamespacedName{Namespace: obj.Namespace, Name: obj.Name}
+		if only != nil && !only[key] {
+			continue
+		}
 		served, isServed := served[key]
 		switch {
 		case isServed:
@@ -159,6 +200,7 @@ func (r *HAProxyReconciler) statusJobs(hap *v1alpha1.HAProxy, snap *snapshot.Sna
 			})
 		}
 	}
+	jobs = memo.advanceWhenWritten(jobs, change.revision, fleet)
 
 	servedContexts := map[string]translate.TLSContextResult{}
 	for _, c := range res.TLSContexts {

@@ -125,8 +125,9 @@ func Update(prev Result, s snapshot.Snapshot, ports []int32) (Result, bool) {
 	return out, true
 }
 
-// onAffected reports whether a mapping's verdict was on one of ports.
-func (r *MappingResult) onAffected(ports map[int32]bool) bool {
+// OnPorts reports whether a mapping's verdict was reached on one of
+// ports: Update reaches it again when one of them changes.
+func (r *MappingResult) OnPorts(ports map[int32]bool) bool {
 	return ports[r.ports[0]] || ports[r.ports[1]]
 }
 
@@ -142,7 +143,7 @@ func moved(prev Result, s snapshot.Snapshot, sub Result, affected map[int32]bool
 	var left map[name]bool
 	for i := range prev.Mappings {
 		r := &prev.Mappings[i]
-		if r.onAffected(affected) && !redone[name{r.Namespace, r.Name}] {
+		if r.OnPorts(affected) && !redone[name{r.Namespace, r.Name}] {
 			if left == nil {
 				left = map[name]bool{}
 			}
@@ -199,7 +200,7 @@ func mergeMappings(prev, fresh []MappingResult, affected map[int32]bool) []Mappi
 	i := 0
 	for p := range prev {
 		r := &prev[p]
-		if r.onAffected(affected) {
+		if r.OnPorts(affected) {
 			continue
 		}
 		for i < len(fresh) && keyLess(fresh[i].Namespace, fresh[i].Name, r.Namespace, r.Name) {
