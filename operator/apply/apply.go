@@ -432,11 +432,40 @@ func (st *instanceState) apply(ctx context.Context, inst Instance, desired Desir
 		plan.kind = pushReload
 	}
 
+	// Without a reload, what runs changes first and the text after: new
+	// servers are added before the push puts the servers they replace in
+	// maintenance (an endpoint that moves always has one serving), and
+	// map entries route new hosts and weights at once rather than after
+	// the 4 MB text is stored and checked. Map entries wait for the push
+	// when it makes a retired server ready again: a host must not be
+	// routed to a server still in maintenance.
+	mapsFirst := plan.kind != pushReload && !makesReady(plan.actions)
+	if plan.kind == pushRuntime {
+		if err := st.addServers(ctx, inst, plan.add, &out); err != nil {
+			// HAProxy may run some of them: a reload makes it run what the
+			// stored text says.
+			st.known, st.needReload = false, true
+			return out, err
+		}
+	}
+	if mapsFirst {
+		if err := st.syncMapEntries(ctx, inst, want, &out); err != nil {
+			return out, err
+		}
+	}
+
 	for attempt := 0; ; attempt++ {
 		id, err := st.push(ctx, inst, want, plan, &out)
+		if err != nil && plan.kind == pushRuntime && (len(plan.add) > 0 || mapsFirst) && !errors.Is(err, client.ErrVersionConflict) {
+			// HAProxy runs changes the stored text lacks: the next push
+			// reloads, so that it runs the text.
+			st.needReload = true
+		}
 		if errors.Is(err, client.ErrVersionConflict) && attempt < maxConflictRetries {
-			// Someone else changed it: read again and decide again.
+			// Someone else changed it: read again and decide again. The
+			// servers added stay; the push stores the text naming them.
 			st.forgetRunMaps()
+			mapsFirst = false
 			forced := plan.kind == pushReload && certs.needsReload(st.runtimeCertSwap)
 			if version, err = inst.Version(ctx); err != nil {
 				return out, fmt.Errorf("read configuration version: %w", err)
@@ -463,8 +492,10 @@ func (st *instanceState) apply(ctx context.Context, inst Instance, desired Desir
 	// they route to are in place.
 	if plan.kind == pushReload {
 		st.loaded(want)
-	} else if err := st.syncMapEntries(ctx, inst, want, &out); err != nil {
-		return out, err
+	} else if !mapsFirst {
+		if err := st.syncMapEntries(ctx, inst, want, &out); err != nil {
+			return out, err
+		}
 	}
 
 	// Old files last: the API refuses to delete a file the stored
@@ -648,14 +679,6 @@ func (st *instanceState) push(ctx context.Context, inst Instance, want target, p
 	out.Changed = true
 	out.Actions = p.Actions
 	out.Reloaded = out.Reloaded || (p.ForceReload && res.Status != 202)
-	if plan.kind == pushRuntime {
-		if err := st.addServers(ctx, inst, plan.add, out); err != nil {
-			// The text names servers HAProxy lacks: a reload puts them
-			// in.
-			st.known, st.needReload = false, true
-			return "", err
-		}
-	}
 	version := res.Version
 	if version == 0 {
 		if version, err = inst.Version(ctx); err != nil {

@@ -55,6 +55,11 @@ func TestHostsComeAndGoOnAPortWithoutReload(t *testing.T) {
 			t.Errorf("a new host: no %q in %q", want, calls)
 		}
 	}
+	// It serves before the text is stored: servers, then the route, then
+	// the push.
+	if add, route, push := indexPrefix(calls, "add server "), indexPrefix(calls, "add map tcpm-fe-8443-hosts.map b.example.com "), indexPrefix(calls, "POST raw runtime"); !(add < route && route < push) {
+		t.Errorf("a new host: server at %d, route at %d, push at %d in %q", add, route, push, calls)
+	}
 
 	w.remove("a")
 	out = runMaps(t, a, r, w.desired(t))
@@ -65,6 +70,34 @@ func TestHostsComeAndGoOnAPortWithoutReload(t *testing.T) {
 	if !containsPrefix(calls, "del map tcpm-fe-8443-hosts.map a.example.com") {
 		t.Errorf("a removed host: %q", calls)
 	}
+	// Its route goes before the push puts its server in maintenance.
+	if route, push := indexPrefix(calls, "del map tcpm-fe-8443-hosts.map a.example.com"), indexPrefix(calls, "POST raw runtime"); route > push {
+		t.Errorf("a removed host: route removed at %d, after the push at %d: %q", route, push, calls)
+	}
+
+	// The host comes back to its pool backend, whose server is still
+	// there in maintenance: the push makes it ready before the route
+	// points at it.
+	w.passthrough("a", "a.example.com", 8443, 1)
+	out = runMaps(t, a, r, w.desired(t))
+	calls = r.take()
+	t.Logf("host back: %q", calls)
+	if out.Reloaded {
+		t.Fatalf("a host back reloaded: %q", calls)
+	}
+	if route, push := indexPrefix(calls, "add map tcpm-fe-8443-hosts.map a.example.com "), indexPrefix(calls, "POST raw runtime"); route < push {
+		t.Errorf("a host back: routed at %d, before the push at %d made its server ready: %q", route, push, calls)
+	}
+}
+
+// indexPrefix is the index of the first call with prefix, or -1.
+func indexPrefix(calls []string, prefix string) int {
+	for i, c := range calls {
+		if strings.HasPrefix(c, prefix) {
+			return i
+		}
+	}
+	return -1
 }
 
 func containsPrefix(calls []string, prefix string) bool {

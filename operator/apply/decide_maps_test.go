@@ -250,13 +250,22 @@ func TestEndpointsComeAndGoAtRuntime(t *testing.T) {
 	r.take()
 
 	out := runMaps(t, a, r, want(t, endpoints(80, 81)))
-	same(t, "an endpoint appears", r.take(), "POST raw runtime 0 actions", "add server tcpm-be-default:a/default:a:10.0.0.1:81 10.0.0.1:81")
+	// The server serves before the text naming it is stored.
+	same(t, "an endpoint appears", r.take(), "add server tcpm-be-default:a/default:a:10.0.0.1:81 10.0.0.1:81", "POST raw runtime 0 actions")
 	if out.Reloaded || len(out.ServersAdded) != 1 {
 		t.Errorf("an endpoint appears: %+v", out)
 	}
 
 	runMaps(t, a, r, want(t, endpoints(81)))
 	same(t, "an endpoint goes", r.take(), "POST raw runtime 1 actions")
+
+	// An endpoint that moves: the new server serves before the push puts
+	// the old one in maintenance, so one always serves.
+	out = runMaps(t, a, r, want(t, endpoints(83)))
+	same(t, "an endpoint moves", r.take(), "add server tcpm-be-default:a/default:a:10.0.0.1:83 10.0.0.1:83", "POST raw runtime 1 actions")
+	if len(out.Actions) != 1 || out.Actions[0].String() != "SetServerState tcpm-be-default:a default:a:10.0.0.1:81 maint" {
+		t.Errorf("an endpoint moves: %+v", out.Actions)
+	}
 
 	runMaps(t, a, r, want(t, endpoints()))
 	same(t, "the last endpoint goes", r.take(), "POST raw runtime 1 actions")
@@ -271,7 +280,7 @@ func TestEndpointsComeAndGoAtRuntime(t *testing.T) {
 	// A restarted operator reads the stored text: a new endpoint is still
 	// a server to add, not a reload.
 	out = runMaps(t, apply.NewApplier(), r, want(t, endpoints(80, 82)))
-	same(t, "an endpoint appears after a restart", r.take(), "GET maps", "GET raw", "POST raw runtime 0 actions", "add server tcpm-be-default:a/default:a:10.0.0.1:82 10.0.0.1:82")
+	same(t, "an endpoint appears after a restart", r.take(), "GET maps", "GET raw", "add server tcpm-be-default:a/default:a:10.0.0.1:82 10.0.0.1:82", "POST raw runtime 0 actions")
 	if out.Reloaded {
 		t.Errorf("an endpoint appears after a restart: %+v", out)
 	}

@@ -240,6 +240,16 @@ func backendActions(backend string, running, desired []runtimeServer, plan *runt
 	return next, true
 }
 
+// makesReady says whether actions bring a server out of maintenance.
+func makesReady(actions []client.Action) bool {
+	for _, a := range actions {
+		if len(a) == 4 && a[0] == "SetServerState" && a[3] == "ready" {
+			return true
+		}
+	}
+	return false
+}
+
 // canAdd says whether inst can carry out plan: servers to add need an API
 // that adds them.
 func (st *instanceState) canAdd(inst Instance, plan runtimePlan) bool {
