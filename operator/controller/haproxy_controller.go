@@ -317,9 +317,14 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	}
 
 	recordMappings(klogRef(&hap), res, instances)
-	change := statusChange{revision: tr.revision}
-	if round == 0 && tr.since != 0 {
-		change.since, change.ports, change.mappings = tr.since, tr.ports, versions.changed
+	var change statusChange
+	if round == 0 {
+		change.serial = versions.serial
+		if versions.against != 0 {
+			// The objects changed since the last reconcile, and the ports
+			// translated again when this translation derives from its.
+			change.against, change.since, change.ports, change.mappings = versions.against, tr.since, tr.ports, versions.changed
+		}
 	}
 	r.statusQueueFor(req.NamespacedName, logger).submitLater(func() []func(context.Context) error {
 		return r.statusJobs(&hap, &snap, res, hash, replicas, running, instances, change)

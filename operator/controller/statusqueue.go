@@ -128,30 +128,32 @@ func (q *statusQueue) wait() {
 type statusMemo struct {
 	mu   sync.Mutex
 	seen map[types.NamespacedName]statusSeen
-	// revision and fleet, when revision is not 0, say that every mapping's
-	// status was right for that translation and those instances: a batch
-	// derived from it looks only at what changed since.
-	revision uint64
-	fleet    string
+	// serial and fleet, when serial is not 0, say that every mapping's
+	// status was right for the reconcile that read those input versions
+	// and for those instances: the batch of the next reconcile looks only
+	// at what changed since.
+	serial uint64
+	fleet  string
 }
 
-// baseline is the revision and fleet every mapping's status was last
-// found right for; revision 0 when none.
+// baseline is the input versions' serial and the fleet every mapping's
+// status was last found right for; serial 0 when none.
 func (m *statusMemo) baseline() (uint64, string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.revision, m.fleet
+	return m.serial, m.fleet
 }
 
 // advanceWhenWritten returns jobs, the mapping status writes of a batch
-// for revision and fleet, made to record that baseline once every one of
-// them succeeded; until then, and if one fails, there is none.
-func (m *statusMemo) advanceWhenWritten(jobs []func(context.Context) error, revision uint64, fleet string) []func(context.Context) error {
+// for the input versions serial and fleet, made to record that baseline
+// once every one of them succeeded; until then, and if one fails, there
+// is none.
+func (m *statusMemo) advanceWhenWritten(jobs []func(context.Context) error, serial uint64, fleet string) []func(context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.revision, m.fleet = 0, ""
+	m.serial, m.fleet = 0, ""
 	if len(jobs) == 0 {
-		m.revision, m.fleet = revision, fleet
+		m.serial, m.fleet = serial, fleet
 		return nil
 	}
 	var left atomic.Int32
@@ -168,7 +170,7 @@ func (m *statusMemo) advanceWhenWritten(jobs []func(context.Context) error, revi
 			once.Do(func() {
 				if left.Add(-1) == 0 {
 					m.mu.Lock()
-					m.revision, m.fleet = revision, fleet
+					m.serial, m.fleet = serial, fleet
 					m.mu.Unlock()
 				}
 			})

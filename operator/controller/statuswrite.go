@@ -105,22 +105,25 @@ func (r *HAProxyReconciler) writeContext(ctx context.Context, obj *v1alpha1.TLSC
 	return err
 }
 
-// statusChange is what a batch's translation changed since an earlier
-// one: its revision and, when derived, the revision it derives from, the
-// ports translated again and the mappings whose objects changed.
+// statusChange is what changed since the last reconcile: when its
+// translation derives from the last one (since is that revision), the
+// ports translated again; and the mappings whose objects changed (status
+// writes included), whether or not that changed the translation.
 type statusChange struct {
-	revision, since uint64
-	ports           []int32
-	mappings        []types.NamespacedName
+	since    uint64
+	ports    []int32
+	mappings []types.NamespacedName
+	// serial names the input versions of this batch's reconcile; against
+	// those of the last one, which mappings are counted against (0: none).
+	serial, against uint64
 }
 
 // statusJobs are the writes that bring the status of every object this
 // HAProxy serves up to date, drop its entry from objects it no longer
 // serves, and write the HAProxy's own status; each writes only where
-// something changed. When every mapping's status was found right for the
-// revision change derives from, with the same instances, only the
-// mappings change names, and those whose verdicts are on its ports, are
-// looked at.
+// something changed. When every mapping's status was found right at the
+// last reconcile, with the same instances, only the mappings change
+// names, and those whose verdicts are on its ports, are looked at.
 func (r *HAProxyReconciler) statusJobs(hap *v1alpha1.HAProxy, snap *snapshot.Snapshot, res translate.Result, hash string, pods, ready int32, instances []instance, change statusChange) []func(context.Context) error {
 	hapKey := klogRef(hap)
 	now := r.now()
@@ -137,27 +140,34 @@ func (r *HAProxyReconciler) statusJobs(hap *v1alpha1.HAProxy, snap *snapshot.Sna
 	var served map[types.NamespacedName]*translate.MappingResult
 	var only map[types.NamespacedName]bool
 	switch base, baseFleet := memo.baseline(); {
-	case base != 0 && base == change.revision && baseFleet == fleet:
-		// Nothing a mapping's status reads changed.
-		only = map[types.NamespacedName]bool{}
-	case base != 0 && base == change.since && baseFleet == fleet:
-		ports := make(map[int32]bool, len(change.ports))
-		for _, p := range change.ports {
-			ports[p] = true
-		}
+	case base != 0 && base == change.against && baseFleet == fleet:
+		// Every status was right at base: only the mappings whose objects
+		// changed since, and those whose verdicts were reached again (on
+		// the ports translated again), may need a write.
 		only = make(map[types.NamespacedName]bool, len(change.mappings))
 		for _, k := range change.mappings {
 			only[k] = true
 		}
-		served = map[types.NamespacedName]*translate.MappingResult{}
-		for i := range res.Mappings {
-			if m := &res.Mappings[i]; m.OnPorts(ports) {
-				k := types.NamespacedName{Namespace: m.Namespace, Name: m.Name}
-				only[k], served[k] = true, m
+		var ports map[int32]bool
+		if change.since != 0 {
+			ports = make(map[int32]bool, len(change.ports))
+			for _, p := range change.ports {
+				ports[p] = true
 			}
 		}
-		// A mapping whose object changed has its ports among change's:
-		// its verdict, if it has one, is among those just gathered.
+		served = map[types.NamespacedName]*translate.MappingResult{}
+		for i := range res.Mappings {
+			m := &res.Mappings[i]
+			switch {
+			case ports != nil && m.OnPorts(ports):
+				k := types.NamespacedName{Namespace: m.Namespace, Name: m.Name}
+				only[k], served[k] = true, m
+			case len(change.mappings) > 0:
+				if k := (types.NamespacedName{Namespace: m.Namespace, Name: m.Name}); only[k] {
+					served[k] = m
+				}
+			}
+		}
 	default:
 		served = make(map[types.NamespacedName]*translate.MappingResult, len(res.Mappings))
 		for i := range res.Mappings {
@@ -200,7 +210,7 @@ func (r *HAProxyReconciler) statusJobs(hap *v1alpha1.HAProxy, snap *snapshot.Sna
 			})
 		}
 	}
-	jobs = memo.advanceWhenWritten(jobs, change.revision, fleet)
+	jobs = memo.advanceWhenWritten(jobs, change.serial, fleet)
 
 	servedContexts := map[string]translate.TLSContextResult{}
 	for _, c := range res.TLSContexts {
