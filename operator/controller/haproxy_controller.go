@@ -306,6 +306,7 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	}
 	metrics.Exclusions.WithLabelValues(klogRef(&hap)).Set(float64(len(snap.Exclusions)))
 	if round == 0 {
+		versions.keep()
 		r.translations.Store(req.NamespacedName, &lastTranslation{versions: versions, res: res, rendered: rendered, hash: hash, revision: tr.revision})
 	} else {
 		// Translated again with other exclusions than versions says: the

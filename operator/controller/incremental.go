@@ -29,8 +29,13 @@ type inputVersions struct {
 	// global covers the inputs every port depends on: the HAProxy, the
 	// namespaces, TLSContexts, Secrets, ReferenceGrants and exclusions.
 	global string
-	// mappings are the TCPMappings' versions.
+	// mappings are the TCPMappings' versions: a map shared along the
+	// chain of translations, which versions read against earlier ones
+	// change through overlay (nil: gone) until they are kept (keep).
+	// Copying 10,000 versions per reconcile cost more than the rest of a
+	// weight change.
 	mappings map[types.NamespacedName]mappingVersion
+	overlay  map[types.NamespacedName]*mappingVersion
 	// services are the versions of each Service and its EndpointSlices,
 	// by namespace/name.
 	services map[string]string
@@ -45,11 +50,40 @@ type inputVersions struct {
 // versionSerials numbers inputVersions.
 var versionSerials atomic.Uint64
 
+// mapping is the version of the mapping k.
+func (v *inputVersions) mapping(k types.NamespacedName) (mappingVersion, bool) {
+	if mv, ok := v.overlay[k]; ok {
+		if mv == nil {
+			return mappingVersion{}, false
+		}
+		return *mv, true
+	}
+	mv, ok := v.mappings[k]
+	return mv, ok
+}
+
+// keep writes the overlay into the shared map, once these versions are
+// those of the translation kept for the next reconcile; the versions
+// they were read against are not used after.
+func (v *inputVersions) keep() {
+	for k, mv := range v.overlay {
+		if mv == nil {
+			delete(v.mappings, k)
+		} else {
+			v.mappings[k] = *mv
+		}
+	}
+	v.overlay = nil
+}
+
 // mappingVersion is a TCPMapping's resourceVersion and what of it a
 // translation reads: its identity, generation, labels, deletion, the
 // generation it was last accepted at and whether it is accepted (older
 // breaks ties by it), and the ports it may be programmed on.
 type mappingVersion struct {
+	// obj is the cached object read: the cache replaces an object that
+	// changes, so the same one is the same version.
+	obj        *v1alpha1.TCPMapping
 	version    string
 	uid        types.UID
 	generation int64
@@ -135,8 +169,8 @@ func versionsOf(snap *snapshot.Snapshot, before *inputVersions) inputVersions {
 		services: make(map[string]string, len(snap.Services)),
 	}
 	v.serial = versionSerials.Add(1)
-	v.mappings, v.changed = mappingVersions(snap, before)
-	if before != nil {
+	v.mappings, v.overlay, v.changed = mappingVersions(snap, before)
+	if before != nil && before.overlay == nil {
 		v.against = before.serial
 	}
 	for i := range snap.Services {
@@ -153,7 +187,7 @@ func versionsOf(snap *snapshot.Snapshot, before *inputVersions) inputVersions {
 
 // mappingVersionOf reads one mapping's version.
 func mappingVersionOf(m *v1alpha1.TCPMapping) mappingVersion {
-	mv := mappingVersion{version: m.ResourceVersion, uid: m.UID, generation: m.Generation, labels: m.Labels,
+	mv := mappingVersion{obj: m, version: m.ResourceVersion, uid: m.UID, generation: m.Generation, labels: m.Labels,
 		deleting: m.DeletionTimestamp != nil, ports: [2]int32{m.Spec.Port, m.Spec.Port}}
 	if la := m.Status.LastAccepted; la != nil {
 		mv.accepted, mv.ports[1] = la.Generation, la.Spec.Port
@@ -165,38 +199,39 @@ func mappingVersionOf(m *v1alpha1.TCPMapping) mappingVersion {
 }
 
 // mappingVersions are the snapshot's mappings' versions and, against
-// before, the mappings whose versions changed.
-func mappingVersions(snap *snapshot.Snapshot, before *inputVersions) (map[types.NamespacedName]mappingVersion, []types.NamespacedName) {
-	if before == nil {
+// before, the mappings whose versions changed: before's map with an
+// overlay of those.
+func mappingVersions(snap *snapshot.Snapshot, before *inputVersions) (map[types.NamespacedName]mappingVersion, map[types.NamespacedName]*mappingVersion, []types.NamespacedName) {
+	if before == nil || before.overlay != nil {
+		// Nothing kept to read against: every version is read.
 		out := make(map[types.NamespacedName]mappingVersion, len(snap.TCPMappings))
 		for _, m := range snap.TCPMappings {
 			out[types.NamespacedName{Namespace: m.Namespace, Name: m.Name}] = mappingVersionOf(m)
 		}
-		return out, nil
+		return out, nil, nil
 	}
 	var (
-		changed  []types.NamespacedName
-		versions []mappingVersion
-		kept     int // mappings before had that are still here
+		changed []types.NamespacedName
+		overlay map[types.NamespacedName]*mappingVersion
+		kept    int // mappings before had that are still here
 	)
 	for _, m := range snap.TCPMappings {
 		k := types.NamespacedName{Namespace: m.Namespace, Name: m.Name}
-		mv := mappingVersionOf(m)
 		was, ok := before.mappings[k]
 		if ok {
 			kept++
+			if was.obj == m {
+				continue
+			}
 		}
+		mv := mappingVersionOf(m)
 		if ok && was.sameObject(mv) {
 			continue
 		}
-		changed, versions = append(changed, k), append(versions, mv)
-	}
-	if len(changed) == 0 && kept == len(before.mappings) {
-		return before.mappings, nil
-	}
-	out := maps.Clone(before.mappings)
-	for i, k := range changed {
-		out[k] = versions[i]
+		if overlay == nil {
+			overlay = map[types.NamespacedName]*mappingVersion{}
+		}
+		changed, overlay[k] = append(changed, k), &mv
 	}
 	if kept < len(before.mappings) {
 		// Some are gone: finding them takes the set of those here, which
@@ -207,12 +242,14 @@ func mappingVersions(snap *snapshot.Snapshot, before *inputVersions) (map[types.
 		}
 		for k := range before.mappings {
 			if !present[k] {
-				delete(out, k)
-				changed = append(changed, k)
+				if overlay == nil {
+					overlay = map[types.NamespacedName]*mappingVersion{}
+				}
+				changed, overlay[k] = append(changed, k), nil
 			}
 		}
 	}
-	return out, changed
+	return before.mappings, overlay, changed
 }
 
 // changedPorts are the ports whose mappings or Services differ between
@@ -223,14 +260,14 @@ func (r *HAProxyReconciler) changedPorts(ctx context.Context, before, now inputV
 	}
 	ports := map[int32]bool{}
 	mark := func(k types.NamespacedName) {
-		if mv, ok := now.mappings[k]; ok {
-			if was, ok := before.mappings[k]; ok && was.sameInputs(mv) {
+		if mv, ok := now.mapping(k); ok {
+			if was, ok := before.mapping(k); ok && was.sameInputs(mv) {
 				// Only the status the operator writes changed.
 				return
 			}
 			ports[mv.ports[0]], ports[mv.ports[1]] = true, true
 		}
-		if was, ok := before.mappings[k]; ok {
+		if was, ok := before.mapping(k); ok {
 			ports[was.ports[0]], ports[was.ports[1]] = true, true
 		}
 	}
@@ -239,13 +276,22 @@ func (r *HAProxyReconciler) changedPorts(ctx context.Context, before, now inputV
 			mark(k)
 		}
 	} else {
-		for k, mv := range now.mappings {
-			if was, ok := before.mappings[k]; !ok || !was.sameObject(mv) {
-				mark(k)
+		// Versions read against other ones (not the case when a reconcile
+		// reads them against the last translation's): every mapping is
+		// compared.
+		keys := map[types.NamespacedName]bool{}
+		for _, v := range []*inputVersions{&before, &now} {
+			for k := range v.mappings {
+				keys[k] = true
+			}
+			for k := range v.overlay {
+				keys[k] = true
 			}
 		}
-		for k := range before.mappings {
-			if _, ok := now.mappings[k]; !ok {
+		for k := range keys {
+			was, had := before.mapping(k)
+			mv, has := now.mapping(k)
+			if had != has || had && !was.sameObject(mv) {
 				mark(k)
 			}
 		}

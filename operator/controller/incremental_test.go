@@ -93,3 +93,38 @@ func TestChangedPortsFromTheChangesEqualsAFullComparison(t *testing.T) {
 		})
 	}
 }
+
+// TestVersionsKeptAlongTheChain: versions read against kept ones, then
+// kept themselves, are what the next reconcile compares with.
+func TestVersionsKeptAlongTheChain(t *testing.T) {
+	r := &HAProxyReconciler{}
+	m := func(name string, port int32, gen int64) *v1alpha1.TCPMapping {
+		return &v1alpha1.TCPMapping{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, Generation: gen}, Spec: v1alpha1.TCPMappingSpec{Port: port}}
+	}
+	steps := []struct {
+		mappings []*v1alpha1.TCPMapping
+		want     []int32
+	}{
+		{[]*v1alpha1.TCPMapping{m("a", 1, 1), m("b", 2, 1)}, nil},
+		{[]*v1alpha1.TCPMapping{m("a", 1, 2), m("b", 2, 1)}, []int32{1}},
+		{[]*v1alpha1.TCPMapping{m("a", 1, 2), m("b", 3, 2)}, []int32{2, 3}},
+		{[]*v1alpha1.TCPMapping{m("b", 3, 2)}, []int32{1}},
+		{[]*v1alpha1.TCPMapping{m("b", 3, 2), m("a", 4, 1)}, []int32{4}},
+		{[]*v1alpha1.TCPMapping{m("b", 3, 2), m("a", 4, 1)}, []int32{}},
+	}
+	var last *inputVersions
+	for i, s := range steps {
+		now := versionsOf(&snapshot.Snapshot{TCPMappings: s.mappings}, last)
+		if last != nil {
+			got, ok := r.changedPorts(context.Background(), *last, now)
+			if !ok || !slices.Equal(got, s.want) {
+				t.Errorf("step %d: changed ports %v %v, want %v", i, got, ok, s.want)
+			}
+		}
+		now.keep()
+		if len(now.mappings) != len(s.mappings) {
+			t.Errorf("step %d: %d versions kept for %d mappings", i, len(now.mappings), len(s.mappings))
+		}
+		last = &now
+	}
+}
