@@ -8,7 +8,12 @@
 // a Service's endpoints as servers added (add server) or retired
 // (maintenance), hosts and weights as map entries (add/set/del map);
 // only a change of structure reloads, and then Apply returns once the
-// reload succeeded. Map files are stored before the configuration that
+// reload succeeded. Servers are added and map entries changed before the
+// text that names them is stored, so they serve at once and a moved
+// endpoint's new server serves before the old one is retired. A model
+// derived from the last one (Desired.Since, Desired.Changed) is digested
+// from the last one's digest, reading only the changed sections
+// (digest.go). Map files are stored before the configuration that
 // loads them and kept equal to what runs, so a reload loads the same
 // routes. When it remembers nothing (a restart) or the version moved
 // under it, it reads the stored text and compares by meaning, through
