@@ -227,9 +227,12 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	}
 	now := r.now()
 	snap.Exclusions = r.excluded.current(req.NamespacedName, &snap, now)
-	var lastVersions *inputVersions
+	var (
+		lastVersions *inputVersions
+		lastRevision uint64
+	)
 	if v, ok := r.translations.Load(req.NamespacedName); ok {
-		lastVersions = &v.(*lastTranslation).versions
+		lastVersions, lastRevision = &v.(*lastTranslation).versions, v.(*lastTranslation).revision
 	}
 	versions := versionsOf(&snap, lastVersions)
 	took.mark("snapshot")
@@ -321,7 +324,10 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	var change statusChange
 	if round == 0 {
 		change.serial = versions.serial
-		if versions.against != 0 {
+		// Only a translation that is the last one, or derived from it,
+		// leaves the verdicts off the changed ports as they were; a full
+		// one (a grant, a namespace, a TLSContext changed) may change any.
+		if versions.against != 0 && (tr.since != 0 || tr.revision == lastRevision) {
 			// The objects changed since the last reconcile, and the ports
 			// translated again when this translation derives from its.
 			change.against, change.since, change.ports, change.mappings = versions.against, tr.since, tr.ports, versions.changed
