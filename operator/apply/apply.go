@@ -311,7 +311,7 @@ type target struct {
 func (t target) digested() *modelDigest { return t.digest.digested() }
 
 // structure identifies what the configuration is, leaving out what
-// runtime actions change (see structureDigest).
+// runtime actions change (see modelDigest).
 func (t target) structure() string {
 	s := t.digested().structure
 	if t.dirs != "" {

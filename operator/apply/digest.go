@@ -13,7 +13,12 @@ import (
 
 // modelDigest is what the applier reads of a model: its structure (what
 // a reload is needed for), its runtime view (servers), which backends
-// take servers at runtime, and the content digest of each map file. It
+// take servers at runtime, and the content digest of each map file. Two
+// models of the same structure render to texts that differ only in
+// server addresses and weights and in which dynamic servers (a Service's
+// endpoints) each backend has, and load the same map files, whose
+// entries may differ; Secrets count through their digest, certificate
+// contents are synchronised on their own. It
 // is shared by the instances applying one revision and worked out once,
 // when first asked for.
 //
@@ -45,12 +50,10 @@ type modelDigest struct {
 
 	// since is the revision this one was derived from (0: worked out in
 	// full); changedBackends and changedMaps are the backends and map
-	// files (positions in model.Maps) that differ from it, and
-	// removedMaps the map files it had and this one has not.
+	// files (positions in model.Maps) that differ from it.
 	since           uint64
 	changedBackends []string
 	changedMaps     []int
-	removedMaps     []string
 }
 
 // digested works the digest out on first use.
@@ -189,16 +192,13 @@ func (d *modelDigest) full() {
 	d.dynamic = map[string]bool{}
 	d.mapContent = make(map[string]string, len(m.Maps))
 	for i := range m.Frontends {
-		f := &m.Frontends[i]
-		digest := sd.frontend(f)
-		d.frontends[f.Name] = digest
-		xorInto(&d.sum, keyed(kindFrontend, f.Name, digest))
+		digest := sd.frontend(&m.Frontends[i])
+		d.swap(d.frontends, kindFrontend, m.Frontends[i].Name, &digest)
 	}
 	for i := range m.Backends {
 		b := &m.Backends[i]
 		digest := sd.backend(b)
-		d.backends[b.Name] = digest
-		xorInto(&d.sum, keyed(kindBackend, b.Name, digest))
+		d.swap(d.backends, kindBackend, b.Name, &digest)
 		if servers := backendView(b); len(servers) > 0 {
 			d.view[b.Name] = servers
 		}
@@ -230,21 +230,15 @@ func (d *modelDigest) derive() {
 	seen := map[string]bool{}
 	for i := range m.Frontends {
 		f := &m.Frontends[i]
-		if !changed(f.Name) {
-			continue
+		if changed(f.Name) {
+			seen[f.Name] = true
+			digest := sd.frontend(f)
+			d.swap(d.frontends, kindFrontend, f.Name, &digest)
 		}
-		seen[f.Name] = true
-		if old, ok := d.frontends[f.Name]; ok {
-			xorInto(&d.sum, keyed(kindFrontend, f.Name, old))
-		}
-		digest := sd.frontend(f)
-		d.frontends[f.Name] = digest
-		xorInto(&d.sum, keyed(kindFrontend, f.Name, digest))
 	}
-	for name, old := range base.frontends {
+	for name := range base.frontends {
 		if changed(name) && !seen[name] {
-			delete(d.frontends, name)
-			xorInto(&d.sum, keyed(kindFrontend, name, old))
+			d.swap(d.frontends, kindFrontend, name, nil)
 		}
 	}
 
@@ -256,30 +250,23 @@ func (d *modelDigest) derive() {
 		}
 		seen[b.Name] = true
 		d.changedBackends = append(d.changedBackends, b.Name)
-		if old, ok := d.backends[b.Name]; ok {
-			xorInto(&d.sum, keyed(kindBackend, b.Name, old))
-		}
 		digest := sd.backend(b)
-		d.backends[b.Name] = digest
-		xorInto(&d.sum, keyed(kindBackend, b.Name, digest))
+		d.swap(d.backends, kindBackend, b.Name, &digest)
+		delete(d.view, b.Name)
 		if servers := backendView(b); len(servers) > 0 {
 			d.view[b.Name] = servers
-		} else {
-			delete(d.view, b.Name)
 		}
+		delete(d.dynamic, b.Name)
 		if b.Template != nil {
 			d.dynamic[b.Name] = true
-		} else {
-			delete(d.dynamic, b.Name)
 		}
 	}
-	for name, old := range base.backends {
+	for name := range base.backends {
 		if changed(name) && !seen[name] {
 			d.changedBackends = append(d.changedBackends, name)
-			delete(d.backends, name)
+			d.swap(d.backends, kindBackend, name, nil)
 			delete(d.view, name)
 			delete(d.dynamic, name)
-			xorInto(&d.sum, keyed(kindBackend, name, old))
 		}
 	}
 
@@ -298,7 +285,6 @@ func (d *modelDigest) derive() {
 	}
 	for name := range base.mapContent {
 		if changed(name) && !seen[name] {
-			d.removedMaps = append(d.removedMaps, name)
 			delete(d.mapContent, name)
 			xorInto(&d.sum, keyed(kindMap, name, [sha256.Size]byte{}))
 		}
@@ -306,12 +292,15 @@ func (d *modelDigest) derive() {
 	d.finish()
 }
 
-// structureDigest identifies a model with everything runtime actions can
-// change left out: two models with the same digest render to texts that
-// differ only in server addresses and weights and in which dynamic
-// servers (a Service's endpoints) each backend has, and load the same map
-// files, whose entries may differ. Secrets count through their digest;
-// certificate contents are synchronised on their own.
-func structureDigest(cfg *model.Config) string {
-	return (&modelDigest{model: cfg}).digested().structure
+// swap puts digest in sections as name's (nil: removes name), keeping
+// sum the XOR of every section's keyed digest.
+func (d *modelDigest) swap(sections map[string][sha256.Size]byte, kind byte, name string, digest *[sha256.Size]byte) {
+	if old, ok := sections[name]; ok {
+		xorInto(&d.sum, keyed(kind, name, old))
+		delete(sections, name)
+	}
+	if digest != nil {
+		sections[name] = *digest
+		xorInto(&d.sum, keyed(kind, name, *digest))
+	}
 }

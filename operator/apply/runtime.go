@@ -49,35 +49,6 @@ func (a *addSpec) request() *models.RuntimeAddServer { return addServer(a.check,
 // backend's in configuration order.
 type runtimeView map[string][]runtimeServer
 
-// serversView groups servers by their backend.
-func serversView(servers ...runtimeServer) runtimeView {
-	v := runtimeView{}
-	for _, s := range servers {
-		v[s.Backend] = append(v[s.Backend], s)
-	}
-	return v
-}
-
-// servers are v's servers, backends in name order.
-func (v runtimeView) servers() []runtimeServer {
-	var out []runtimeServer
-	for _, b := range slices.Sorted(maps.Keys(v)) {
-		out = append(out, v[b]...)
-	}
-	return out
-}
-
-// viewOf is the runtime view of a model, as render writes it.
-func viewOf(cfg *model.Config) runtimeView {
-	v := make(runtimeView, len(cfg.Backends))
-	for i := range cfg.Backends {
-		if servers := backendView(&cfg.Backends[i]); len(servers) > 0 {
-			v[cfg.Backends[i].Name] = servers
-		}
-	}
-	return v
-}
-
 // backendView is the runtime view of one backend's servers.
 func backendView(b *model.Backend) []runtimeServer {
 	if len(b.Servers) == 0 {
