@@ -285,3 +285,25 @@ func TestEndpointsComeAndGoAtRuntime(t *testing.T) {
 		t.Errorf("an endpoint appears after a restart: %+v", out)
 	}
 }
+
+// TestAPushRefusedAfterRuntimeChangesReloadsNext: servers added before a
+// push HAProxy refuses run while the stored text lacks them; the next
+// push reloads, so HAProxy runs what is stored.
+func TestAPushRefusedAfterRuntimeChangesReloadsNext(t *testing.T) {
+	r := newMapRecorder()
+	a := apply.NewApplier()
+	runMaps(t, a, r, want(t, endpoints(80)))
+	r.take()
+
+	r.refuse = &client.APIError{Status: http.StatusBadRequest, Message: "haproxy refused the configuration"}
+	if _, err := a.Apply(context.Background(), "http://instance", r, want(t, endpoints(80, 81))); err == nil {
+		t.Fatal("a refused push succeeded")
+	}
+	same(t, "the refused push", r.take(), "add server tcpm-be-default:a/default:a:10.0.0.1:81 10.0.0.1:81", "POST raw runtime 0 actions")
+
+	r.refuse = nil
+	out := runMaps(t, a, r, want(t, endpoints(80, 81)))
+	if !out.Reloaded {
+		t.Errorf("after a refused push with servers added, the next push did not reload: %q", r.take())
+	}
+}

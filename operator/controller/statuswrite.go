@@ -181,10 +181,10 @@ func (r *HAProxyReconciler) statusJobs(hap *v1alpha1.HAProxy, snap *snapshot.Sna
 		if only != nil && !only[key] {
 			continue
 		}
-		served, isServed := served[key]
+		verdict, isServed := served[key]
 		switch {
 		case isServed:
-			m := *served
+			m := *verdict
 			if memo.current(key, obj.ResourceVersion, m, fleet) {
 				continue
 			}
