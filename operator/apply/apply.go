@@ -101,10 +101,11 @@ type Desired struct {
 	// Since and Changed say that Model is the model of revision Since
 	// with only the frontends, backends and map files Changed names
 	// changed, added or removed: the applier then reads only those
-	// sections of Model. With Since 0, or a revision the applier no
-	// longer knows, it reads all of Model.
+	// sections of Model (whose lists are in name order, as translate
+	// gives them). With Since 0, or a revision the applier no longer
+	// knows, it reads all of Model.
 	Since   uint64
-	Changed func(name string) bool
+	Changed []string
 }
 
 // Outcome says what Apply did.
@@ -176,7 +177,7 @@ func (a *Applier) digestOf(desired Desired) *modelDigest {
 		return a.last
 	}
 	d := &modelDigest{model: &desired.Model, revision: desired.Revision}
-	if desired.Since != 0 && desired.Changed != nil && a.last != nil && a.last.revision == desired.Since {
+	if desired.Since != 0 && a.last != nil && a.last.revision == desired.Since {
 		d.base, d.changed = a.last, desired.Changed
 	}
 	if desired.Revision != 0 {

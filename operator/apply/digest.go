@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"hash"
 	"maps"
+	"slices"
+	"sort"
+	"strings"
 	"sync"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/model"
@@ -32,7 +35,7 @@ type modelDigest struct {
 	revision uint64
 	// base and changed are the derivation, until worked out.
 	base    *modelDigest
-	changed func(name string) bool
+	changed []string
 
 	once sync.Once
 	// Per section (by name): the digest of what it renders, with what
@@ -59,7 +62,7 @@ type modelDigest struct {
 // digested works the digest out on first use.
 func (d *modelDigest) digested() *modelDigest {
 	d.once.Do(func() {
-		if d.base != nil {
+		if d.base != nil && inNameOrder(d.model) {
 			d.base.digested()
 			d.derive()
 		} else {
@@ -215,9 +218,11 @@ func (d *modelDigest) full() {
 }
 
 // derive works out the sections changed since the base revision and
-// takes the others from it.
+// takes the others from it. Only the changed names are looked up, in the
+// model's lists by binary search: a name the model lacks and the base has
+// is a section removed.
 func (d *modelDigest) derive() {
-	base, m, changed := d.base, d.model, d.changed
+	base, m := d.base, d.model
 	sd := newSectionDigester()
 	d.since = base.revision
 	d.sum = base.sum
@@ -227,69 +232,64 @@ func (d *modelDigest) derive() {
 	d.dynamic = maps.Clone(base.dynamic)
 	d.mapContent = maps.Clone(base.mapContent)
 
-	seen := map[string]bool{}
-	for i := range m.Frontends {
-		f := &m.Frontends[i]
-		if changed(f.Name) {
-			seen[f.Name] = true
-			digest := sd.frontend(f)
-			d.swap(d.frontends, kindFrontend, f.Name, &digest)
-		}
-	}
-	for name := range base.frontends {
-		if changed(name) && !seen[name] {
+	changed := slices.Clone(d.changed)
+	slices.Sort(changed)
+	changed = slices.Compact(changed)
+	for _, name := range changed {
+		if i, ok := named(len(m.Frontends), name, func(i int) string { return m.Frontends[i].Name }); ok {
+			digest := sd.frontend(&m.Frontends[i])
+			d.swap(d.frontends, kindFrontend, name, &digest)
+		} else if _, ok := base.frontends[name]; ok {
 			d.swap(d.frontends, kindFrontend, name, nil)
 		}
-	}
 
-	clear(seen)
-	for i := range m.Backends {
-		b := &m.Backends[i]
-		if !changed(b.Name) {
-			continue
-		}
-		seen[b.Name] = true
-		d.changedBackends = append(d.changedBackends, b.Name)
-		digest := sd.backend(b)
-		d.swap(d.backends, kindBackend, b.Name, &digest)
-		delete(d.view, b.Name)
-		if servers := backendView(b); len(servers) > 0 {
-			d.view[b.Name] = servers
-		}
-		delete(d.dynamic, b.Name)
-		if b.Template != nil {
-			d.dynamic[b.Name] = true
-		}
-	}
-	for name := range base.backends {
-		if changed(name) && !seen[name] {
+		if i, ok := named(len(m.Backends), name, func(i int) string { return m.Backends[i].Name }); ok {
+			b := &m.Backends[i]
+			d.changedBackends = append(d.changedBackends, name)
+			digest := sd.backend(b)
+			d.swap(d.backends, kindBackend, name, &digest)
+			delete(d.view, name)
+			if servers := backendView(b); len(servers) > 0 {
+				d.view[name] = servers
+			}
+			delete(d.dynamic, name)
+			if b.Template != nil {
+				d.dynamic[name] = true
+			}
+		} else if _, ok := base.backends[name]; ok {
 			d.changedBackends = append(d.changedBackends, name)
 			d.swap(d.backends, kindBackend, name, nil)
 			delete(d.view, name)
 			delete(d.dynamic, name)
 		}
-	}
 
-	clear(seen)
-	for i := range m.Maps {
-		mp := &m.Maps[i]
-		if !changed(mp.Name) {
-			continue
-		}
-		seen[mp.Name] = true
-		d.changedMaps = append(d.changedMaps, i)
-		if _, ok := d.mapContent[mp.Name]; !ok {
-			xorInto(&d.sum, keyed(kindMap, mp.Name, [sha256.Size]byte{}))
-		}
-		d.mapContent[mp.Name] = contentDigest(mp.Content())
-	}
-	for name := range base.mapContent {
-		if changed(name) && !seen[name] {
+		if i, ok := named(len(m.Maps), name, func(i int) string { return m.Maps[i].Name }); ok {
+			mp := &m.Maps[i]
+			d.changedMaps = append(d.changedMaps, i)
+			if _, ok := d.mapContent[name]; !ok {
+				xorInto(&d.sum, keyed(kindMap, name, [sha256.Size]byte{}))
+			}
+			d.mapContent[name] = contentDigest(mp.Content())
+		} else if _, ok := base.mapContent[name]; ok {
 			delete(d.mapContent, name)
 			xorInto(&d.sum, keyed(kindMap, name, [sha256.Size]byte{}))
 		}
 	}
 	d.finish()
+}
+
+// named finds name among n names in order, nameAt giving the i-th.
+func named(n int, name string, nameAt func(int) string) (int, bool) {
+	i := sort.Search(n, func(i int) bool { return nameAt(i) >= name })
+	return i, i < n && nameAt(i) == name
+}
+
+// inNameOrder reports whether the model's frontends, backends and maps
+// are in name order, which derive's lookups need.
+func inNameOrder(m *model.Config) bool {
+	return slices.IsSortedFunc(m.Frontends, func(a, b model.Frontend) int { return strings.Compare(a.Name, b.Name) }) &&
+		slices.IsSortedFunc(m.Backends, func(a, b model.Backend) int { return strings.Compare(a.Name, b.Name) }) &&
+		slices.IsSortedFunc(m.Maps, func(a, b model.Map) int { return strings.Compare(a.Name, b.Name) })
 }
 
 // swap puts digest in sections as name's (nil: removes name), keeping

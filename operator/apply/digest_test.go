@@ -2,6 +2,7 @@ package apply
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
@@ -10,18 +11,18 @@ import (
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/translate"
 )
 
-// onPortsOf says whether a section is on port in either result, as the
+// onPortsOf names the sections on port in either result, as the
 // operator names the sections a change may reach.
-func onPortsOf(port int32, results ...translate.Result) func(string) bool {
-	names := map[string]bool{}
+func onPortsOf(port int32, results ...translate.Result) []string {
+	var names []string
 	for _, r := range results {
 		for name, p := range r.PortOf {
 			if p == port {
-				names[name] = true
+				names = append(names, name)
 			}
 		}
 	}
-	return func(name string) bool { return names[name] }
+	return names
 }
 
 // TestDerivedDigestEqualsAFullOne: a digest derived from the last
@@ -135,14 +136,46 @@ func TestApplierDerivesOnlyFromTheRevisionItKnows(t *testing.T) {
 	if again := a.digestOf(Desired{Model: res.Config, Revision: 7}); again != first {
 		t.Error("one revision got two digests")
 	}
-	changed := func(string) bool { return true }
+	var changed []string
+	for _, f := range res.Config.Frontends {
+		changed = append(changed, f.Name)
+	}
 	if d := a.digestOf(Desired{Model: res.Config, Revision: 8, Since: 7, Changed: changed}); d.base != first {
 		t.Error("a model derived from the last revision is not derived")
 	}
 	if d := a.digestOf(Desired{Model: res.Config, Revision: 9, Since: 7, Changed: changed}); d.base != nil {
 		t.Error("a model derived from a revision no longer the last one is derived")
 	}
-	if d := a.digestOf(Desired{Model: res.Config, Revision: 10, Since: 9}); d.base != nil {
-		t.Error("a model without the changed sections named is derived")
+	// Since with nothing named: the same sections as revision 9.
+	ninth := a.last
+	if d := a.digestOf(Desired{Model: res.Config, Revision: 10, Since: 9}); d.base != ninth {
+		t.Error("a model derived from the last revision with no section changed is not derived")
+	} else if d.digested(); d.structure != ninth.digested().structure || !reflect.DeepEqual(d.view, ninth.view) {
+		t.Error("a model with no section changed digests differently from its base")
+	}
+}
+
+// TestDigestOfAModelOutOfNameOrderIsReadInFull: derive finds the changed
+// sections by binary search, which needs the lists in name order; a model
+// in another order is read in full, and digests as the same model sorted.
+func TestDigestOfAModelOutOfNameOrderIsReadInFull(t *testing.T) {
+	res := translate.Translate(scale.Snapshot(20))
+	a := NewApplier()
+	a.digestOf(Desired{Model: res.Config, Revision: 1}).digested()
+	shuffled := res.Config
+	shuffled.Backends = slices.Clone(res.Config.Backends)
+	slices.Reverse(shuffled.Backends)
+	d := a.digestOf(Desired{Model: shuffled, Revision: 2, Since: 1, Changed: []string{res.Config.Backends[0].Name}})
+	if d.base == nil {
+		t.Fatal("the model was not offered for derivation")
+	}
+	d.digested()
+	if d.since != 0 {
+		t.Errorf("a model out of name order was derived from revision %d", d.since)
+	}
+	full := &modelDigest{model: &res.Config}
+	full.digested()
+	if d.structure != full.structure || !reflect.DeepEqual(d.backends, full.backends) {
+		t.Error("the model out of name order digests differently from the same model in order")
 	}
 }

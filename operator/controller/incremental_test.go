@@ -10,6 +10,7 @@ import (
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/snapshot"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/translate"
 )
 
 // TestChangedPortsFromTheChangesEqualsAFullComparison: the ports that
@@ -126,5 +127,31 @@ func TestVersionsKeptAlongTheChain(t *testing.T) {
 			t.Errorf("step %d: %d versions kept for %d mappings", i, len(now.mappings), len(s.mappings))
 		}
 		last = &now
+	}
+}
+
+// TestSectionsOnTheChangedPorts: the sections a change names are those on
+// its ports in the last translation and in this one (so that sections
+// gone count), once each and in name order; other ports' are not named.
+func TestSectionsOnTheChangedPorts(t *testing.T) {
+	last := translate.Result{SectionsOn: map[int32][]string{
+		80:  {"tcpm-fe-80", "tcpm-be-ns:a", "tcpm-be-ns:gone"},
+		443: {"tcpm-fe-443", "tcpm-be-443-0"},
+	}}
+	now := translate.Result{SectionsOn: map[int32][]string{
+		80:  {"tcpm-fe-80", "tcpm-be-ns:a", "tcpm-be-ns:new"},
+		443: {"tcpm-fe-443", "tcpm-be-443-0"},
+	}}
+	for _, tc := range []struct {
+		ports []int32
+		want  []string
+	}{
+		{[]int32{80}, []string{"tcpm-be-ns:a", "tcpm-be-ns:gone", "tcpm-be-ns:new", "tcpm-fe-80"}},
+		{[]int32{443}, []string{"tcpm-be-443-0", "tcpm-fe-443"}},
+		{[]int32{8080}, nil},
+	} {
+		if got := sectionsOn(tc.ports, last, now); !slices.Equal(got, tc.want) {
+			t.Errorf("ports %v: got %v, want %v", tc.ports, got, tc.want)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
+	"sort"
 	"strconv"
 	"strings"
 	"text/template"
@@ -92,21 +93,28 @@ func Render(cfg model.Config) (*Rendered, error) {
 }
 
 // Update renders cfg, which differs from what r was rendered from only
-// in the frontends and backends changed names, sections added included,
-// and in sections removed: the text of every other section is r's. Settings outside the
-// sections (global, defaults, stats, resolvers) are rendered again.
-func (r *Rendered) Update(cfg model.Config, changed func(name string) bool) (*Rendered, error) {
+// in the frontends and backends named in changed, sections added
+// included, and in sections removed: the text of every other section is
+// r's. Settings outside the sections (global, defaults, stats, resolvers)
+// are rendered again. changed may name other things (maps, sections gone):
+// only what cfg has is read, so an update costs what changed, not what
+// cfg holds.
+func (r *Rendered) Update(cfg model.Config, changed []string) (*Rendered, error) {
 	if r.unchanged(cfg, changed) {
 		// Weights and SNI hosts live in map files: most updates render
 		// their sections as before, and r stands as it is.
 		return r, nil
 	}
-	return renderFrom(r, cfg, changed)
+	names := make(map[string]bool, len(changed))
+	for _, n := range changed {
+		names[n] = true
+	}
+	return renderFrom(r, cfg, func(name string) bool { return names[name] })
 }
 
 // unchanged reports whether cfg renders to r's text: the same sections,
 // the changed ones rendering as before, and the same head.
-func (r *Rendered) unchanged(cfg model.Config, changed func(string) bool) bool {
+func (r *Rendered) unchanged(cfg model.Config, changed []string) bool {
 	if len(cfg.Frontends) != len(r.frontends) || len(cfg.Backends) != len(r.backends) || cfg.HandshakeTimeout != r.handshake {
 		return false
 	}
@@ -115,32 +123,39 @@ func (r *Rendered) unchanged(cfg model.Config, changed func(string) bool) bool {
 		text, err := sr.render(template, data)
 		return err == nil && bytes.Equal(text, r.Text[sp.start:sp.end])
 	}
-	// Sections are looked up before their data is boxed for the template:
-	// at 10,000 sections, boxing each one cost megabytes per update.
 	// A section that did not change is, by Update's contract, one r has:
-	// only the changed ones are looked up.
-	for i := range cfg.Frontends {
-		f := &cfg.Frontends[i]
-		if !changed(f.Name) {
-			continue
-		}
-		sp, ok := r.frontends[f.Name]
-		if !ok || !same(sp, "frontend", frontendData{Frontend: *f, Handshake: cfg.HandshakeTimeout}) {
+	// only the changed ones are looked up. A name r has that cfg does not
+	// (gone, or cfg not in name order) calls for rendering again.
+	for _, name := range changed {
+		sp, inR := r.frontends[name]
+		if f := sectionNamed(cfg.Frontends, name, func(f *model.Frontend) string { return f.Name }); f != nil {
+			if !inR || !same(sp, "frontend", frontendData{Frontend: *f, Handshake: cfg.HandshakeTimeout}) {
+				return false
+			}
+		} else if inR {
 			return false
 		}
-	}
-	for i := range cfg.Backends {
-		b := &cfg.Backends[i]
-		if !changed(b.Name) {
-			continue
-		}
-		sp, ok := r.backends[b.Name]
-		if !ok || !same(sp, "backend", *b) {
+		sp, inR = r.backends[name]
+		if b := sectionNamed(cfg.Backends, name, func(b *model.Backend) string { return b.Name }); b != nil {
+			if !inR || !same(sp, "backend", *b) {
+				return false
+			}
+		} else if inR {
 			return false
 		}
 	}
 	head, err := sr.head(cfg)
 	return err == nil && bytes.Equal(head, r.Text[:r.headEnd])
+}
+
+// sectionNamed finds the section called name in sections, which are in
+// name order as translate gives them.
+func sectionNamed[T any](sections []T, name string, nameOf func(*T) string) *T {
+	i := sort.Search(len(sections), func(i int) bool { return nameOf(&sections[i]) >= name })
+	if i == len(sections) || nameOf(&sections[i]) != name {
+		return nil
+	}
+	return &sections[i]
 }
 
 func renderFrom(prev *Rendered, cfg model.Config, changed func(string) bool) (*Rendered, error) {

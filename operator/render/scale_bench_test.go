@@ -64,7 +64,7 @@ func BenchmarkWeightChange(b *testing.B) {
 		// An SNI mapping: its port's weights live in a map file.
 		m := snap.TCPMappings[1]
 		port := m.Spec.Port
-		changed := func(name string) bool { p, ok := res.PortOf[name]; return !ok || p == port }
+		changed := res.SectionsOn[port]
 		b.Run(fmt.Sprintf("mappings=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			i := 0

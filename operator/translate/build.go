@@ -107,15 +107,20 @@ func (t *translation) build(candidates []*candidate) {
 			cfg := &t.result.Config
 			fe, be, maps := len(cfg.Frontends), len(cfg.Backends), len(cfg.Maps)
 			t.addListener(l)
+			on := t.result.SectionsOn[l.port]
 			for _, f := range cfg.Frontends[fe:] {
 				t.result.PortOf[f.Name] = l.port
+				on = append(on, f.Name)
 			}
 			for _, b := range cfg.Backends[be:] {
 				t.result.PortOf[b.Name] = l.port
+				on = append(on, b.Name)
 			}
 			for _, m := range cfg.Maps[maps:] {
 				t.result.PortOf[m.Name] = l.port
+				on = append(on, m.Name)
 			}
+			t.result.SectionsOn[l.port] = on
 		}
 	}
 

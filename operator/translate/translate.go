@@ -92,6 +92,10 @@ type Result struct {
 	// port whose listener it serves: Update replaces a port's sections
 	// without touching the others'.
 	PortOf map[string]int32 `json:"-"`
+	// SectionsOn is PortOf the other way round: the names of each port's
+	// frontends, backends and maps, so that what a change to a few ports
+	// touches is found without reading every section.
+	SectionsOn map[int32][]string `json:"-"`
 }
 
 // Reference kinds in Result.References.
@@ -182,6 +186,7 @@ func (t *translation) translateMappings(mappings []*v1alpha1.TCPMapping) {
 	for {
 		t.result.Config = t.globalConfig()
 		t.result.PortOf = map[string]int32{}
+		t.result.SectionsOn = map[int32][]string{}
 		results = make([]*MappingResult, len(mappings))
 		tried := make([]*candidate, len(mappings))
 		var candidates []*candidate

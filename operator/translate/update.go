@@ -4,7 +4,6 @@ import (
 	"reflect"
 	"slices"
 	"sort"
-	"strings"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/model"
@@ -27,7 +26,7 @@ import (
 // (a certificate file comes or goes, a mapping is built on a port not in
 // ports): the caller then translates in full.
 func Update(prev Result, s snapshot.Snapshot, ports []int32) (Result, bool) {
-	if prev.PortOf == nil {
+	if prev.PortOf == nil || prev.SectionsOn == nil {
 		return Result{}, false
 	}
 	affected := make(map[int32]bool, len(ports))
@@ -76,7 +75,7 @@ func Update(prev Result, s snapshot.Snapshot, ports []int32) (Result, bool) {
 
 	out := prev
 	out.HAProxy, out.ReferenceGrants = sub.HAProxy, sub.ReferenceGrants
-	if sameSections(prev.PortOf, sub.PortOf, affected) {
+	if sameSections(prev, sub, affected) {
 		// The usual case (a weight, an endpoint, an SNI host in a pooled
 		// backend): the changed ports have the same sections as before,
 		// which take their places in a copy of prev's.
@@ -99,6 +98,15 @@ func Update(prev Result, s snapshot.Snapshot, ports []int32) (Result, bool) {
 		}
 		for name, port := range sub.PortOf {
 			out.PortOf[name] = port
+		}
+		out.SectionsOn = make(map[int32][]string, len(prev.SectionsOn)+len(sub.SectionsOn))
+		for port, names := range prev.SectionsOn {
+			if !affected[port] {
+				out.SectionsOn[port] = names
+			}
+		}
+		for port, names := range sub.SectionsOn {
+			out.SectionsOn[port] = names
 		}
 	}
 	if !sameFiles(prev, sub.Config, affected) {
@@ -162,20 +170,22 @@ func moved(prev Result, s snapshot.Snapshot, sub Result, affected map[int32]bool
 }
 
 // sameSections reports whether the sections on the affected ports are
-// the same, by name and port, in prev and in fresh.
-func sameSections(prev, fresh map[string]int32, affected map[int32]bool) bool {
-	for name, port := range fresh {
-		if was, ok := prev[name]; !ok || was != port {
+// the same, by name and port, in prev and in fresh (which has sections on
+// those ports only).
+func sameSections(prev, fresh Result, affected map[int32]bool) bool {
+	n := 0
+	for port := range affected {
+		n += len(prev.SectionsOn[port])
+	}
+	if n != len(fresh.PortOf) {
+		return false
+	}
+	for name, port := range fresh.PortOf {
+		if was, ok := prev.PortOf[name]; !ok || was != port {
 			return false
 		}
 	}
-	n := 0
-	for _, port := range prev {
-		if affected[port] {
-			n++
-		}
-	}
-	return n == len(fresh)
+	return true
 }
 
 // replaceSections is a copy of prev in which fresh's items, which prev
@@ -187,7 +197,7 @@ func replaceSections[T any](prev, fresh []T, name func(*T) string) []T {
 	out := slices.Clone(prev)
 	for i := range fresh {
 		n := name(&fresh[i])
-		at, _ := slices.BinarySearchFunc(out, n, func(item T, n string) int { return strings.Compare(name(&item), n) })
+		at := sort.Search(len(out), func(j int) bool { return name(&out[j]) >= n })
 		out[at] = fresh[i]
 	}
 	return out

@@ -158,6 +158,12 @@ func TestUpdateEqualsAFullTranslation(t *testing.T) {
 					if !reflect.DeepEqual(got.PortOf, want.PortOf) {
 						t.Errorf("Update's PortOf differs from Translate's:\n got %v\nwant %v", got.PortOf, want.PortOf)
 					}
+					if g, w := sectionsByPort(got), sectionsByPort(want); !reflect.DeepEqual(g, w) {
+						t.Errorf("Update's SectionsOn differs from Translate's:\n got %v\nwant %v", g, w)
+					}
+					if g, w := sectionsByPort(got), inverse(want.PortOf); !reflect.DeepEqual(g, w) {
+						t.Errorf("SectionsOn is not PortOf the other way round:\n got %v\nwant %v", g, w)
+					}
 					// The renderer copies every section not on a changed
 					// port: each must have one.
 					var names []string
@@ -177,10 +183,13 @@ func TestUpdateEqualsAFullTranslation(t *testing.T) {
 					}
 					// The text: the last one with the touched ports'
 					// sections rendered again, as the operator does.
-					next, err := prevText.Update(got.Config, func(name string) bool {
-						p, ok := got.PortOf[name]
-						return !ok || slices.Contains(touched, p)
-					})
+					var changed []string
+					for name, p := range got.PortOf {
+						if slices.Contains(touched, p) {
+							changed = append(changed, name)
+						}
+					}
+					next, err := prevText.Update(got.Config, changed)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -282,4 +291,26 @@ func TestUpdatesChain(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sectionsByPort is r.SectionsOn with each port's names sorted (their
+// order follows the building order, which an update may change).
+func sectionsByPort(r translate.Result) map[int32][]string {
+	out := make(map[int32][]string, len(r.SectionsOn))
+	for port, names := range r.SectionsOn {
+		out[port] = slices.Sorted(slices.Values(names))
+	}
+	return out
+}
+
+// inverse lists the names portOf gives each port, sorted.
+func inverse(portOf map[string]int32) map[int32][]string {
+	out := map[int32][]string{}
+	for name, port := range portOf {
+		out[port] = append(out[port], name)
+	}
+	for port := range out {
+		slices.Sort(out[port])
+	}
+	return out
 }
