@@ -263,14 +263,14 @@ func mergeSections[T any](prev, fresh []T, keep func(string) bool, name func(T) 
 // the configuration's certificate files are prev's.
 func sameFiles(prev Result, fresh model.Config, affected map[int32]bool) bool {
 	before := map[string]bool{}
-	for _, f := range prev.Config.Frontends {
-		if affected[prev.PortOf[f.Name]] {
-			frontendFiles(f, before)
-		}
-	}
-	for _, b := range prev.Config.Backends {
-		if affected[prev.PortOf[b.Name]] {
-			backendFiles(b, before)
+	for port := range affected {
+		for _, name := range prev.SectionsOn[port] {
+			if f := named(prev.Config.Frontends, name, func(f *model.Frontend) string { return f.Name }); f != nil {
+				frontendFiles(*f, before)
+			}
+			if b := named(prev.Config.Backends, name, func(b *model.Backend) string { return b.Name }); b != nil {
+				backendFiles(*b, before)
+			}
 		}
 	}
 	after := map[string]bool{}
@@ -294,6 +294,15 @@ func sameFiles(prev Result, fresh model.Config, affected map[int32]bool) bool {
 		}
 	}
 	return true
+}
+
+// named is the section called name in sections, which are in name order.
+func named[T any](sections []T, name string, nameOf func(*T) string) *T {
+	i := sort.Search(len(sections), func(i int) bool { return nameOf(&sections[i]) >= name })
+	if i == len(sections) || nameOf(&sections[i]) != name {
+		return nil
+	}
+	return &sections[i]
 }
 
 func frontendFiles(f model.Frontend, into map[string]bool) {
