@@ -20,6 +20,7 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -30,6 +31,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
+	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/localcluster"
 )
 
 // The scale benchmark's layout: half the mappings cleartext, each on a
@@ -407,7 +409,9 @@ func (sb *scaleBench) weights(r int) (p50, p99 time.Duration, reloads int, recon
 }
 
 // endpoints moves a Service between two backends and measures each move
-// to traffic.
+// to traffic. Each move updates the Service's EndpointSlice in place, as
+// the EndpointSlice controller does when a Pod is replaced: one change,
+// not a deletion and a creation.
 func (sb *scaleBench) endpoints() (time.Duration, int) {
 	b := sb.b
 	port := int32(probeBase + 1)
@@ -424,11 +428,28 @@ func (sb *scaleBench) endpoints() (time.Duration, int) {
 			to, want = a, "ep-a"
 		}
 		start := time.Now()
-		publish(b, sb.ns, "ep", "", to)
+		sb.moveEndpoint("ep", to)
 		took = append(took, sb.reachesWithin(start, addr(sb.ip, port), "", want))
 	}
 	sb.quiet()
 	return median(took), reloadCount(b, sb.ns, sb.ip) - before
+}
+
+// moveEndpoint points the one EndpointSlice of service at to, in place.
+func (sb *scaleBench) moveEndpoint(service string, to *localcluster.Backend) {
+	var found discoveryv1.EndpointSliceList
+	if err := sb.c.List(context.Background(), &found, client.InNamespace(sb.ns), client.MatchingLabels{discoveryv1.LabelServiceName: service}); err != nil {
+		sb.b.Fatal(err)
+	}
+	if len(found.Items) != 1 {
+		sb.b.Fatalf("Service %s has %d EndpointSlices, want 1", service, len(found.Items))
+	}
+	es := &found.Items[0]
+	es.Ports[0].Port = ptr.To(int32(to.Addr.Port))
+	es.Endpoints[0].Addresses = []string{to.Addr.IP.String()}
+	if err := sb.c.Update(context.Background(), es); err != nil {
+		sb.b.Fatal(err)
+	}
 }
 
 // sniHosts adds hosts to the first SNI port and measures each to
