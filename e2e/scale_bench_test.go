@@ -326,33 +326,27 @@ func (sb *scaleBench) allProgrammed(start time.Time) time.Duration {
 	return 0
 }
 
-// quiet waits until the operator has not reconciled for two seconds and
-// HAProxy runs no old worker: a reload's old worker stops its proxies one
-// by one (several CPU-seconds at 10,000 mappings) and would take the CPU
-// the next measured change needs.
+// quiet waits until, for two seconds, the operator has neither finished
+// nor been running a reconcile and HAProxy has run no old worker: a
+// reload's old worker stops its proxies one by one (several CPU-seconds
+// at 10,000 mappings) and would take the CPU the next measured change
+// needs.
 func (sb *scaleBench) quiet() {
-	last, since := sb.reconciles(), time.Now()
+	master := haproxyMaster(sb.b, sb.ip)
+	last, _ := sb.reconcileState()
+	since := time.Now()
 	deadline := since.Add(5 * time.Minute)
 	for time.Since(since) < 2*time.Second {
 		if time.Now().After(deadline) {
-			sb.b.Fatalf("the operator did not go quiet within 5 minutes")
+			sb.b.Fatalf("the operator and HAProxy did not go quiet within 5 minutes")
 		}
 		// Polled slowly: each poll is a metrics scrape the operator serves.
 		time.Sleep(250 * time.Millisecond)
-		if n := sb.reconciles(); n != last {
+		n, active := sb.reconcileState()
+		out, _ := exec.Command("pgrep", "-P", strconv.Itoa(master)).Output()
+		if n != last || active > 0 || len(strings.Fields(string(out))) > 1 {
 			last, since = n, time.Now()
 		}
-	}
-	master := haproxyMaster(sb.b, sb.ip)
-	for {
-		out, _ := exec.Command("pgrep", "-P", strconv.Itoa(master)).Output()
-		if len(strings.Fields(string(out))) <= 1 {
-			return
-		}
-		if time.Now().After(deadline) {
-			sb.b.Fatalf("HAProxy still runs old workers after 5 minutes: %s", out)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -509,6 +503,13 @@ func (sb *scaleBench) teardown() {
 
 // reconciles is the operator's count of HAProxy reconciles.
 func (sb *scaleBench) reconciles() int {
+	n, _ := sb.reconcileState()
+	return n
+}
+
+// reconcileState is how many reconciles of HAProxies the operator
+// finished, and how many it is running.
+func (sb *scaleBench) reconcileState() (finished, running int) {
 	req, err := http.NewRequest(http.MethodGet, "https://"+bed.metricsAddr+"/metrics", nil)
 	if err != nil {
 		sb.b.Fatal(err)
@@ -524,16 +525,21 @@ func (sb *scaleBench) reconciles() int {
 		sb.b.Fatalf("operator metrics: %d %v", resp.StatusCode, err)
 	}
 	body := string(raw)
-	total := 0.0
+	var total, active float64
 	for _, line := range strings.Split(body, "\n") {
-		if strings.HasPrefix(line, `controller_runtime_reconcile_total{controller="haproxy",`) {
-			if f := strings.Fields(line); len(f) == 2 {
-				v, _ := strconv.ParseFloat(f[1], 64)
-				total += v
-			}
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			continue
+		}
+		v, _ := strconv.ParseFloat(f[1], 64)
+		switch {
+		case strings.HasPrefix(line, `controller_runtime_reconcile_total{controller="haproxy",`):
+			total += v
+		case strings.HasPrefix(line, `controller_runtime_active_workers{controller="haproxy"}`):
+			active += v
 		}
 	}
-	return int(total)
+	return int(total), int(active)
 }
 
 // parallelDo runs do for 0..n-1 with at most workers at once.
