@@ -27,7 +27,10 @@ type lineCapture struct {
 	// "Resumed frontend" lines: during a reload the old worker pauses its
 	// listeners and, when the new worker cannot start, resumes them.
 	paused, resumed int
-	done            chan struct{}
+	// done closes on "Loading failure", loaded on "Loading success":
+	// what the master prints once a load has failed, or has forked the
+	// new worker.
+	done, loaded chan struct{}
 }
 
 func newOutputTap(dst io.Writer) *outputTap { return &outputTap{dst: dst} }
@@ -52,7 +55,7 @@ func (o *outputTap) Write(p []byte) (int, error) {
 
 // capture starts collecting lines; release ends it.
 func (o *outputTap) capture() *lineCapture {
-	c := &lineCapture{done: make(chan struct{})}
+	c := &lineCapture{done: make(chan struct{}), loaded: make(chan struct{})}
 	o.mu.Lock()
 	o.active, o.partial = c, nil
 	o.mu.Unlock()
@@ -83,12 +86,24 @@ func (c *lineCapture) add(line string) {
 	if strings.Contains(line, "Loading failure") && !c.finished() {
 		close(c.done)
 	}
+	if strings.Contains(line, "Loading success") && !c.succeeded() {
+		close(c.loaded)
+	}
 	c.all = append(c.all, line)
 }
 
 func (c *lineCapture) finished() bool {
 	select {
 	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (c *lineCapture) succeeded() bool {
+	select {
+	case <-c.loaded:
 		return true
 	default:
 		return false

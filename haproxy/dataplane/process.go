@@ -354,6 +354,10 @@ func (e *ReloadError) Error() string {
 // reloadTimeout bounds a reload whose outcome the master never reports.
 const reloadTimeout = 30 * time.Second
 
+// slowAsk is how often a reload asks the master CLI before the master
+// printed the outcome of the load.
+const slowAsk = time.Second
+
 // reload asks the master to load the configuration file again and waits
 // for the outcome the master reports: a new current worker (its listeners
 // are bound by the master before it forks the worker, so a new worker
@@ -379,8 +383,25 @@ func (m *master) reload() error {
 		}
 	}
 	deadline := time.Now().Add(reloadTimeout)
+	// While the new master loads the configuration, connections to its
+	// CLI delay the load: with 10,000 mappings, polling every 10 ms made
+	// it fork the new worker 3.1-3.3 s after the reload instead of
+	// 1.5-2.1 s. The CLI is asked often only once the master printed
+	// the load's outcome; until then, rarely, in case the line is lost.
+	nextAsk := time.Now().Add(slowAsk)
 	for {
 		_, exited := m.current()
+		if !capture.succeeded() && !capture.finished() && time.Now().Before(nextAsk) {
+			select {
+			case <-exited:
+				return &ReloadError{Reason: "haproxy master exited during the reload", Lines: capture.wait(time.Second)}
+			case <-capture.loaded:
+			case <-capture.done:
+			case <-time.After(time.Until(nextAsk)):
+			}
+			continue
+		}
+		nextAsk = time.Now().Add(slowAsk)
 		st, err := m.stateOnce()
 		if err == nil && st.reloads > before.reloads {
 			if len(st.workers) > 0 && st.workers[0].PID != before.workers[0].PID && st.failed == 0 {
