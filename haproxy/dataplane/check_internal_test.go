@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -129,5 +130,32 @@ func TestWithVersionWritesOneVersionLine(t *testing.T) {
 		if got := withVersion(in, 5); got != want {
 			t.Errorf("withVersion(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestCaptureTellsTheLoadsOutcome: the lines a reload waits for before it
+// asks the master CLI, split across writes as a pipe may deliver them.
+func TestCaptureTellsTheLoadsOutcome(t *testing.T) {
+	for _, tc := range []struct {
+		name                string
+		writes              []string
+		succeeded, finished bool
+	}{
+		{"success", []string{"[NOTICE]   (1) : New worker (2) forked\n", "[NOTICE]   (1) : Loading suc", "cess.\n"}, true, false},
+		{"failure", []string{"[ALERT]    (1) : config : parsing [h.cfg:3]\n[ALERT]    (1) : Loading failure!\n"}, false, true},
+		{"nothing yet", []string{"[NOTICE]   (1) : Reloading HAProxy\n", "[NOTICE]   (1) : Loading success."}, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tap := newOutputTap(io.Discard)
+			c := tap.capture()
+			for _, w := range tc.writes {
+				if _, err := tap.Write([]byte(w)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if c.succeeded() != tc.succeeded || c.finished() != tc.finished {
+				t.Errorf("succeeded %v, finished %v; want %v, %v", c.succeeded(), c.finished(), tc.succeeded, tc.finished)
+			}
+		})
 	}
 }

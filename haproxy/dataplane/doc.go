@@ -17,7 +17,10 @@
 // version, validates a temporary copy with haproxy -c, runs the
 // X-Runtime-Actions (skip_reload only; when one fails the applied ones are
 // undone where HAProxy reports their previous value), stores file and
-// version (write and rename), then reloads. A reload succeeds when the
+// version (write and rename), then reloads. The reload asks the master
+// CLI often only once HAProxy printed the load's outcome ("Loading
+// success" or "Loading failure"): connections to the CLI while the new
+// master loads delay the load. A reload succeeds when the
 // master's "show proc" lists a new current worker (the master binds the
 // listeners before it forks the worker); it fails when HAProxy prints
 // "Loading failure" or its failed-reload counter rises, and then the

@@ -2,6 +2,7 @@ package render
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 	"time"
 
@@ -151,5 +152,36 @@ func TestUpdateReusesWhatItIsToldDidNotChange(t *testing.T) {
 	}
 	if !bytes.Contains(fresh.Text, []byte("10.0.0.2:80")) {
 		t.Errorf("the changed section kept its old text:\n%s", fresh.Text)
+	}
+}
+
+// TestUpdateOfSectionsOutOfNameOrder: Update finds changed sections by
+// binary search over the name order translate gives; a configuration in
+// another order still renders its changed sections again, never the old
+// text.
+func TestUpdateOfSectionsOutOfNameOrder(t *testing.T) {
+	backend := func(name, addr string) model.Backend {
+		return model.Backend{Name: name, Servers: []model.Server{{Name: "s", Address: addr, Port: 80, Weight: 1}}}
+	}
+	cfg := model.Config{Name: "default/edge", Backends: []model.Backend{backend("d", "10.0.0.4"), backend("c", "10.0.0.3"), backend("b", "10.0.0.2"), backend("a", "10.0.0.1")}}
+	first, err := Render(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range cfg.Backends {
+		moved := cfg
+		moved.Backends = slices.Clone(cfg.Backends)
+		moved.Backends[i] = backend(b.Name, "10.9.9.9")
+		next, err := first.Update(moved, []string{b.Name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := Render(moved)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(next.Text, want.Text) {
+			t.Errorf("backend %s changed out of name order: the update differs from a fresh rendering:\n%s", b.Name, next.Text)
+		}
 	}
 }
