@@ -92,18 +92,13 @@ func (c *lineCapture) add(line string) {
 	c.all = append(c.all, line)
 }
 
-func (c *lineCapture) finished() bool {
-	select {
-	case <-c.done:
-		return true
-	default:
-		return false
-	}
-}
+func (c *lineCapture) finished() bool { return closed(c.done) }
 
-func (c *lineCapture) succeeded() bool {
+func (c *lineCapture) succeeded() bool { return closed(c.loaded) }
+
+func closed(ch chan struct{}) bool {
 	select {
-	case <-c.loaded:
+	case <-ch:
 		return true
 	default:
 		return false

@@ -7,7 +7,6 @@ import (
 	"hash"
 	"maps"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 
@@ -236,14 +235,14 @@ func (d *modelDigest) derive() {
 	slices.Sort(changed)
 	changed = slices.Compact(changed)
 	for _, name := range changed {
-		if i, ok := named(len(m.Frontends), name, func(i int) string { return m.Frontends[i].Name }); ok {
+		if i, ok := model.Find(m.Frontends, name, model.FrontendNameOf); ok {
 			digest := sd.frontend(&m.Frontends[i])
 			d.swap(d.frontends, kindFrontend, name, &digest)
 		} else if _, ok := base.frontends[name]; ok {
 			d.swap(d.frontends, kindFrontend, name, nil)
 		}
 
-		if i, ok := named(len(m.Backends), name, func(i int) string { return m.Backends[i].Name }); ok {
+		if i, ok := model.Find(m.Backends, name, model.BackendNameOf); ok {
 			b := &m.Backends[i]
 			d.changedBackends = append(d.changedBackends, name)
 			digest := sd.backend(b)
@@ -263,7 +262,7 @@ func (d *modelDigest) derive() {
 			delete(d.dynamic, name)
 		}
 
-		if i, ok := named(len(m.Maps), name, func(i int) string { return m.Maps[i].Name }); ok {
+		if i, ok := model.Find(m.Maps, name, model.MapNameOf); ok {
 			mp := &m.Maps[i]
 			d.changedMaps = append(d.changedMaps, i)
 			if _, ok := d.mapContent[name]; !ok {
@@ -276,12 +275,6 @@ func (d *modelDigest) derive() {
 		}
 	}
 	d.finish()
-}
-
-// named finds name among n names in order, nameAt giving the i-th.
-func named(n int, name string, nameAt func(int) string) (int, bool) {
-	i := sort.Search(n, func(i int) bool { return nameAt(i) >= name })
-	return i, i < n && nameAt(i) == name
 }
 
 // inNameOrder reports whether the model's frontends, backends and maps

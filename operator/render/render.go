@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
-	"sort"
 	"strconv"
 	"strings"
 	"text/template"
@@ -128,16 +127,16 @@ func (r *Rendered) unchanged(cfg model.Config, changed []string) bool {
 	// (gone, or cfg not in name order) calls for rendering again.
 	for _, name := range changed {
 		sp, inR := r.frontends[name]
-		if f := sectionNamed(cfg.Frontends, name, func(f *model.Frontend) string { return f.Name }); f != nil {
-			if !inR || !same(sp, "frontend", frontendData{Frontend: *f, Handshake: cfg.HandshakeTimeout}) {
+		if i, ok := model.Find(cfg.Frontends, name, model.FrontendNameOf); ok {
+			if !inR || !same(sp, "frontend", frontendData{Frontend: cfg.Frontends[i], Handshake: cfg.HandshakeTimeout}) {
 				return false
 			}
 		} else if inR {
 			return false
 		}
 		sp, inR = r.backends[name]
-		if b := sectionNamed(cfg.Backends, name, func(b *model.Backend) string { return b.Name }); b != nil {
-			if !inR || !same(sp, "backend", *b) {
+		if i, ok := model.Find(cfg.Backends, name, model.BackendNameOf); ok {
+			if !inR || !same(sp, "backend", cfg.Backends[i]) {
 				return false
 			}
 		} else if inR {
@@ -146,16 +145,6 @@ func (r *Rendered) unchanged(cfg model.Config, changed []string) bool {
 	}
 	head, err := sr.head(cfg)
 	return err == nil && bytes.Equal(head, r.Text[:r.headEnd])
-}
-
-// sectionNamed finds the section called name in sections, which are in
-// name order as translate gives them.
-func sectionNamed[T any](sections []T, name string, nameOf func(*T) string) *T {
-	i := sort.Search(len(sections), func(i int) bool { return nameOf(&sections[i]) >= name })
-	if i == len(sections) || nameOf(&sections[i]) != name {
-		return nil
-	}
-	return &sections[i]
 }
 
 func renderFrom(prev *Rendered, cfg model.Config, changed func(string) bool) (*Rendered, error) {

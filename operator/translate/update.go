@@ -79,9 +79,9 @@ func Update(prev Result, s snapshot.Snapshot, ports []int32) (Result, bool) {
 		// The usual case (a weight, an endpoint, an SNI host in a pooled
 		// backend): the changed ports have the same sections as before,
 		// which take their places in a copy of prev's.
-		out.Config.Frontends = replaceSections(prev.Config.Frontends, sub.Config.Frontends, func(f *model.Frontend) string { return f.Name })
-		out.Config.Backends = replaceSections(prev.Config.Backends, sub.Config.Backends, func(b *model.Backend) string { return b.Name })
-		out.Config.Maps = replaceSections(prev.Config.Maps, sub.Config.Maps, func(m *model.Map) string { return m.Name })
+		out.Config.Frontends = replaceSections(prev.Config.Frontends, sub.Config.Frontends, model.FrontendNameOf)
+		out.Config.Backends = replaceSections(prev.Config.Backends, sub.Config.Backends, model.BackendNameOf)
+		out.Config.Maps = replaceSections(prev.Config.Maps, sub.Config.Maps, model.MapNameOf)
 	} else {
 		keep := func(name string) bool {
 			port, ok := prev.PortOf[name]
@@ -197,7 +197,7 @@ func replaceSections[T any](prev, fresh []T, name func(*T) string) []T {
 	out := slices.Clone(prev)
 	for i := range fresh {
 		n := name(&fresh[i])
-		at := sort.Search(len(out), func(j int) bool { return name(&out[j]) >= n })
+		at, _ := model.Find(out, n, name)
 		out[at] = fresh[i]
 	}
 	return out
@@ -265,11 +265,11 @@ func sameFiles(prev Result, fresh model.Config, affected map[int32]bool) bool {
 	before := map[string]bool{}
 	for port := range affected {
 		for _, name := range prev.SectionsOn[port] {
-			if f := named(prev.Config.Frontends, name, func(f *model.Frontend) string { return f.Name }); f != nil {
-				frontendFiles(*f, before)
+			if i, ok := model.Find(prev.Config.Frontends, name, model.FrontendNameOf); ok {
+				frontendFiles(prev.Config.Frontends[i], before)
 			}
-			if b := named(prev.Config.Backends, name, func(b *model.Backend) string { return b.Name }); b != nil {
-				backendFiles(*b, before)
+			if i, ok := model.Find(prev.Config.Backends, name, model.BackendNameOf); ok {
+				backendFiles(prev.Config.Backends[i], before)
 			}
 		}
 	}
@@ -294,15 +294,6 @@ func sameFiles(prev Result, fresh model.Config, affected map[int32]bool) bool {
 		}
 	}
 	return true
-}
-
-// named is the section called name in sections, which are in name order.
-func named[T any](sections []T, name string, nameOf func(*T) string) *T {
-	i := sort.Search(len(sections), func(i int) bool { return nameOf(&sections[i]) >= name })
-	if i == len(sections) || nameOf(&sections[i]) != name {
-		return nil
-	}
-	return &sections[i]
 }
 
 func frontendFiles(f model.Frontend, into map[string]bool) {
