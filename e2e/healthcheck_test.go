@@ -51,10 +51,10 @@ func TestHealthCheckTakesADeadServerOutAndBack(t *testing.T) {
 	waitStatus(t, ns, ip, flakyRow, "UP", 10*time.Second)
 	st := stats(t, ns, ip)
 	for row, s := range st {
-		if strings.HasPrefix(row, be+"/") && row != steadyRow && row != flakyRow && row != be+"/BACKEND" && s["status"] != "MAINT" {
+		if serverOf(row, be) && row != steadyRow && row != flakyRow && s["status"] != "MAINT" {
 			t.Errorf("spare slot %s has status %q, want MAINT", row, s["status"])
 		}
-		if strings.HasPrefix(row, be+"/") && row != be+"/BACKEND" && s["check_status"] != "" && row != steadyRow && row != flakyRow {
+		if serverOf(row, be) && s["check_status"] != "" && row != steadyRow && row != flakyRow {
 			t.Errorf("spare slot %s was checked: %q", row, s["check_status"])
 		}
 	}
@@ -90,11 +90,19 @@ func TestHealthCheckTakesADeadServerOutAndBack(t *testing.T) {
 func serverRow(t *testing.T, ns, ip, be string, port int) string {
 	t.Helper()
 	for row, s := range stats(t, ns, ip) {
-		if strings.HasPrefix(row, be+"/") && strings.HasSuffix(s["addr"], fmt.Sprintf(":%d", port)) {
+		if serverOf(row, be) && strings.HasSuffix(s["addr"], fmt.Sprintf(":%d", port)) {
 			return row
 		}
 	}
 	return ""
+}
+
+// serverOf reports whether a stats row (proxy/server) is a server of
+// proxy be, not its BACKEND row or, for a listen section, its FRONTEND
+// row.
+func serverOf(row, be string) bool {
+	sv, ok := strings.CutPrefix(row, be+"/")
+	return ok && sv != "BACKEND" && sv != "FRONTEND"
 }
 
 // waitStatus polls the stats page until row (proxy/server) has status.

@@ -110,7 +110,9 @@ func TestStatsPageAndMetricsShowEachMapping(t *testing.T) {
 			servers[px]++
 		}
 	}
-	for _, row := range []string{"tcpm-fe-3300/FRONTEND", "tcpm-fe-3301/FRONTEND"} {
+	// Port 3301 carries one mapping: its frontend is the listen section
+	// named after the mapping's backend.
+	for _, row := range []string{"tcpm-fe-3300/FRONTEND", "tcpm-be-" + ns + ":solo/FRONTEND", "tcpm-be-" + ns + ":solo/BACKEND"} {
 		if !seen[row] {
 			t.Errorf("stats page lacks %s", row)
 		}

@@ -150,7 +150,7 @@ func onlyServerRow(t *testing.T, ns, ip, be string) string {
 	eventually(t, 10*time.Second, "the server of "+be+" on the stats page", func() error {
 		var rows []string
 		for r := range stats(t, ns, ip) {
-			if strings.HasPrefix(r, be+"/") && r != be+"/BACKEND" {
+			if serverOf(r, be) {
 				rows = append(rows, r)
 			}
 		}

@@ -82,7 +82,7 @@ func incrementalCheckFrom(before []cfgSection, next string) (string, bool) {
 		switch {
 		case keyword == "frontend" && equalLines(without(old.lines, isDescriptionLine), without(cur.lines, isDescriptionLine)):
 			continue
-		case keyword != "backend" || !equalLines(without(old.lines, isRuntimeLine), without(cur.lines, isRuntimeLine)):
+		case keyword != "backend" && keyword != "listen" || !equalLines(without(old.lines, isRuntimeLine), without(cur.lines, isRuntimeLine)):
 			return "", false
 		}
 		var kept []string
@@ -96,7 +96,8 @@ func incrementalCheckFrom(before []cfgSection, next string) (string, bool) {
 	return b.String(), true
 }
 
-// isRuntimeLine: a backend line a runtime-only push may change.
+// isRuntimeLine: a line of a backend (or listen section) a runtime-only
+// push may change.
 func isRuntimeLine(line string) bool { return isServerLine(line) || isDescriptionLine(line) }
 
 func without(lines []string, drop func(string) bool) []string {

@@ -51,10 +51,17 @@ func TestIncrementalCheckTakesOnlyServerChanges(t *testing.T) {
 			next: strings.Replace(good, "    description TCPMapping default/stable\n", "    description TCPMapping default/stable, default/more\n", 1), ok: true,
 		},
 		"a frontend's description changes": {
-			next: replaceFirst(t, good, "description TCPMapping", "    description TCPMapping default/other"), ok: true,
+			next: replaceFirst(t, good, "description TCPMapping default/canary, default/stable", "    description TCPMapping default/other"), ok: true,
 		},
 		"a frontend's description and route change": {
-			next: strings.Replace(replaceFirst(t, good, "description TCPMapping", "    description TCPMapping default/other"), "default_backend tcpm-be-", "default_backend tcpm-bx-", 1),
+			next: strings.Replace(replaceFirst(t, good, "description TCPMapping default/canary, default/stable", "    description TCPMapping default/other"),
+				"tcpm-fe-4203-weights.map", "tcpm-fe-4299-weights.map", 1),
+		},
+		"a listen section's server moves": {
+			next: strings.Replace(good, "listen tcpm-be-default:guarded\n", "listen tcpm-be-default:guarded\n    server added 10.9.9.7:80 weight 1\n", 1), ok: true,
+		},
+		"a listen section's bind changes": {
+			next: strings.Replace(good, ":4201\"\n", ":4209\"\n", 1),
 		},
 		"a backend setting changes": {next: replaceFirst(t, good, "balance ", "    balance leastconn")},
 		"a frontend changes":        {next: strings.Replace(good, "frontend tcpm-fe-", "frontend tcpm-fx-", 1)},

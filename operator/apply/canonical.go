@@ -37,20 +37,33 @@ func parseConfig(text string, dynamic map[string]bool) (*parsed, error) {
 		}
 		b.WriteString(line)
 	}
-	p, err := parser.New(options.String(b.String()))
+	// A listen section is a backend too: its servers change at runtime
+	// as a backend's do.
+	p, err := parser.New(options.String(b.String()), options.UseListenSectionParsers)
 	if err != nil {
 		return nil, fmt.Errorf("parse configuration: %w", err)
 	}
 	out := &parsed{canonical: p.String(), servers: runtimeView{}}
-	backends, err := p.SectionsGet(parser.Backends)
-	if err != nil {
-		return nil, fmt.Errorf("parse configuration: backends: %w", err)
+	sectionOf := map[string]parser.Section{}
+	for _, kind := range []parser.Section{parser.Backends, parser.Listen} {
+		names, err := p.SectionsGet(kind)
+		if err != nil {
+			return nil, fmt.Errorf("parse configuration: %s sections: %w", kind, err)
+		}
+		for _, name := range names {
+			sectionOf[name] = kind
+		}
+	}
+	backends := make([]string, 0, len(sectionOf))
+	for name := range sectionOf {
+		backends = append(backends, name)
 	}
 	// The parser lists sections in no fixed order; actions go out in
 	// backend order.
 	sort.Strings(backends)
 	for _, be := range backends {
-		data, err := p.Get(parser.Backends, be, "server")
+		kind := sectionOf[be]
+		data, err := p.Get(kind, be, "server")
 		if err != nil {
 			continue // a backend without servers
 		}
@@ -69,7 +82,7 @@ func parseConfig(text string, dynamic map[string]bool) (*parsed, error) {
 		}
 		// Setting the blanked servers back lets the parser write the
 		// structure in its own format.
-		if err := p.Set(parser.Backends, be, "server", blanked); err != nil {
+		if err := p.Set(kind, be, "server", blanked); err != nil {
 			return nil, fmt.Errorf("parse configuration: backend %s: %w", be, err)
 		}
 	}

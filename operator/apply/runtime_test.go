@@ -236,7 +236,19 @@ func TestStoredTextComparesByMeaning(t *testing.T) {
 }
 
 func TestParsedServersMatchTheModelView(t *testing.T) {
+	// A port with one mapping renders as a listen section, whose
+	// servers are a backend's.
+	listen := func(c *model.Config) {
+		c.Frontends[0] = model.Frontend{Name: "tcpm-be-2222", Bind: model.Bind{Port: 2222}, DefaultBackend: "tcpm-be-2222", Listen: true}
+	}
+	for name, shape := range map[string]func(*model.Config){"frontend and backend": func(*model.Config) {}, "listen section": listen} {
+		t.Run(name, func(t *testing.T) { testParsedServersMatchTheModelView(t, shape) })
+	}
+}
+
+func testParsedServersMatchTheModelView(t *testing.T, shape func(*model.Config)) {
 	m := sample()
+	shape(&m)
 	text, err := render.Config(m)
 	if err != nil {
 		t.Fatal(err)
@@ -258,6 +270,7 @@ func TestParsedServersMatchTheModelView(t *testing.T) {
 	// A weight and a literal address change: the same structure, and
 	// the actions the model difference gives.
 	next := sample()
+	shape(&next)
 	next.Backends[0].Servers[0].Weight = 100
 	next.Backends[2].Servers[0].Address = "10.9.9.8"
 	next.Backends[0].Members[0].Share = 99

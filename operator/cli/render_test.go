@@ -25,7 +25,7 @@ func TestRenderSamplesPassesHAProxyCheck(t *testing.T) {
 		t.Errorf("the samples should all be accepted, got on stderr:\n%s", stderr.String())
 	}
 	cfg := stdout.String()
-	for _, want := range []string{"frontend tcpm-fe-2222", "frontend tcpm-fe-2223", "frontend tcpm-fe-2224", "frontend tcpm-fe-2225",
+	for _, want := range []string{"listen tcpm-be-default:qotm-mapping", "frontend tcpm-fe-2223", "frontend tcpm-fe-2224", "frontend tcpm-fe-2225",
 		"ssl_fc_sni,lower", "tcpm-fe-2225-hosts.map"} {
 		if !strings.Contains(cfg, want) {
 			t.Errorf("rendered samples lack %q", want)

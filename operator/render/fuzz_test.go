@@ -348,9 +348,9 @@ func checkFuzzed(t *testing.T, s snapshot.Snapshot, in fuzzInput, baseText []byt
 				t.Errorf("new resolvers section %q", header)
 			}
 			continue
-		case "frontend", "backend":
+		case "frontend", "backend", "listen":
 		default:
-			t.Errorf("new section %q is neither a frontend nor a backend", header)
+			t.Errorf("new section %q is neither a frontend, a backend nor a listen section", header)
 			continue
 		}
 		sources := res.Config.SourcesOf(fields[1])
@@ -369,12 +369,15 @@ func checkFuzzed(t *testing.T, s snapshot.Snapshot, in fuzzInput, baseText []byt
 				if strings.HasPrefix(l, "    bind ") {
 					binds++
 				}
+			case fields[0] == "listen" && strings.HasPrefix(l, "    bind ") && frontendLine.MatchString(l):
+				binds++
 			case fields[0] == "backend" && backendLine.MatchString(l):
+			case fields[0] == "listen" && backendLine.MatchString(l):
 			default:
 				t.Errorf("section %q has the line %q", header, l)
 			}
 		}
-		if fields[0] == "frontend" && binds != 1 {
+		if fields[0] != "backend" && binds != 1 {
 			t.Errorf("frontend %q has %d bind lines", header, binds)
 		}
 	}

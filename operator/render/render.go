@@ -36,6 +36,11 @@ var tmpl = template.Must(template.New(templates.Main).
 		"frontendIn": func(f model.Frontend, handshake time.Duration) frontendData {
 			return frontendData{Frontend: f, Handshake: handshake}
 		},
+		"listenIn": listenOf,
+		"inListen": func(cfg model.Config, backend string) bool {
+			_, ok := listenNamed(cfg.Frontends, backend)
+			return ok
+		},
 	}).
 	Option("missingkey=error").
 	ParseFS(templates.FS, "*.tmpl"))
@@ -57,6 +62,49 @@ func headOf(cfg model.Config) headData {
 type frontendData struct {
 	Frontend  model.Frontend
 	Handshake time.Duration
+}
+
+// listenData is what the listen template reads: a frontend with Listen
+// and its backend.
+type listenData struct {
+	Frontend model.Frontend
+	Backend  model.Backend
+}
+
+// listenOf pairs a Listen frontend with its backend. Such a frontend only
+// binds: anything it would route by (a pick, a ClientHello to wait for,
+// TLS to terminate) has no place in the one proxy, and is refused rather
+// than dropped.
+func listenOf(cfg model.Config, f model.Frontend) (listenData, error) {
+	switch {
+	case f.DefaultBackend != f.Name:
+		return listenData{}, fmt.Errorf("frontend %s: a listen section's backend must have its name, not %q", f.Name, f.DefaultBackend)
+	case f.Pick != nil || f.InspectSNI || f.Bind.TLS != nil:
+		return listenData{}, fmt.Errorf("frontend %s: a listen section only binds; it cannot pick, inspect the SNI or terminate TLS", f.Name)
+	}
+	i, ok := model.Find(cfg.Backends, f.Name, model.BackendNameOf)
+	if !ok {
+		// A model out of name order: read it all.
+		for i = range cfg.Backends {
+			if ok = cfg.Backends[i].Name == f.Name; ok {
+				break
+			}
+		}
+	}
+	if !ok {
+		return listenData{}, fmt.Errorf("frontend %s: no backend %s to listen with", f.Name, f.Name)
+	}
+	return listenData{Frontend: f, Backend: cfg.Backends[i]}, nil
+}
+
+// listenNamed is the Listen frontend named name, which carries the
+// backend of that name, among frontends in name order.
+func listenNamed(frontends []model.Frontend, name string) (model.Frontend, bool) {
+	i, ok := model.Find(frontends, name, model.FrontendNameOf)
+	if !ok || !frontends[i].Listen {
+		return model.Frontend{}, false
+	}
+	return frontends[i], true
 }
 
 // Config renders cfg as haproxy.cfg.
@@ -81,6 +129,9 @@ type Rendered struct {
 	handshake time.Duration
 	frontends map[string]span
 	backends  map[string]span
+	// listens is how many backends render in a listen section, with
+	// their frontend, so have no span of their own.
+	listens int
 }
 
 // span is where a section's text lies in Text.
@@ -114,12 +165,11 @@ func (r *Rendered) Update(cfg model.Config, changed []string) (*Rendered, error)
 // unchanged reports whether cfg renders to r's text: the same sections,
 // the changed ones rendering as before, and the same head.
 func (r *Rendered) unchanged(cfg model.Config, changed []string) bool {
-	if len(cfg.Frontends) != len(r.frontends) || len(cfg.Backends) != len(r.backends) || cfg.HandshakeTimeout != r.handshake {
+	if len(cfg.Frontends) != len(r.frontends) || len(cfg.Backends) != len(r.backends)+r.listens || cfg.HandshakeTimeout != r.handshake {
 		return false
 	}
 	var sr sectionRenderer
-	same := func(sp span, template string, data any) bool {
-		text, err := sr.render(template, data)
+	same := func(sp span, text []byte, err error) bool {
 		return err == nil && bytes.Equal(text, r.Text[sp.start:sp.end])
 	}
 	// A section that did not change is, by Update's contract, one r has:
@@ -127,16 +177,21 @@ func (r *Rendered) unchanged(cfg model.Config, changed []string) bool {
 	// (gone, or cfg not in name order) calls for rendering again.
 	for _, name := range changed {
 		sp, inR := r.frontends[name]
+		listen := false
 		if i, ok := model.Find(cfg.Frontends, name, model.FrontendNameOf); ok {
-			if !inR || !same(sp, "frontend", frontendData{Frontend: cfg.Frontends[i], Handshake: cfg.HandshakeTimeout}) {
+			listen = cfg.Frontends[i].Listen
+			if text, err := sr.frontend(cfg, cfg.Frontends[i]); !inR || !same(sp, text, err) {
 				return false
 			}
 		} else if inR {
 			return false
 		}
+		if listen {
+			continue // the backend is in the listen section's text
+		}
 		sp, inR = r.backends[name]
 		if i, ok := model.Find(cfg.Backends, name, model.BackendNameOf); ok {
-			if !inR || !same(sp, "backend", cfg.Backends[i]) {
+			if text, err := sr.render("backend", cfg.Backends[i]); !inR || !same(sp, text, err) {
 				return false
 			}
 		} else if inR {
@@ -167,6 +222,14 @@ func renderFrom(prev *Rendered, cfg model.Config, changed func(string) bool) (*R
 		frontends: make(map[string]span, len(cfg.Frontends)),
 		backends:  make(map[string]span, len(cfg.Backends)),
 	}
+	// The backends that render in a listen section, with their frontend.
+	inListen := map[string]bool{}
+	for _, f := range cfg.Frontends {
+		if f.Listen {
+			inListen[f.Name] = true
+		}
+	}
+	out.listens = len(inListen)
 	// reused is the text prev has for a section that did not change.
 	reused := func(spans map[string]span, name string) ([]byte, bool) {
 		if prev == nil || changed(name) {
@@ -178,7 +241,7 @@ func renderFrom(prev *Rendered, cfg model.Config, changed func(string) bool) (*R
 	for _, f := range cfg.Frontends {
 		text, ok := reused(prev.frontendsFor(cfg.HandshakeTimeout), f.Name)
 		if !ok {
-			if text, err = sr.render("frontend", frontendData{Frontend: f, Handshake: cfg.HandshakeTimeout}); err != nil {
+			if text, err = sr.frontend(cfg, f); err != nil {
 				return fail(err)
 			}
 		}
@@ -187,6 +250,9 @@ func renderFrom(prev *Rendered, cfg model.Config, changed func(string) bool) (*R
 		out.frontends[f.Name] = span{start, len(buf)}
 	}
 	for _, b := range cfg.Backends {
+		if inListen[b.Name] {
+			continue
+		}
 		text, ok := reused(prev.backendsOf(), b.Name)
 		if !ok {
 			if text, err = sr.render("backend", b); err != nil {
@@ -210,6 +276,18 @@ func (sr *sectionRenderer) render(template string, data any) ([]byte, error) {
 	sr.buf.Reset()
 	err := tmpl.ExecuteTemplate(&sr.buf, template, data)
 	return sr.buf.Bytes(), err
+}
+
+// frontend renders a frontend, or the listen section of a Listen one.
+func (sr *sectionRenderer) frontend(cfg model.Config, f model.Frontend) ([]byte, error) {
+	if !f.Listen {
+		return sr.render("frontend", frontendData{Frontend: f, Handshake: cfg.HandshakeTimeout})
+	}
+	data, err := listenOf(cfg, f)
+	if err != nil {
+		return nil, err
+	}
+	return sr.render("listen", data)
 }
 
 // head renders global, defaults, stats and resolvers, without the

@@ -3,6 +3,7 @@ package render
 import (
 	"bytes"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,7 +43,11 @@ func TestSectionsRenderAsTheWholeTemplate(t *testing.T) {
 			var none []string
 			for _, change := range changesOf(base) {
 				t.Run(change.what, func(t *testing.T) {
-					next, err := first.Update(change.cfg, change.changed)
+					from := first
+					if change.from != nil {
+						from = change.from
+					}
+					next, err := from.Update(change.cfg, change.changed)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -67,6 +72,8 @@ type sectionChange struct {
 	what    string
 	cfg     model.Config
 	changed []string
+	// from is what the change starts from when not the base rendering.
+	from *Rendered
 }
 
 // changesOf are changes of each kind to cfg, with the names of the
@@ -108,6 +115,36 @@ func changesOf(cfg model.Config) []sectionChange {
 		f.Description = "changed"
 		c.Frontends[len(c.Frontends)-1] = f
 		out = append(out, sectionChange{what: "a frontend's description changes", cfg: c, changed: only(f.Name)})
+	}
+	for j, f := range cfg.Frontends {
+		if !f.Listen {
+			continue
+		}
+		i, _ := model.Find(cfg.Backends, f.Name, model.BackendNameOf)
+		c := cfg
+		c.Backends = slices.Clone(cfg.Backends)
+		b := c.Backends[i]
+		b.Servers = append(slices.Clone(b.Servers), model.Server{Name: "added", Address: "10.9.9.9", Port: 9, Weight: 1})
+		c.Backends[i] = b
+		out = append(out, sectionChange{what: "a listen section's servers change", cfg: c, changed: only(f.Name)})
+
+		// A second mapping joins the port: the listen section becomes
+		// a frontend and its backend.
+		c = cfg
+		c.Frontends = slices.Clone(cfg.Frontends)
+		split := f
+		split.Name, split.Listen = f.Name+"~fe", false
+		c.Frontends[j] = split
+		out = append(out, sectionChange{what: "a listen section splits", cfg: c, changed: only(f.Name, split.Name)})
+
+		// And back.
+		c = cfg
+		c.Frontends = slices.Clone(cfg.Frontends)
+		c.Frontends[j] = split
+		if back, err := Render(c); err == nil {
+			out = append(out, sectionChange{what: "a frontend and its backend become a listen section", cfg: cfg, changed: only(f.Name, split.Name), from: back})
+		}
+		break
 	}
 	// Every frontend carries the handshake timeout: a new one renders
 	// them all again, whatever changed says.
@@ -183,5 +220,44 @@ func TestUpdateOfSectionsOutOfNameOrder(t *testing.T) {
 		if !bytes.Equal(next.Text, want.Text) {
 			t.Errorf("backend %s changed out of name order: the update differs from a fresh rendering:\n%s", b.Name, next.Text)
 		}
+	}
+}
+
+// TestAListenSectionOnlyBinds: a Listen frontend renders with its backend
+// as one proxy, and what a listen section cannot carry is refused, naming
+// the frontend, rather than dropped.
+func TestAListenSectionOnlyBinds(t *testing.T) {
+	backend := model.Backend{Name: "tcpm-be-default:db", Servers: []model.Server{{Name: "s", Address: "10.0.0.1", Port: 5432, Weight: 1}}}
+	listen := model.Frontend{Name: backend.Name, Bind: model.Bind{Port: 5432}, DefaultBackend: backend.Name, Listen: true}
+	r, err := Render(model.Config{Name: "default/edge", Frontends: []model.Frontend{listen}, Backends: []model.Backend{backend}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(r.Text)
+	if !strings.Contains(text, "\nlisten tcpm-be-default:db\n    bind \"${TCPM_BIND_ADDR}:5432\"\n    balance roundrobin\n") {
+		t.Errorf("no listen section with the bind and the backend:\n%s", text)
+	}
+	if strings.Contains(text, "\nbackend ") || strings.Contains(text, "\nfrontend tcpm-be") || strings.Contains(text, "default_backend") {
+		t.Errorf("the listen section's backend or frontend is rendered on its own too:\n%s", text)
+	}
+
+	for what, c := range map[string]struct {
+		change func(*model.Config)
+		want   string
+	}{
+		"a pick":                 {func(c *model.Config) { c.Frontends[0].Pick = &model.Pick{WeightMap: "w.map"} }, "only binds"},
+		"a ClientHello to wait":  {func(c *model.Config) { c.Frontends[0].InspectSNI = true }, "only binds"},
+		"TLS to terminate":       {func(c *model.Config) { c.Frontends[0].Bind.TLS = &model.TLSBind{Certificate: "c.pem"} }, "only binds"},
+		"another backend's name": {func(c *model.Config) { c.Frontends[0].DefaultBackend = "other" }, `not "other"`},
+		"no backend":             {func(c *model.Config) { c.Backends = nil }, "no backend tcpm-be-default:db"},
+	} {
+		t.Run(what, func(t *testing.T) {
+			cfg := model.Config{Name: "default/edge", Frontends: []model.Frontend{listen}, Backends: []model.Backend{backend}}
+			c.change(&cfg)
+			_, err := Render(cfg)
+			if err == nil || !strings.Contains(err.Error(), "frontend tcpm-be-default:db") || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("err = %v, want one naming the frontend and %q", err, c.want)
+			}
+		})
 	}
 }

@@ -29,7 +29,7 @@ func TestScaleSnapshotIsServed(t *testing.T) {
 	if accepted != 400 {
 		t.Errorf("%d of 400 mappings accepted", accepted)
 	}
-	if got := strings.Count(string(text), "\nbackend "); got < 400 {
+	if got := strings.Count(string(text), "\nbackend ") + strings.Count(string(text), "\nlisten "); got < 400 {
 		t.Errorf("%d backends rendered for 400 mappings", got)
 	}
 }

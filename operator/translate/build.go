@@ -113,8 +113,10 @@ func (t *translation) build(candidates []*candidate) {
 				on = append(on, f.Name)
 			}
 			for _, b := range cfg.Backends[be:] {
+				if _, merged := t.result.PortOf[b.Name]; !merged {
+					on = append(on, b.Name)
+				}
 				t.result.PortOf[b.Name] = l.port
-				on = append(on, b.Name)
 			}
 			for _, m := range cfg.Maps[maps:] {
 				t.result.PortOf[m.Name] = l.port
@@ -350,8 +352,12 @@ func (t *translation) addListener(l *listener) {
 	if first.kind == cleartext {
 		g := l.groups[0]
 		if len(g.members) == 1 && share(g, g.first()) > 0 {
-			// Nothing to choose between: no map to load or keep.
-			fe.DefaultBackend = first.result.Backend
+			// Nothing to choose between: no map to load or keep, and
+			// the port and its one backend are a single proxy, named
+			// after the mapping's backend, whose name outlives a
+			// canary joining the port.
+			fe.Name, fe.DefaultBackend, fe.Listen = first.result.Backend, first.result.Backend, true
+			first.result.Frontend = fe.Name
 		} else {
 			t.pick(&fe, "", l.groups, nil)
 		}

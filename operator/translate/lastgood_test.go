@@ -97,7 +97,10 @@ func backend(res translate.Result, name string) *model.Backend {
 
 func frontend(res translate.Result, name string) *model.Frontend {
 	for i := range res.Config.Frontends {
-		if res.Config.Frontends[i].Name == name {
+		f := res.Config.Frontends[i]
+		// A port with one cleartext mapping is a listen section named
+		// after its backend: name it by its listener as the others.
+		if f.Name == name || f.Listen && model.FrontendName(model.ListenerKey(f.Bind.Address, f.Bind.Port)) == name {
 			return &res.Config.Frontends[i]
 		}
 	}
