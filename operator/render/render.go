@@ -36,7 +36,8 @@ var tmpl = template.Must(template.New(templates.Main).
 		"frontendIn": func(f model.Frontend, handshake time.Duration) frontendData {
 			return frontendData{Frontend: f, Handshake: handshake}
 		},
-		"listenIn": listenOf,
+		"listenIn":  listenOf,
+		"backendIn": func(b model.Backend) backendData { return backendData{Backend: b} },
 		"inListen": func(cfg model.Config, backend string) bool {
 			_, ok := listenNamed(cfg.Frontends, backend)
 			return ok
@@ -69,6 +70,14 @@ type frontendData struct {
 type listenData struct {
 	Frontend model.Frontend
 	Backend  model.Backend
+	Body     backendData
+}
+
+// backendData is what the backend template reads: the backend, and
+// whether it renders in a listen section.
+type backendData struct {
+	Backend model.Backend
+	Listen  bool
 }
 
 // listenOf pairs a Listen frontend with its backend. Such a frontend only
@@ -94,7 +103,8 @@ func listenOf(cfg model.Config, f model.Frontend) (listenData, error) {
 	if !ok {
 		return listenData{}, fmt.Errorf("frontend %s: no backend %s to listen with", f.Name, f.Name)
 	}
-	return listenData{Frontend: f, Backend: cfg.Backends[i]}, nil
+	b := cfg.Backends[i]
+	return listenData{Frontend: f, Backend: b, Body: backendData{Backend: b, Listen: true}}, nil
 }
 
 // listenNamed is the Listen frontend named name, which carries the
@@ -191,7 +201,7 @@ func (r *Rendered) unchanged(cfg model.Config, changed []string) bool {
 		}
 		sp, inR = r.backends[name]
 		if i, ok := model.Find(cfg.Backends, name, model.BackendNameOf); ok {
-			if text, err := sr.render("backend", cfg.Backends[i]); !inR || !same(sp, text, err) {
+			if text, err := sr.render("backend", backendData{Backend: cfg.Backends[i]}); !inR || !same(sp, text, err) {
 				return false
 			}
 		} else if inR {
@@ -255,7 +265,7 @@ func renderFrom(prev *Rendered, cfg model.Config, changed func(string) bool) (*R
 		}
 		text, ok := reused(prev.backendsOf(), b.Name)
 		if !ok {
-			if text, err = sr.render("backend", b); err != nil {
+			if text, err = sr.render("backend", backendData{Backend: b}); err != nil {
 				return fail(err)
 			}
 		}
