@@ -113,6 +113,8 @@ func (t *translation) build(candidates []*candidate) {
 				on = append(on, f.Name)
 			}
 			for _, b := range cfg.Backends[be:] {
+				// A listen section's backend has its frontend's name:
+				// one section, named once.
 				if _, merged := t.result.PortOf[b.Name]; !merged {
 					on = append(on, b.Name)
 				}
