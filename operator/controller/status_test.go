@@ -49,7 +49,7 @@ func TestHAProxyStatusCountsInstances(t *testing.T) {
 	hap := &v1alpha1.HAProxy{ObjectMeta: metav1.ObjectMeta{Generation: 2}, Spec: v1alpha1.HAProxySpec{Replicas: ptr.To(int32(2))}}
 	res := translate.Result{
 		HAProxy: translate.Condition{Status: true},
-		Mappings: []translate.MappingResult{
+		Mappings: []*translate.MappingResult{
 			{Accepted: translate.Condition{Status: true}, ResolvedRefs: translate.Condition{Status: true}},
 			{Accepted: translate.Condition{Reason: v1alpha1.ReasonConflict}, ResolvedRefs: translate.Condition{Status: true}},
 		},

@@ -156,8 +156,7 @@ func (r *HAProxyReconciler) statusJobs(hap *v1alpha1.HAProxy, snap *snapshot.Sna
 			}
 		}
 		served = map[types.NamespacedName]*translate.MappingResult{}
-		for i := range res.Mappings {
-			m := &res.Mappings[i]
+		for _, m := range res.Mappings {
 			switch {
 			case ports != nil && m.OnPorts(ports):
 				k := types.NamespacedName{Namespace: m.Namespace, Name: m.Name}
@@ -170,8 +169,7 @@ func (r *HAProxyReconciler) statusJobs(hap *v1alpha1.HAProxy, snap *snapshot.Sna
 		}
 	default:
 		served = make(map[types.NamespacedName]*translate.MappingResult, len(res.Mappings))
-		for i := range res.Mappings {
-			m := &res.Mappings[i]
+		for _, m := range res.Mappings {
 			served[types.NamespacedName{Namespace: m.Namespace, Name: m.Name}] = m
 		}
 		memo.sweep(served)

@@ -266,7 +266,7 @@ func splitRef(ref, namespace string) (string, string) {
 func fuzzResult(res translate.Result, in fuzzInput) *translate.MappingResult {
 	for i, m := range res.Mappings {
 		if m.Namespace == in.namespace && m.Name == in.name {
-			return &res.Mappings[i]
+			return res.Mappings[i]
 		}
 	}
 	return nil

@@ -134,12 +134,8 @@ func (t *translation) build(candidates []*candidate) {
 	describeProxies(cfg)
 	sort.Slice(cfg.Certificates, func(i, j int) bool { return cfg.Certificates[i].File < cfg.Certificates[j].File })
 	sort.Slice(cfg.Maps, func(i, j int) bool { return cfg.Maps[i].Name < cfg.Maps[j].Name })
-	for _, b := range cfg.Backends {
-		for _, s := range b.Servers {
-			if s.Resolve != nil {
-				cfg.Resolvers = &model.Resolvers{Name: DNSResolvers}
-			}
-		}
+	if resolvesByName(cfg.Backends) {
+		cfg.Resolvers = &model.Resolvers{Name: DNSResolvers}
 	}
 }
 

@@ -68,7 +68,7 @@ func find(t *testing.T, res translate.Result, name string) translate.MappingResu
 	t.Helper()
 	for _, m := range res.Mappings {
 		if m.Name == name {
-			return m
+			return *m
 		}
 	}
 	t.Fatalf("no result for mapping %s", name)

@@ -81,9 +81,13 @@ type Result struct {
 	// ReferenceGrants says how references into other namespaces are
 	// judged: False when the ReferenceGrant CRD is missing and the policy
 	// needs grants.
-	ReferenceGrants Condition          `json:"referenceGrants"`
-	Mappings        []MappingResult    `json:"mappings"`
-	TLSContexts     []TLSContextResult `json:"tlsContexts,omitempty"`
+	ReferenceGrants Condition `json:"referenceGrants"`
+	// Mappings are shared with the results Update derives from this
+	// one, which keep the verdicts of mappings off the changed ports:
+	// copying pointers, not verdicts, a change costs what its port does.
+	// A verdict is never changed once in a Result.
+	Mappings    []*MappingResult   `json:"mappings"`
+	TLSContexts []TLSContextResult `json:"tlsContexts,omitempty"`
 	// References are the objects the configuration depends on, found or
 	// not, as Kind/namespace/name: a change to one of them calls for a new
 	// translation.
@@ -242,10 +246,10 @@ func (t *translation) translateMappings(mappings []*v1alpha1.TCPMapping) {
 		if v := r.UpstreamTLSVerified; v != nil && !v.Status && r.Accepted.Status {
 			r.Accepted.Message += "; warning: " + v.Message
 		}
-		t.result.Mappings = append(t.result.Mappings, *r)
+		t.result.Mappings = append(t.result.Mappings, r)
 	}
 	sort.Slice(t.result.Mappings, func(i, j int) bool {
-		a, b := &t.result.Mappings[i], &t.result.Mappings[j]
+		a, b := t.result.Mappings[i], t.result.Mappings[j]
 		return keyLess(a.Namespace, a.Name, b.Namespace, b.Name)
 	})
 }

@@ -113,12 +113,8 @@ func Update(prev Result, s snapshot.Snapshot, ports []int32) (Result, bool) {
 		return Result{}, false
 	}
 	out.Config.Resolvers = nil
-	for _, b := range out.Config.Backends {
-		for _, s := range b.Servers {
-			if s.Resolve != nil {
-				out.Config.Resolvers = &model.Resolvers{Name: DNSResolvers}
-			}
-		}
+	if resolvesByName(out.Config.Backends) {
+		out.Config.Resolvers = &model.Resolvers{Name: DNSResolvers}
 	}
 	out.Mappings = mergeMappings(prev.Mappings, sub.Mappings, affected)
 	// TLSContexts are judged on their own and their Secrets, which did not
@@ -150,7 +146,7 @@ func moved(prev Result, s snapshot.Snapshot, sub Result, affected map[int32]bool
 	}
 	var left map[name]bool
 	for i := range prev.Mappings {
-		r := &prev.Mappings[i]
+		r := prev.Mappings[i]
 		if r.OnPorts(affected) && !redone[name{r.Namespace, r.Name}] {
 			if left == nil {
 				left = map[name]bool{}
@@ -203,13 +199,26 @@ func replaceSections[T any](prev, fresh []T, name func(*T) string) []T {
 	return out
 }
 
+// resolvesByName reports whether a server of backends is resolved by
+// name. It reads the servers in place and stops at the first: a weight
+// change among 10,000 backends copies none of them.
+func resolvesByName(backends []model.Backend) bool {
+	for i := range backends {
+		for j := range backends[i].Servers {
+			if backends[i].Servers[j].Resolve != nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // mergeMappings is prev's verdicts on mappings that were not on the
 // affected ports, and fresh's, in namespace/name order.
-func mergeMappings(prev, fresh []MappingResult, affected map[int32]bool) []MappingResult {
-	out := make([]MappingResult, 0, len(prev)+len(fresh))
+func mergeMappings(prev, fresh []*MappingResult, affected map[int32]bool) []*MappingResult {
+	out := make([]*MappingResult, 0, len(prev)+len(fresh))
 	i := 0
-	for p := range prev {
-		r := &prev[p]
+	for _, r := range prev {
 		if r.OnPorts(affected) {
 			continue
 		}
@@ -217,7 +226,7 @@ func mergeMappings(prev, fresh []MappingResult, affected map[int32]bool) []Mappi
 			out = append(out, fresh[i])
 			i++
 		}
-		out = append(out, *r)
+		out = append(out, r)
 	}
 	out = append(out, fresh[i:]...)
 	if len(out) == 0 {
