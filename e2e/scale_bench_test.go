@@ -227,10 +227,9 @@ func (sb *scaleBench) run(r int) scaleRun {
 	time.Sleep(5 * time.Second) // the window reconciles are counted over, not a synchronisation
 	res.IdleReconciles = sb.reconciles() - idle
 
-	res.WeightP50, res.WeightP99, res.WeightReloads, res.ReconcilesPerChange, res.CPUPerChange = sb.weights(r)
-	var aloneReloads int
-	res.WeightAloneP50, res.WeightAloneP99, aloneReloads = sb.weightsOneAtATime(r)
-	res.WeightReloads += aloneReloads
+	w := sb.weights(r)
+	res.WeightP50, res.WeightP99, res.WeightAloneP50, res.WeightAloneP99 = w.p50, w.p99, w.aloneP50, w.aloneP99
+	res.WeightReloads, res.ReconcilesPerChange, res.CPUPerChange = w.reloads, w.reconcilesPer, w.cpuPer
 	res.Endpoint, res.EndpointReloads = sb.endpoints()
 	res.SNIHost, res.SNIHostReloads = sb.sniHosts(r)
 	res.NewPort = sb.newPorts(r)
@@ -375,10 +374,21 @@ func (sb *scaleBench) reachesWithin(start time.Time, address, sni, want string) 
 	}
 }
 
+// weightFigures is what weights measured.
+type weightFigures struct {
+	p50, p99, aloneP50, aloneP99 time.Duration
+	reloads                      int
+	reconcilesPer                float64
+	cpuPer                       time.Duration
+}
+
 // weights flips a canary between all and none of a port's traffic and
-// measures each flip to traffic, and the operator's reconciles and CPU
-// time per flip.
-func (sb *scaleBench) weights(r int) (p50, p99 time.Duration, reloads int, reconcilesPer float64, cpuPer time.Duration) {
+// measures each flip to traffic: first flips in a row, each as soon as
+// the last one reached traffic (with the operator's reconciles and CPU
+// time per flip), then flips one at a time, each once the operator and
+// HAProxy are quiet: what one weight change costs, without the tail of
+// the last one's reconcile.
+func (sb *scaleBench) weights(r int) weightFigures {
 	b := sb.b
 	port := int32(probeBase + 10*r)
 	stable := mapping(sb.ns, fmt.Sprintf("w-stable-%d", r), v1alpha1.TCPMappingSpec{Port: port, Service: "stable"})
@@ -386,62 +396,48 @@ func (sb *scaleBench) weights(r int) (p50, p99 time.Duration, reloads int, recon
 	create(b, stable, canary)
 	routesTo(b, addr(sb.ip, port), "", "stable")
 	sb.quiet()
+	var out weightFigures
 	reloadsBefore, recBefore, cpuBefore := reloadCount(b, sb.ns, sb.ip), sb.reconciles(), procCPU(bed.operator.pid())
-	var took []time.Duration
+	var inRow, alone []time.Duration
 	for i := 0; i < flips; i++ {
-		w, want := int32(100), "canary"
-		if i%2 == 1 {
-			w, want = 0, "stable"
-		}
-		start := time.Now()
-		before := canary.DeepCopy()
-		canary.Spec.Weight = ptr.To(w)
-		if err := sb.c.Patch(context.Background(), canary, client.MergeFrom(before)); err != nil {
-			b.Fatal(err)
-		}
-		took = append(took, sb.reachesWithin(start, addr(sb.ip, port), "", want))
+		inRow = append(inRow, sb.flip(canary, port))
 	}
 	sb.quiet()
-	reloads = reloadCount(b, sb.ns, sb.ip) - reloadsBefore
-	reconcilesPer = float64(sb.reconciles()-recBefore) / flips
-	cpuPer = (procCPU(bed.operator.pid()) - cpuBefore) / flips
-	b.Logf("weight changes to traffic, in the order made: %v", took)
-	sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
-	return took[len(took)/2], took[(len(took)*99+99)/100-1], reloads, reconcilesPer, cpuPer
+	out.reconcilesPer = float64(sb.reconciles()-recBefore) / flips
+	out.cpuPer = (procCPU(bed.operator.pid()) - cpuBefore) / flips
+	for i := 0; i < flips; i++ {
+		sb.quiet()
+		alone = append(alone, sb.flip(canary, port))
+	}
+	sb.quiet()
+	out.reloads = reloadCount(b, sb.ns, sb.ip) - reloadsBefore
+	b.Logf("weight changes in a row to traffic, in the order made: %v", inRow)
+	b.Logf("weight changes one at a time to traffic, in the order made: %v", alone)
+	out.p50, out.p99 = percentiles(inRow)
+	out.aloneP50, out.aloneP99 = percentiles(alone)
+	return out
 }
 
-// weightsOneAtATime flips the canary of weights(r) again, each flip once
-// the operator and HAProxy are quiet, and measures each flip to traffic:
-// what one weight change costs, without the tail of the last one's
-// reconcile.
-func (sb *scaleBench) weightsOneAtATime(r int) (p50, p99 time.Duration, reloads int) {
-	b := sb.b
-	reloadsBefore := reloadCount(b, sb.ns, sb.ip)
-	port := int32(probeBase + 10*r)
-	canary := &v1alpha1.TCPMapping{}
-	if err := sb.c.Get(context.Background(), client.ObjectKey{Namespace: sb.ns, Name: fmt.Sprintf("w-canary-%d", r)}, canary); err != nil {
-		b.Fatal(err)
+// flip gives the canary all of its port's traffic when it has none, and
+// none when it has all, and returns the time until a connection shows it.
+func (sb *scaleBench) flip(canary *v1alpha1.TCPMapping, port int32) time.Duration {
+	w, want := int32(100), "canary"
+	if canary.Spec.Weight != nil && *canary.Spec.Weight == 100 {
+		w, want = 0, "stable"
 	}
-	var took []time.Duration
-	for i := 0; i < flips; i++ {
-		w, want := int32(100), "canary"
-		if canary.Spec.Weight != nil && *canary.Spec.Weight == 100 {
-			w, want = 0, "stable"
-		}
-		sb.quiet()
-		start := time.Now()
-		before := canary.DeepCopy()
-		canary.Spec.Weight = ptr.To(w)
-		if err := sb.c.Patch(context.Background(), canary, client.MergeFrom(before)); err != nil {
-			b.Fatal(err)
-		}
-		took = append(took, sb.reachesWithin(start, addr(sb.ip, port), "", want))
+	start := time.Now()
+	before := canary.DeepCopy()
+	canary.Spec.Weight = ptr.To(w)
+	if err := sb.c.Patch(context.Background(), canary, client.MergeFrom(before)); err != nil {
+		sb.b.Fatal(err)
 	}
-	sb.quiet()
-	reloads = reloadCount(b, sb.ns, sb.ip) - reloadsBefore
-	b.Logf("weight changes one at a time to traffic, in the order made: %v", took)
+	return sb.reachesWithin(start, addr(sb.ip, port), "", want)
+}
+
+// percentiles are the p50 and p99 of took, which they sort.
+func percentiles(took []time.Duration) (p50, p99 time.Duration) {
 	sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
-	return took[len(took)/2], took[(len(took)*99+99)/100-1], reloads
+	return took[len(took)/2], took[(len(took)*99+99)/100-1]
 }
 
 // endpoints moves a Service from backend to backend and measures each
