@@ -91,6 +91,16 @@ func TestMaxConnectionsRefusesTheConnectionBeyondTheLimit(t *testing.T) {
 	create(t, mapping(ns, "capped", v1alpha1.TCPMappingSpec{Port: 2900, Service: "capped", MaxConnections: ptr.To(int32(2))}))
 	condition(t, ns, "capped", v1alpha1.ConditionProgrammed, metav1.ConditionTrue)
 	routesTo(t, addr(ip, 2900), "", "capped")
+	// The probes' connections count against the limit until HAProxy has
+	// closed them.
+	row := "tcpm-be-" + ns + ":capped/BACKEND"
+	eventually(t, 10*time.Second, "the probes' connections closed", func() error {
+		st, err := readStats(ns, ip)
+		if err == nil && st[row]["scur"] != "0" {
+			err = fmt.Errorf("%s has %q current sessions", row, st[row]["scur"])
+		}
+		return err
+	})
 
 	var held []net.Conn
 	for i := 0; i < 2; i++ {
