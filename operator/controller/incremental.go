@@ -37,6 +37,11 @@ type inputVersions struct {
 	// weight change.
 	mappings map[types.NamespacedName]mappingVersion
 	overlay  map[types.NamespacedName]*mappingVersion
+	// objects are the cached objects mappings holds, shared with it: a
+	// reconcile finds an unchanged mapping by its pointer alone, without
+	// reading the object or hashing its name (10,000 names per reconcile
+	// were the largest part of reading the versions).
+	objects map[*v1alpha1.TCPMapping]struct{}
 	// services are the versions of each Service and its EndpointSlices,
 	// by namespace/name.
 	services map[string]string
@@ -68,10 +73,14 @@ func (v *inputVersions) mapping(k types.NamespacedName) (mappingVersion, bool) {
 // they were read against are not used after.
 func (v *inputVersions) keep() {
 	for k, mv := range v.overlay {
+		if was, ok := v.mappings[k]; ok {
+			delete(v.objects, was.obj)
+		}
 		if mv == nil {
 			delete(v.mappings, k)
 		} else {
 			v.mappings[k] = *mv
+			v.objects[mv.obj] = struct{}{}
 		}
 	}
 	v.overlay = nil
@@ -170,7 +179,7 @@ func versionsOf(snap *snapshot.Snapshot, before *inputVersions) inputVersions {
 		services: make(map[string]string, len(snap.Services)),
 	}
 	v.serial = versionSerials.Add(1)
-	v.mappings, v.overlay, v.changed = mappingVersions(snap, before)
+	v.mappings, v.objects, v.overlay, v.changed = mappingVersions(snap, before)
 	if before != nil && before.overlay == nil {
 		v.against = before.serial
 	}
@@ -202,14 +211,16 @@ func mappingVersionOf(m *v1alpha1.TCPMapping) mappingVersion {
 // mappingVersions are the snapshot's mappings' versions and, against
 // before, the mappings whose versions changed: before's map with an
 // overlay of those.
-func mappingVersions(snap *snapshot.Snapshot, before *inputVersions) (map[types.NamespacedName]mappingVersion, map[types.NamespacedName]*mappingVersion, []types.NamespacedName) {
+func mappingVersions(snap *snapshot.Snapshot, before *inputVersions) (map[types.NamespacedName]mappingVersion, map[*v1alpha1.TCPMapping]struct{}, map[types.NamespacedName]*mappingVersion, []types.NamespacedName) {
 	if before == nil || before.overlay != nil {
 		// Nothing kept to read against: every version is read.
 		out := make(map[types.NamespacedName]mappingVersion, len(snap.TCPMappings))
+		objects := make(map[*v1alpha1.TCPMapping]struct{}, len(snap.TCPMappings))
 		for _, m := range snap.TCPMappings {
 			out[types.NamespacedName{Namespace: m.Namespace, Name: m.Name}] = mappingVersionOf(m)
+			objects[m] = struct{}{}
 		}
-		return out, nil, nil
+		return out, objects, nil, nil
 	}
 	var (
 		changed []types.NamespacedName
@@ -217,13 +228,15 @@ func mappingVersions(snap *snapshot.Snapshot, before *inputVersions) (map[types.
 		kept    int // mappings before had that are still here
 	)
 	for _, m := range snap.TCPMappings {
+		if _, same := before.objects[m]; same {
+			// The very object read before: the same version.
+			kept++
+			continue
+		}
 		k := types.NamespacedName{Namespace: m.Namespace, Name: m.Name}
 		was, ok := before.mappings[k]
 		if ok {
 			kept++
-			if was.obj == m {
-				continue
-			}
 		}
 		mv := mappingVersionOf(m)
 		if ok && was.sameObject(mv) {
@@ -250,7 +263,7 @@ func mappingVersions(snap *snapshot.Snapshot, before *inputVersions) (map[types.
 			}
 		}
 	}
-	return before.mappings, overlay, changed
+	return before.mappings, before.objects, overlay, changed
 }
 
 // changedPorts are the ports whose mappings or Services differ between

@@ -102,16 +102,21 @@ func TestVersionsKeptAlongTheChain(t *testing.T) {
 	m := func(name string, port int32, gen int64) *v1alpha1.TCPMapping {
 		return &v1alpha1.TCPMapping{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, Generation: gen}, Spec: v1alpha1.TCPMappingSpec{Port: port}}
 	}
+	// The cache hands out the same object until it changes: some steps
+	// read the very objects of the step before, others equal copies.
+	a2, b2, a4 := m("a", 1, 2), m("b", 3, 2), m("a", 4, 1)
 	steps := []struct {
 		mappings []*v1alpha1.TCPMapping
 		want     []int32
 	}{
 		{[]*v1alpha1.TCPMapping{m("a", 1, 1), m("b", 2, 1)}, nil},
-		{[]*v1alpha1.TCPMapping{m("a", 1, 2), m("b", 2, 1)}, []int32{1}},
-		{[]*v1alpha1.TCPMapping{m("a", 1, 2), m("b", 3, 2)}, []int32{2, 3}},
-		{[]*v1alpha1.TCPMapping{m("b", 3, 2)}, []int32{1}},
-		{[]*v1alpha1.TCPMapping{m("b", 3, 2), m("a", 4, 1)}, []int32{4}},
-		{[]*v1alpha1.TCPMapping{m("b", 3, 2), m("a", 4, 1)}, []int32{}},
+		{[]*v1alpha1.TCPMapping{a2, m("b", 2, 1)}, []int32{1}},
+		{[]*v1alpha1.TCPMapping{a2, b2}, []int32{2, 3}},
+		{[]*v1alpha1.TCPMapping{b2}, []int32{1}},
+		{[]*v1alpha1.TCPMapping{b2, a4}, []int32{4}},
+		{[]*v1alpha1.TCPMapping{b2, a4}, []int32{}},
+		{[]*v1alpha1.TCPMapping{m("b", 3, 2), a4}, []int32{}},
+		{[]*v1alpha1.TCPMapping{a4}, []int32{3}},
 	}
 	var last *inputVersions
 	for i, s := range steps {
@@ -123,8 +128,8 @@ func TestVersionsKeptAlongTheChain(t *testing.T) {
 			}
 		}
 		now.keep()
-		if len(now.mappings) != len(s.mappings) {
-			t.Errorf("step %d: %d versions kept for %d mappings", i, len(now.mappings), len(s.mappings))
+		if len(now.mappings) != len(s.mappings) || len(now.objects) != len(s.mappings) {
+			t.Errorf("step %d: %d versions and %d objects kept for %d mappings", i, len(now.mappings), len(now.objects), len(s.mappings))
 		}
 		last = &now
 	}
