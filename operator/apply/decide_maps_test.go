@@ -136,7 +136,7 @@ func picked(slotsA int) model.Config {
 		Name: "default/haproxy",
 		Frontends: []model.Frontend{{Name: "tcpm-fe-2222", Bind: model.Bind{Port: 2222},
 			Pick: &model.Pick{WeightMap: "tcpm-fe-2222-weights.map"}}},
-		Backends: []model.Backend{
+		Backends: []*model.Backend{
 			{Name: "tcpm-be-default:a", Servers: []model.Server{{Name: "default:a:1", Address: "10.0.0.1", Port: 80, Weight: 1}}},
 			{Name: "tcpm-be-default:b", Servers: []model.Server{{Name: "default:b:1", Address: "10.0.0.2", Port: 80, Weight: 1}}},
 		},
@@ -239,7 +239,7 @@ func endpoints(ports ...int32) model.Config {
 	return model.Config{
 		Name:      "default/haproxy",
 		Frontends: []model.Frontend{{Name: "tcpm-fe-2222", Bind: model.Bind{Port: 2222}, DefaultBackend: be.Name}},
-		Backends:  []model.Backend{be},
+		Backends:  []*model.Backend{&be},
 	}
 }
 

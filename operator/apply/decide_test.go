@@ -191,7 +191,7 @@ func relay(weights ...int32) model.Config {
 	return model.Config{
 		Name:      "default/haproxy",
 		Frontends: []model.Frontend{{Name: "tcpm-fe-2222", Bind: model.Bind{Port: 2222}, DefaultBackend: be.Name}},
-		Backends:  []model.Backend{be},
+		Backends:  []*model.Backend{&be},
 	}
 }
 

@@ -198,7 +198,7 @@ func (d *modelDigest) full() {
 		d.swap(d.frontends, kindFrontend, m.Frontends[i].Name, &digest)
 	}
 	for i := range m.Backends {
-		b := &m.Backends[i]
+		b := m.Backends[i]
 		digest := sd.backend(b)
 		d.swap(d.backends, kindBackend, b.Name, &digest)
 		if servers := backendView(b); len(servers) > 0 {
@@ -243,7 +243,7 @@ func (d *modelDigest) derive() {
 		}
 
 		if i, ok := model.Find(m.Backends, name, model.BackendNameOf); ok {
-			b := &m.Backends[i]
+			b := m.Backends[i]
 			d.changedBackends = append(d.changedBackends, name)
 			digest := sd.backend(b)
 			d.swap(d.backends, kindBackend, name, &digest)
@@ -281,7 +281,7 @@ func (d *modelDigest) derive() {
 // are in name order, which derive's lookups need.
 func inNameOrder(m *model.Config) bool {
 	return slices.IsSortedFunc(m.Frontends, func(a, b model.Frontend) int { return strings.Compare(a.Name, b.Name) }) &&
-		slices.IsSortedFunc(m.Backends, func(a, b model.Backend) int { return strings.Compare(a.Name, b.Name) }) &&
+		slices.IsSortedFunc(m.Backends, func(a, b *model.Backend) int { return strings.Compare(a.Name, b.Name) }) &&
 		slices.IsSortedFunc(m.Maps, func(a, b model.Map) int { return strings.Compare(a.Name, b.Name) })
 }
 

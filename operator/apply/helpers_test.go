@@ -36,7 +36,7 @@ func (v runtimeView) servers() []runtimeServer {
 func viewOf(cfg *model.Config) runtimeView {
 	v := make(runtimeView, len(cfg.Backends))
 	for i := range cfg.Backends {
-		if servers := backendView(&cfg.Backends[i]); len(servers) > 0 {
+		if servers := backendView(cfg.Backends[i]); len(servers) > 0 {
 			v[cfg.Backends[i].Name] = servers
 		}
 	}

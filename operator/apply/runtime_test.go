@@ -25,7 +25,7 @@ func sample() model.Config {
 		Frontends: []model.Frontend{{
 			Name: "tcpm-fe-2222", Bind: model.Bind{Port: 2222}, DefaultBackend: "tcpm-be-2222",
 		}},
-		Backends: []model.Backend{
+		Backends: []*model.Backend{
 			{Name: "tcpm-be-2222", Members: []model.Member{{Mapping: "default/a", Share: 100}}, Servers: []model.Server{
 				{Name: "default:a:10.0.0.1:80", Address: "10.0.0.1", Port: 80, Weight: 1, Dynamic: true},
 			}, Template: &model.Server{Weight: 1, Dynamic: true}},

@@ -20,7 +20,7 @@ var blameConfig = model.Config{
 		{Name: "tcpm-fe-443", Sources: []string{"TCPMapping/a/web", "TLSContext/a/site"}},
 		{Name: "tcpm-fe-192.0.2.55-3600", Sources: []string{"TCPMapping/b/db"}},
 	},
-	Backends:     []model.Backend{{Name: "tcpm-be-443", Sources: []string{"TCPMapping/a/web"}}},
+	Backends:     []*model.Backend{{Name: "tcpm-be-443", Sources: []string{"TCPMapping/a/web"}}},
 	Certificates: []model.Certificate{{File: "a_site.ca.pem", Sources: []string{"TLSContext/a/site"}}},
 }
 

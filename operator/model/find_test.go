@@ -3,7 +3,7 @@ package model
 import "testing"
 
 func TestFind(t *testing.T) {
-	backends := []Backend{{Name: "a"}, {Name: "c"}, {Name: "e"}}
+	backends := []*Backend{{Name: "a"}, {Name: "c"}, {Name: "e"}}
 	for _, tc := range []struct {
 		name string
 		at   int

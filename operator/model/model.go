@@ -27,7 +27,7 @@ type Config struct {
 	// Frontends are sorted by name.
 	Frontends []Frontend `json:"frontends,omitempty"`
 	// Backends are sorted by name.
-	Backends []Backend `json:"backends,omitempty"`
+	Backends []*Backend `json:"backends,omitempty"`
 	// Certificates are the PEM files the frontends load, sorted by file.
 	Certificates []Certificate `json:"certificates,omitempty"`
 	// Maps are the map files the frontends route by, sorted by name.

@@ -37,7 +37,7 @@ var tmpl = template.Must(template.New(templates.Main).
 			return frontendData{Frontend: f, Handshake: handshake}
 		},
 		"listenIn":  listenOf,
-		"backendIn": func(b model.Backend) backendData { return backendData{Backend: b} },
+		"backendIn": func(b *model.Backend) backendData { return backendData{Backend: b} },
 		"inListen": func(cfg model.Config, backend string) bool {
 			_, ok := listenNamed(cfg.Frontends, backend)
 			return ok
@@ -69,14 +69,14 @@ type frontendData struct {
 // and its backend.
 type listenData struct {
 	Frontend model.Frontend
-	Backend  model.Backend
+	Backend  *model.Backend
 	Body     backendData
 }
 
 // backendData is what the backend template reads: the backend, and
 // whether it renders in a listen section.
 type backendData struct {
-	Backend model.Backend
+	Backend *model.Backend
 	Listen  bool
 }
 

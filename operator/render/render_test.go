@@ -56,7 +56,7 @@ func TestRenderKeepsEveryServerOnItsLine(t *testing.T) {
 	cfg := model.Config{
 		Name:          "default/haproxy",
 		HardStopAfter: time.Minute,
-		Backends: []model.Backend{{
+		Backends: []*model.Backend{{
 			Name: "tcpm-be-2222",
 			Servers: []model.Server{
 				{Name: "default:a:1", Address: "10.0.0.1", Port: 80, Weight: 256},

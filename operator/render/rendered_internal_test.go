@@ -85,14 +85,14 @@ func changesOf(cfg model.Config) []sectionChange {
 	if len(cfg.Frontends) > 0 && len(cfg.Backends) > 0 {
 		c := cfg
 		c.Frontends = append([]model.Frontend(nil), cfg.Frontends[1:]...)
-		c.Backends = append([]model.Backend(nil), cfg.Backends[1:]...)
+		c.Backends = append([]*model.Backend(nil), cfg.Backends[1:]...)
 		out = append(out, sectionChange{what: "the first frontend and backend go", cfg: c, changed: only()})
 
 		c = cfg
 		extraFE := model.Frontend{Name: "aaa-first", Bind: model.Bind{Port: 1}, DefaultBackend: "zzz-last"}
-		extraBE := model.Backend{Name: "zzz-last", Servers: []model.Server{{Name: "s", Address: "10.1.1.1", Port: 1, Weight: 1}}}
+		extraBE := &model.Backend{Name: "zzz-last", Servers: []model.Server{{Name: "s", Address: "10.1.1.1", Port: 1, Weight: 1}}}
 		c.Frontends = append([]model.Frontend{extraFE}, cfg.Frontends...)
-		c.Backends = append(append([]model.Backend(nil), cfg.Backends...), extraBE)
+		c.Backends = append(append([]*model.Backend(nil), cfg.Backends...), extraBE)
 		out = append(out, sectionChange{what: "a frontend and a backend come", cfg: c, changed: only()})
 	}
 	for i, b := range cfg.Backends {
@@ -100,11 +100,12 @@ func changesOf(cfg model.Config) []sectionChange {
 			continue
 		}
 		c := cfg
-		c.Backends = append([]model.Backend(nil), cfg.Backends...)
-		moved := b
+		c.Backends = append([]*model.Backend(nil), cfg.Backends...)
+		// A new backend in its place: cfg shares the old one.
+		moved := *b
 		moved.Servers = append(append([]model.Server(nil), b.Servers...), model.Server{Name: "added", Address: "10.9.9.9", Port: 9, Weight: 1})
 		moved.Description = "changed"
-		c.Backends[i] = moved
+		c.Backends[i] = &moved
 		out = append(out, sectionChange{what: "a backend's servers change", cfg: c, changed: only(b.Name)})
 		break
 	}
@@ -123,9 +124,9 @@ func changesOf(cfg model.Config) []sectionChange {
 		i, _ := model.Find(cfg.Backends, f.Name, model.BackendNameOf)
 		c := cfg
 		c.Backends = slices.Clone(cfg.Backends)
-		b := c.Backends[i]
+		b := *c.Backends[i]
 		b.Servers = append(slices.Clone(b.Servers), model.Server{Name: "added", Address: "10.9.9.9", Port: 9, Weight: 1})
-		c.Backends[i] = b
+		c.Backends[i] = &b
 		out = append(out, sectionChange{what: "a listen section's servers change", cfg: c, changed: only(f.Name)})
 
 		// A second mapping joins the port: the listen section becomes
@@ -154,10 +155,10 @@ func changesOf(cfg model.Config) []sectionChange {
 	// The head depends on whether any backend logs.
 	if len(cfg.Backends) > 0 && !cfg.AccessLogs() {
 		c := cfg
-		c.Backends = append([]model.Backend(nil), cfg.Backends...)
-		b := c.Backends[0]
+		c.Backends = append([]*model.Backend(nil), cfg.Backends...)
+		b := *c.Backends[0]
 		b.Limits = &model.Limits{AccessLog: &model.AccessLog{Mapping: "default/logged"}}
-		c.Backends[0] = b
+		c.Backends[0] = &b
 		out = append(out, sectionChange{what: "a backend starts logging", cfg: c, changed: only(b.Name)})
 	}
 	return out
@@ -168,14 +169,14 @@ func changesOf(cfg model.Config) []sectionChange {
 func TestUpdateReusesWhatItIsToldDidNotChange(t *testing.T) {
 	cfg := model.Config{
 		Name:     "default/edge",
-		Backends: []model.Backend{{Name: "b", Servers: []model.Server{{Name: "s", Address: "10.0.0.1", Port: 80, Weight: 1}}}},
+		Backends: []*model.Backend{{Name: "b", Servers: []model.Server{{Name: "s", Address: "10.0.0.1", Port: 80, Weight: 1}}}},
 	}
 	first, err := Render(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	moved := cfg
-	moved.Backends = []model.Backend{{Name: "b", Servers: []model.Server{{Name: "s", Address: "10.0.0.2", Port: 80, Weight: 1}}}}
+	moved.Backends = []*model.Backend{{Name: "b", Servers: []model.Server{{Name: "s", Address: "10.0.0.2", Port: 80, Weight: 1}}}}
 	stale, err := first.Update(moved, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -197,10 +198,10 @@ func TestUpdateReusesWhatItIsToldDidNotChange(t *testing.T) {
 // another order still renders its changed sections again, never the old
 // text.
 func TestUpdateOfSectionsOutOfNameOrder(t *testing.T) {
-	backend := func(name, addr string) model.Backend {
-		return model.Backend{Name: name, Servers: []model.Server{{Name: "s", Address: addr, Port: 80, Weight: 1}}}
+	backend := func(name, addr string) *model.Backend {
+		return &model.Backend{Name: name, Servers: []model.Server{{Name: "s", Address: addr, Port: 80, Weight: 1}}}
 	}
-	cfg := model.Config{Name: "default/edge", Backends: []model.Backend{backend("d", "10.0.0.4"), backend("c", "10.0.0.3"), backend("b", "10.0.0.2"), backend("a", "10.0.0.1")}}
+	cfg := model.Config{Name: "default/edge", Backends: []*model.Backend{backend("d", "10.0.0.4"), backend("c", "10.0.0.3"), backend("b", "10.0.0.2"), backend("a", "10.0.0.1")}}
 	first, err := Render(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -227,9 +228,9 @@ func TestUpdateOfSectionsOutOfNameOrder(t *testing.T) {
 // as one proxy, and what a listen section cannot carry is refused, naming
 // the frontend, rather than dropped.
 func TestAListenSectionOnlyBinds(t *testing.T) {
-	backend := model.Backend{Name: "tcpm-be-default:db", Servers: []model.Server{{Name: "s", Address: "10.0.0.1", Port: 5432, Weight: 1}}}
+	backend := &model.Backend{Name: "tcpm-be-default:db", Servers: []model.Server{{Name: "s", Address: "10.0.0.1", Port: 5432, Weight: 1}}}
 	listen := model.Frontend{Name: backend.Name, Bind: model.Bind{Port: 5432}, DefaultBackend: backend.Name, Listen: true}
-	r, err := Render(model.Config{Name: "default/edge", Frontends: []model.Frontend{listen}, Backends: []model.Backend{backend}})
+	r, err := Render(model.Config{Name: "default/edge", Frontends: []model.Frontend{listen}, Backends: []*model.Backend{backend}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +253,7 @@ func TestAListenSectionOnlyBinds(t *testing.T) {
 		"no backend":             {func(c *model.Config) { c.Backends = nil }, "no backend tcpm-be-default:db"},
 	} {
 		t.Run(what, func(t *testing.T) {
-			cfg := model.Config{Name: "default/edge", Frontends: []model.Frontend{listen}, Backends: []model.Backend{backend}}
+			cfg := model.Config{Name: "default/edge", Frontends: []model.Frontend{listen}, Backends: []*model.Backend{backend}}
 			c.change(&cfg)
 			_, err := Render(cfg)
 			if err == nil || !strings.Contains(err.Error(), "frontend tcpm-be-default:db") || !strings.Contains(err.Error(), c.want) {

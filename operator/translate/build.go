@@ -340,7 +340,7 @@ func (t *translation) addListener(l *listener) {
 			}
 			c.result.Frontend, c.result.Backend = fe.Name, be.Name
 			all = append(all, be.Sources...)
-			cfg.Backends = append(cfg.Backends, be)
+			cfg.Backends = append(cfg.Backends, &be)
 			names = append(names, be.Name)
 		}
 		shareLimits(cfg.Backends[from:], names)
@@ -425,7 +425,7 @@ func (t *translation) addListener(l *listener) {
 		term.Sources = sources(term.Sources)
 		t.pick(&term, model.FetchTerminatedSNI, mine, nil)
 		cfg.Frontends = append(cfg.Frontends, term)
-		cfg.Backends = append(cfg.Backends, model.Backend{
+		cfg.Backends = append(cfg.Backends, &model.Backend{
 			Name: model.LoopBackendName(l.key, i),
 			Servers: []model.Server{{
 				Name: "terminator", Socket: socket, Weight: 1, SendProxy: true,
@@ -529,8 +529,8 @@ func (t *translation) pool(l *listener) map[*candidate]string {
 
 // freeSlot is an unused backend of a pool: what a mapping that sets
 // nothing but its port, host and Service gets.
-func freeSlot(name string, refs []string) model.Backend {
-	return model.Backend{Name: name, Pool: true, Balance: model.BalanceRoundRobin, Template: &model.Server{Weight: 1, Dynamic: true}, Sources: refs}
+func freeSlot(name string, refs []string) *model.Backend {
+	return &model.Backend{Name: name, Pool: true, Balance: model.BalanceRoundRobin, Template: &model.Server{Weight: 1, Dynamic: true}, Sources: refs}
 }
 
 // maxGroupNumber bounds group numbers, so that a slot key,

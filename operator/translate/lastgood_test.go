@@ -89,7 +89,7 @@ func findContext(t *testing.T, res translate.Result, name string) translate.TLSC
 func backend(res translate.Result, name string) *model.Backend {
 	for i := range res.Config.Backends {
 		if res.Config.Backends[i].Name == name {
-			return &res.Config.Backends[i]
+			return res.Config.Backends[i]
 		}
 	}
 	return nil

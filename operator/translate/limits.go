@@ -196,13 +196,15 @@ func describeProxies(cfg *model.Config) {
 		}
 		cfg.Frontends[i].Description = mappingsIn(f.Sources)
 	}
-	for i, b := range cfg.Backends {
+	for _, b := range cfg.Backends {
 		if b.Pool {
 			// Which mapping holds a slot changes at runtime; its
 			// servers' names say whose they are.
 			continue
 		}
-		cfg.Backends[i].Description = mappingsIn(b.Sources)
+		// Only a translation's own backends are described, before its
+		// result shares them with the next one's.
+		b.Description = mappingsIn(b.Sources)
 	}
 }
 
@@ -231,7 +233,7 @@ func mappingsIn(sources []string) string {
 // the mappings agreed: their connections count together against
 // maxConnections, and a client's connections to any of them against the
 // rate limit, in the first one's stick table.
-func shareLimits(backends []model.Backend, names []string) {
+func shareLimits(backends []*model.Backend, names []string) {
 	if len(names) < 2 {
 		return
 	}

@@ -88,7 +88,7 @@ func Update(prev Result, s snapshot.Snapshot, ports []int32) (Result, bool) {
 			return ok && !affected[port]
 		}
 		out.Config.Frontends = mergeSections(prev.Config.Frontends, sub.Config.Frontends, keep, func(f model.Frontend) string { return f.Name })
-		out.Config.Backends = mergeSections(prev.Config.Backends, sub.Config.Backends, keep, func(b model.Backend) string { return b.Name })
+		out.Config.Backends = mergeSections(prev.Config.Backends, sub.Config.Backends, keep, func(b *model.Backend) string { return b.Name })
 		out.Config.Maps = mergeSections(prev.Config.Maps, sub.Config.Maps, keep, func(m model.Map) string { return m.Name })
 		out.PortOf = make(map[string]int32, len(prev.PortOf))
 		for name, port := range prev.PortOf {
@@ -202,10 +202,10 @@ func replaceSections[T any](prev, fresh []T, name func(*T) string) []T {
 // resolvesByName reports whether a server of backends is resolved by
 // name. It reads the servers in place and stops at the first: a weight
 // change among 10,000 backends copies none of them.
-func resolvesByName(backends []model.Backend) bool {
-	for i := range backends {
-		for j := range backends[i].Servers {
-			if backends[i].Servers[j].Resolve != nil {
+func resolvesByName(backends []*model.Backend) bool {
+	for _, b := range backends {
+		for j := range b.Servers {
+			if b.Servers[j].Resolve != nil {
 				return true
 			}
 		}
@@ -315,7 +315,7 @@ func frontendFiles(f model.Frontend, into map[string]bool) {
 	}
 }
 
-func backendFiles(b model.Backend, into map[string]bool) {
+func backendFiles(b *model.Backend, into map[string]bool) {
 	add := func(s *model.Server) {
 		if s == nil {
 			return

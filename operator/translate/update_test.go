@@ -130,6 +130,9 @@ func TestUpdateEqualsAFullTranslation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// An update shares prev's sections and verdicts by pointer: it
+		// must leave them as they were, for the readers of prev.
+		prevJSON := comparable(t, prev)
 		ports := map[int32]bool{}
 		for _, m := range tc.Snapshot.TCPMappings {
 			ports[m.Spec.Port] = true
@@ -150,6 +153,9 @@ func TestUpdateEqualsAFullTranslation(t *testing.T) {
 						// another port; a full translation then runs.
 						t.Logf("Update declined; the caller translates in full")
 						return
+					}
+					if after := comparable(t, prev); after != prevJSON {
+						t.Errorf("Update changed the translation it started from:\n%s", golden.Diff(prevJSON, after))
 					}
 					want := translate.Translate(s)
 					if g, w := comparable(t, got), comparable(t, want); g != w {
