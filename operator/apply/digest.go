@@ -50,6 +50,16 @@ type modelDigest struct {
 	// mapContent is each map file's content digest (contentDigest).
 	mapContent map[string]string
 
+	// handedOver says a revision derived from this one took its
+	// frontends, backends, dynamic and mapContent maps to change in
+	// place: a weight change among 10,000 mappings then copies none of
+	// them. Only the newest revision is derived from (Applier.digestOf),
+	// and a second derivation from a revision that handed over works
+	// its digest out in full. The view is not handed over: an
+	// instance's state keeps the view of the revision it runs.
+	handOverMu sync.Mutex
+	handedOver bool
+
 	// since is the revision this one was derived from (0: worked out in
 	// full); changedBackends and changedMaps are the backends and map
 	// files (positions in model.Maps) that differ from it.
@@ -61,8 +71,7 @@ type modelDigest struct {
 // digested works the digest out on first use.
 func (d *modelDigest) digested() *modelDigest {
 	d.once.Do(func() {
-		if d.base != nil && inNameOrder(d.model) {
-			d.base.digested()
+		if d.base != nil && inNameOrder(d.model) && d.base.digested().handOver() {
 			d.derive()
 		} else {
 			d.full()
@@ -216,20 +225,30 @@ func (d *modelDigest) full() {
 	d.finish()
 }
 
+// handOver reports whether a derived revision may take d's maps; it
+// says yes once.
+func (d *modelDigest) handOver() bool {
+	d.handOverMu.Lock()
+	defer d.handOverMu.Unlock()
+	if d.handedOver {
+		return false
+	}
+	d.handedOver = true
+	return true
+}
+
 // derive works out the sections changed since the base revision and
-// takes the others from it. Only the changed names are looked up, in the
-// model's lists by binary search: a name the model lacks and the base has
-// is a section removed.
+// takes the others from it, whose maps it changes in place (handOver).
+// Only the changed names are looked up, in the model's lists by binary
+// search: a name the model lacks and the base has is a section removed.
 func (d *modelDigest) derive() {
 	base, m := d.base, d.model
 	sd := newSectionDigester()
 	d.since = base.revision
 	d.sum = base.sum
-	d.frontends = maps.Clone(base.frontends)
-	d.backends = maps.Clone(base.backends)
+	d.frontends, d.backends, d.dynamic, d.mapContent = base.frontends, base.backends, base.dynamic, base.mapContent
+	base.frontends, base.backends, base.dynamic, base.mapContent = nil, nil, nil, nil
 	d.view = maps.Clone(base.view)
-	d.dynamic = maps.Clone(base.dynamic)
-	d.mapContent = maps.Clone(base.mapContent)
 
 	changed := slices.Clone(d.changed)
 	slices.Sort(changed)
@@ -238,7 +257,7 @@ func (d *modelDigest) derive() {
 		if i, ok := model.Find(m.Frontends, name, model.FrontendNameOf); ok {
 			digest := sd.frontend(&m.Frontends[i])
 			d.swap(d.frontends, kindFrontend, name, &digest)
-		} else if _, ok := base.frontends[name]; ok {
+		} else if _, ok := d.frontends[name]; ok {
 			d.swap(d.frontends, kindFrontend, name, nil)
 		}
 
@@ -255,7 +274,7 @@ func (d *modelDigest) derive() {
 			if b.Template != nil {
 				d.dynamic[name] = true
 			}
-		} else if _, ok := base.backends[name]; ok {
+		} else if _, ok := d.backends[name]; ok {
 			d.changedBackends = append(d.changedBackends, name)
 			d.swap(d.backends, kindBackend, name, nil)
 			delete(d.view, name)
@@ -269,7 +288,7 @@ func (d *modelDigest) derive() {
 				xorInto(&d.sum, keyed(kindMap, name, [sha256.Size]byte{}))
 			}
 			d.mapContent[name] = contentDigest(mp.Content())
-		} else if _, ok := base.mapContent[name]; ok {
+		} else if _, ok := d.mapContent[name]; ok {
 			delete(d.mapContent, name)
 			xorInto(&d.sum, keyed(kindMap, name, [sha256.Size]byte{}))
 		}

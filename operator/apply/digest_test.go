@@ -127,6 +127,42 @@ func TestDerivedDigestEqualsAFullOne(t *testing.T) {
 	}
 }
 
+// TestASecondDerivationFromOneRevisionIsFull: a derived digest takes
+// its base's maps to change in place; a second one derived from the same
+// base cannot, and is worked out in full, equal to a full digest.
+func TestASecondDerivationFromOneRevisionIsFull(t *testing.T) {
+	snap := scale.Snapshot(40)
+	first := translate.Translate(snap)
+	port := snap.TCPMappings[1].Spec.Port
+	edited := snap
+	edited.TCPMappings = slices.Clone(snap.TCPMappings)
+	m := snap.TCPMappings[1].DeepCopy()
+	m.Spec.Weight = ptr(int32(30))
+	edited.TCPMappings[1] = m
+	next, ok := translate.Update(first, edited, []int32{port})
+	if !ok {
+		t.Fatal("Update declined")
+	}
+	base := &modelDigest{model: &first.Config, revision: 1}
+	base.digested()
+	changed := onPortsOf(port, first, next)
+	one := &modelDigest{model: &next.Config, revision: 2, base: base, changed: changed}
+	one.digested()
+	two := &modelDigest{model: &next.Config, revision: 3, base: base, changed: changed}
+	two.digested()
+	full := &modelDigest{model: &next.Config}
+	full.digested()
+	if one.since != 1 || two.since != 0 {
+		t.Errorf("derived since %d and %d, want 1 and 0 (worked out in full)", one.since, two.since)
+	}
+	for _, d := range []*modelDigest{one, two} {
+		if d.structure != full.structure || !reflect.DeepEqual(d.backends, full.backends) || !reflect.DeepEqual(d.view, full.view) ||
+			!reflect.DeepEqual(d.dynamic, full.dynamic) || !reflect.DeepEqual(d.mapContent, full.mapContent) {
+			t.Errorf("the digest of revision %d differs from a full one", d.revision)
+		}
+	}
+}
+
 // TestApplierDerivesOnlyFromTheRevisionItKnows: a model that names a
 // revision the applier did not see last is read in full.
 func TestApplierDerivesOnlyFromTheRevisionItKnows(t *testing.T) {
