@@ -33,6 +33,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"path"
 	"strings"
@@ -360,9 +361,12 @@ type configPlan struct {
 	actions []client.Action
 	// add are the servers to create after the push (HAProxy's add server).
 	add []runtimeServer
-	// view is what runs once the plan is carried out; nil keeps the
-	// desired model's view.
-	view runtimeView
+	// view is what runs once the plan is carried out, with changes made
+	// to it; nil keeps the desired model's view. It is the instance's
+	// own map (its state or one parsed for the plan), never a digest's:
+	// the changes are made to it in place.
+	view    runtimeView
+	changes runtimePlan
 	// sameText: the instance runs the text desired, as remembered.
 	sameText bool
 }
@@ -570,7 +574,7 @@ func (st *instanceState) planConfig(ctx context.Context, inst Instance, version 
 		plan.kind, plan.view, plan.sameText = pushNothing, st.view, true
 	case want.hasModel && st.hasModel && want.structure() == st.structure:
 		if rp, ok := st.runtimeActionsTo(want); ok && st.canAdd(inst, rp) {
-			plan.kind, plan.actions, plan.add, plan.view = pushRuntime, rp.actions, rp.add, rp.next
+			plan.kind, plan.actions, plan.add, plan.view, plan.changes = pushRuntime, rp.actions, rp.add, st.view, rp
 		}
 	case !want.hasModel || !st.hasModel:
 		// Nothing to decide from but the text.
@@ -616,7 +620,9 @@ func (st *instanceState) planByMeaning(ctx context.Context, inst Instance, versi
 	// The model's view knows how to add a server; the text's does not.
 	desired := next.servers
 	if want.hasModel {
-		desired = want.view()
+		// The digest's own view goes on to the next revision: what runs
+		// is a copy.
+		desired = maps.Clone(want.view())
 	}
 	plan.view = desired
 	switch {
@@ -624,7 +630,8 @@ func (st *instanceState) planByMeaning(ctx context.Context, inst Instance, versi
 		plan.kind = pushNothing
 	case have.structure == next.structure:
 		if rp, ok := runtimeActions(have.servers, desired); ok && st.canAdd(inst, rp) {
-			plan.kind, plan.actions, plan.add, plan.view = pushRuntime, rp.actions, rp.add, rp.next
+			// have.servers was parsed for this plan: it becomes what runs.
+			plan.kind, plan.actions, plan.add, plan.view, plan.changes = pushRuntime, rp.actions, rp.add, have.servers, rp
 		}
 	}
 	return plan, nil
@@ -645,13 +652,19 @@ func (st *instanceState) push(ctx context.Context, inst Instance, want target, p
 			return
 		}
 		st.hasModel = want.hasModel
-		st.structure, st.view = "", nil
+		st.structure = ""
 		if want.hasModel {
-			st.structure, st.view = want.structure(), want.view()
+			st.structure = want.structure()
 		}
-		if plan.view != nil && plan.kind != pushReload {
-			st.view = plan.view
-		} else if !want.hasModel {
+		switch {
+		case plan.view != nil && plan.kind != pushReload:
+			st.view = plan.changes.applyTo(plan.view)
+		case want.hasModel:
+			// The digest's own view goes on to the next revision (a
+			// derived digest changes it in place): what runs is a copy,
+			// made once per reload.
+			st.view = maps.Clone(want.view())
+		default:
 			st.view = plan.view
 		}
 	}

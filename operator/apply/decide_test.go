@@ -247,6 +247,35 @@ func TestAnUnchangedInstanceCostsOneVersionCheck(t *testing.T) {
 	}
 }
 
+// TestDerivedRevisionsChangeWhatRuns: a revision derived from the last
+// one takes its digest over; what the instance runs is remembered apart
+// from it, so each weight change, after a reload or after another weight
+// change, still finds what differs from what runs.
+func TestDerivedRevisionsChangeWhatRuns(t *testing.T) {
+	r := &recorder{version: 1, certs: map[string][]byte{}}
+	a := apply.NewApplier()
+	revision := func(rev uint64, m model.Config) apply.Desired {
+		d := want(t, m)
+		d.Revision = rev
+		if rev > 1 {
+			d.Since, d.Changed = rev-1, []string{"tcpm-be-2222"}
+		}
+		return d
+	}
+	run(t, a, r, revision(1, relay(100, 0)))
+	same(t, "first apply", r.take(), "GET raw", "POST raw reload")
+	for rev, weights := range [][2]int32{2: {0, 100}, 3: {100, 0}, 4: {50, 50}} {
+		if rev < 2 {
+			continue
+		}
+		out := run(t, a, r, revision(uint64(rev), relay(weights[0], weights[1])))
+		same(t, fmt.Sprintf("revision %d", rev), r.take(), "POST raw runtime 2 actions")
+		if out.Reloaded || len(out.Actions) != 2 {
+			t.Errorf("revision %d: %+v", rev, out)
+		}
+	}
+}
+
 func TestARestartedOperatorComparesTheStoredTextByMeaning(t *testing.T) {
 	r := &recorder{version: 1, certs: map[string][]byte{}}
 	run(t, apply.NewApplier(), r, want(t, relay(100, 0)))

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"hash"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -51,12 +50,12 @@ type modelDigest struct {
 	mapContent map[string]string
 
 	// handedOver says a revision derived from this one took its
-	// frontends, backends, dynamic and mapContent maps to change in
-	// place: a weight change among 10,000 mappings then copies none of
-	// them. Only the newest revision is derived from (Applier.digestOf),
-	// and a second derivation from a revision that handed over works
-	// its digest out in full. The view is not handed over: an
-	// instance's state keeps the view of the revision it runs.
+	// frontends, backends, view, dynamic and mapContent maps to change
+	// in place: a weight change among 10,000 mappings then copies none
+	// of them. Only the newest revision is derived from
+	// (Applier.digestOf), and a second derivation from a revision that
+	// handed over works its digest out in full. An instance's state
+	// keeps a copy of the view it runs, never the digest's.
 	handOverMu sync.Mutex
 	handedOver bool
 
@@ -246,9 +245,8 @@ func (d *modelDigest) derive() {
 	sd := newSectionDigester()
 	d.since = base.revision
 	d.sum = base.sum
-	d.frontends, d.backends, d.dynamic, d.mapContent = base.frontends, base.backends, base.dynamic, base.mapContent
-	base.frontends, base.backends, base.dynamic, base.mapContent = nil, nil, nil, nil
-	d.view = maps.Clone(base.view)
+	d.frontends, d.backends, d.dynamic, d.mapContent, d.view = base.frontends, base.backends, base.dynamic, base.mapContent, base.view
+	base.frontends, base.backends, base.dynamic, base.mapContent, base.view = nil, nil, nil, nil, nil
 
 	changed := slices.Clone(d.changed)
 	slices.Sort(changed)

@@ -2,6 +2,7 @@ package apply
 
 import (
 	"fmt"
+	"maps"
 	"testing"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/internal/scale"
@@ -33,6 +34,8 @@ func BenchmarkWeightChangeDigest(b *testing.B) {
 		changed := onPortsOf(port, first, second)
 		base := &modelDigest{model: &results[0].Config, revision: 1}
 		base.digested()
+		// What the instance runs: its own copy of the view.
+		running := maps.Clone(base.view)
 		runMaps := map[string]mapEntries{}
 		for _, m := range first.Config.Maps {
 			runMaps[m.Name] = entriesOf(m)
@@ -46,14 +49,16 @@ func BenchmarkWeightChangeDigest(b *testing.B) {
 				if d.structure != base.structure {
 					b.Fatal("the structure changed")
 				}
-				if _, ok := runtimeActionsIn(base.view, d.view, d.changedBackends); !ok {
+				rp, ok := runtimeActionsIn(running, d.view, d.changedBackends)
+				if !ok {
 					b.Fatal("no runtime plan")
 				}
-				var maps []model.Map
+				running = rp.applyTo(running)
+				var changedMaps []model.Map
 				for _, i := range d.changedMaps {
-					maps = append(maps, next.Config.Maps[i])
+					changedMaps = append(changedMaps, next.Config.Maps[i])
 				}
-				for _, a := range mapActions(runMaps, maps) {
+				for _, a := range mapActions(runMaps, changedMaps) {
 					if a.op == mapDelete {
 						delete(runMaps[a.name], a.key)
 					} else {

@@ -114,8 +114,28 @@ type runtimePlan struct {
 	actions []client.Action
 	// add are the servers to create once the push went through.
 	add []runtimeServer
-	// next is what then runs: desired, and the servers retired.
-	next runtimeView
+	// changes are what then runs, per backend that changes: desired,
+	// and the servers retired (none: the backend has no servers left).
+	// They are made to the running view the plan was worked out from,
+	// in place (applyTo): a weight change among 10,000 backends copies
+	// none of the others.
+	changes map[string][]runtimeServer
+}
+
+// applyTo makes the plan's changes to running, the view it was worked
+// out from, and returns it: what runs once the plan is carried out.
+func (p runtimePlan) applyTo(running runtimeView) runtimeView {
+	if running == nil {
+		running = runtimeView{}
+	}
+	for b, servers := range p.changes {
+		if len(servers) > 0 {
+			running[b] = servers
+		} else {
+			delete(running, b)
+		}
+	}
+	return running
 }
 
 // runtimeActions turns running into desired with the actions
@@ -140,10 +160,7 @@ func runtimeActions(running, desired runtimeView) (runtimePlan, bool) {
 // runtimeActionsIn is runtimeActions where running and desired differ
 // only in backends: the others run as desired.
 func runtimeActionsIn(running, desired runtimeView, backends []string) (runtimePlan, bool) {
-	plan := runtimePlan{next: maps.Clone(running)}
-	if plan.next == nil {
-		plan.next = runtimeView{}
-	}
+	plan := runtimePlan{changes: make(map[string][]runtimeServer, len(backends))}
 	backends = slices.Clone(backends)
 	slices.Sort(backends)
 	for _, b := range slices.Compact(backends) {
@@ -151,11 +168,7 @@ func runtimeActionsIn(running, desired runtimeView, backends []string) (runtimeP
 		if !ok {
 			return plan, false
 		}
-		if len(next) > 0 {
-			plan.next[b] = next
-		} else {
-			delete(plan.next, b)
-		}
+		plan.changes[b] = next
 	}
 	return plan, true
 }

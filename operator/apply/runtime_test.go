@@ -1,6 +1,7 @@
 package apply
 
 import (
+	"maps"
 	"os"
 	"reflect"
 	"strings"
@@ -184,7 +185,7 @@ func TestRuntimeActions(t *testing.T) {
 			for _, s := range got.add {
 				add = append(add, s.Name)
 			}
-			for _, s := range got.next.servers() {
+			for _, s := range got.applyTo(maps.Clone(c.running)).servers() {
 				n := s.Name
 				if s.Maint {
 					n += " (maint)"
