@@ -283,12 +283,12 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 			if rendered, err = render.Render(res.Config); err != nil {
 				return reconcile.Result{}, err
 			}
-			hash = render.Hash(rendered.Text)
+			hash = rendered.Hash()
 		}
 		took.mark("render")
 		var refused *apply.RefusedError
 		var refusedBy *target
-		desired := apply.Desired{Config: rendered.Text, Model: res.Config, Revision: tr.revision, Since: tr.since, Changed: tr.changed}
+		desired := apply.Desired{Config: rendered.Text, Digest: rendered.Digest(), Model: res.Config, Revision: tr.revision, Since: tr.since, Changed: tr.changed}
 		instances, refused, refusedBy = r.applyAll(ctx, &hap, targets, desired, hash)
 		took.mark("apply")
 		if refused == nil || round == maxExclusionRounds {

@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"maps"
@@ -381,12 +380,12 @@ func (r *HAProxyReconciler) translateSince(ctx context.Context, key types.Namesp
 		logger.V(1).Info("Rendering in full", "why", err.Error())
 		return out
 	}
-	if bytes.Equal(rendered.Text, last.rendered.Text) {
+	if rendered.Digest() == last.rendered.Digest() {
 		// Weights and SNI hosts live in map files: the text stays.
 		out.rendered, out.hash = last.rendered, last.hash
 		return out
 	}
-	out.rendered, out.hash = rendered, render.Hash(rendered.Text)
+	out.rendered, out.hash = rendered, rendered.Hash()
 	return out
 }
 

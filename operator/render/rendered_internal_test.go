@@ -54,12 +54,25 @@ func TestSectionsRenderAsTheWholeTemplate(t *testing.T) {
 					if want := wholeTemplate(t, change.cfg); !bytes.Equal(next.Text, want) {
 						t.Fatalf("Update differs from a fresh rendering:\n%s", golden.Diff(string(want), string(next.Text)))
 					}
+					// The digest names the text: an update's, derived
+					// from the sections it rendered again, is a fresh
+					// rendering's; a text that changed has another.
+					fresh, err := Render(change.cfg)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if next.Digest() != fresh.Digest() {
+						t.Error("an update's digest differs from a fresh rendering's of the same text")
+					}
+					if textChanged := !bytes.Equal(next.Text, from.Text); textChanged == (next.Digest() == from.Digest()) {
+						t.Errorf("text changed %v, digest changed %v", textChanged, next.Digest() != from.Digest())
+					}
 					// And again from the update: spans point into its text.
 					again, err := next.Update(change.cfg, none)
 					if err != nil {
 						t.Fatal(err)
 					}
-					if !bytes.Equal(again.Text, next.Text) {
+					if !bytes.Equal(again.Text, next.Text) || again.Digest() != next.Digest() {
 						t.Fatal("an update with nothing changed differs")
 					}
 				})
