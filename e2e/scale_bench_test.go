@@ -122,6 +122,10 @@ type scaleRun struct {
 	// changes made one at a time, each once the operator is quiet.
 	WeightP50, WeightP99           time.Duration
 	WeightAloneP50, WeightAloneP99 time.Duration
+	// WeightPatchP50 and WeightPatchP99 are how long the API server took
+	// to answer the changes made one at a time: the part of each figure
+	// before the operator can see the change.
+	WeightPatchP50, WeightPatchP99 time.Duration
 	WeightReloads                  int
 	ReconcilesPerChange            float64
 	CPUPerChange                   time.Duration
@@ -229,6 +233,7 @@ func (sb *scaleBench) run(r int) scaleRun {
 
 	w := sb.weights(r)
 	res.WeightP50, res.WeightP99, res.WeightAloneP50, res.WeightAloneP99 = w.p50, w.p99, w.aloneP50, w.aloneP99
+	res.WeightPatchP50, res.WeightPatchP99 = w.patchP50, w.patchP99
 	res.WeightReloads, res.ReconcilesPerChange, res.CPUPerChange = w.reloads, w.reconcilesPer, w.cpuPer
 	res.Endpoint, res.EndpointReloads = sb.endpoints()
 	res.SNIHost, res.SNIHostReloads = sb.sniHosts(r)
@@ -377,6 +382,7 @@ func (sb *scaleBench) reachesWithin(start time.Time, address, sni, want string) 
 // weightFigures is what weights measured.
 type weightFigures struct {
 	p50, p99, aloneP50, aloneP99 time.Duration
+	patchP50, patchP99           time.Duration
 	reloads                      int
 	reconcilesPer                float64
 	cpuPer                       time.Duration
@@ -398,29 +404,34 @@ func (sb *scaleBench) weights(r int) weightFigures {
 	sb.quiet()
 	var out weightFigures
 	reloadsBefore, recBefore, cpuBefore := reloadCount(b, sb.ns, sb.ip), sb.reconciles(), procCPU(bed.operator.pid())
-	var inRow, alone []time.Duration
+	var inRow, alone, patched []time.Duration
 	for i := 0; i < flips; i++ {
-		inRow = append(inRow, sb.flip(canary, port))
+		took, _ := sb.flip(canary, port)
+		inRow = append(inRow, took)
 	}
 	sb.quiet()
 	out.reconcilesPer = float64(sb.reconciles()-recBefore) / flips
 	out.cpuPer = (procCPU(bed.operator.pid()) - cpuBefore) / flips
 	for i := 0; i < flips; i++ {
 		sb.quiet()
-		alone = append(alone, sb.flip(canary, port))
+		took, patch := sb.flip(canary, port)
+		alone, patched = append(alone, took), append(patched, patch)
 	}
 	sb.quiet()
 	out.reloads = reloadCount(b, sb.ns, sb.ip) - reloadsBefore
 	b.Logf("weight changes in a row to traffic, in the order made: %v", inRow)
 	b.Logf("weight changes one at a time to traffic, in the order made: %v", alone)
+	b.Logf("the API server's answers to those changes, in the order made: %v", patched)
 	out.p50, out.p99 = percentiles(inRow)
 	out.aloneP50, out.aloneP99 = percentiles(alone)
+	out.patchP50, out.patchP99 = percentiles(patched)
 	return out
 }
 
 // flip gives the canary all of its port's traffic when it has none, and
-// none when it has all, and returns the time until a connection shows it.
-func (sb *scaleBench) flip(canary *v1alpha1.TCPMapping, port int32) time.Duration {
+// none when it has all, and returns the time until a connection shows it
+// and the time until the API server answered the change.
+func (sb *scaleBench) flip(canary *v1alpha1.TCPMapping, port int32) (took, patched time.Duration) {
 	w, want := int32(100), "canary"
 	if canary.Spec.Weight != nil && *canary.Spec.Weight == 100 {
 		w, want = 0, "stable"
@@ -431,7 +442,8 @@ func (sb *scaleBench) flip(canary *v1alpha1.TCPMapping, port int32) time.Duratio
 	if err := sb.c.Patch(context.Background(), canary, client.MergeFrom(before)); err != nil {
 		sb.b.Fatal(err)
 	}
-	return sb.reachesWithin(start, addr(sb.ip, port), "", want)
+	patched = time.Since(start)
+	return sb.reachesWithin(start, addr(sb.ip, port), "", want), patched
 }
 
 // percentiles are the p50 and p99 of took, which they sort.
@@ -732,6 +744,8 @@ func scaleTable(scale int, runs []scaleRun) string {
 	dur(fmt.Sprintf("weight changes in a row → traffic, p99 of %d", flips), func(r scaleRun) time.Duration { return r.WeightP99 })
 	dur(fmt.Sprintf("weight change alone → traffic, p50 of %d", flips), func(r scaleRun) time.Duration { return r.WeightAloneP50 })
 	dur(fmt.Sprintf("weight change alone → traffic, p99 of %d", flips), func(r scaleRun) time.Duration { return r.WeightAloneP99 })
+	dur(fmt.Sprintf("  the API server's answer to them, p50 of %d", flips), func(r scaleRun) time.Duration { return r.WeightPatchP50 })
+	dur(fmt.Sprintf("  the API server's answer to them, p99 of %d", flips), func(r scaleRun) time.Duration { return r.WeightPatchP99 })
 	num(fmt.Sprintf("reloads over the %d weight changes", 2*flips), "", func(r scaleRun) float64 { return float64(r.WeightReloads) })
 	dur(fmt.Sprintf("endpoint change alone → traffic (median of %d)", changes), func(r scaleRun) time.Duration { return r.Endpoint })
 	num("reloads over the endpoint changes", "", func(r scaleRun) float64 { return float64(r.EndpointReloads) })
