@@ -264,6 +264,13 @@ func (r *HAProxyReconciler) ownedVersions(ctx context.Context, hap *v1alpha1.HAP
 		&policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: ownedName(hap), Namespace: hap.Namespace}},
 	}
 	for i, o := range objs {
+		if v, found, ok := r.owned.version(o); ok {
+			if !found {
+				objs[i] = nil
+			}
+			o.SetResourceVersion(v)
+			continue
+		}
 		err := r.Client.Get(ctx, client.ObjectKeyFromObject(o), o)
 		if apierrors.IsNotFound(err) {
 			objs[i] = nil

@@ -89,6 +89,9 @@ type HAProxyReconciler struct {
 	// mappings are the cached TCPMappings, read without a copy; nil when
 	// the cache keeps none in one store.
 	mappings snapshot.MappingStore
+	// owned reads the versions of the owned objects the cache holds;
+	// kinds it has no store for are read through Client.
+	owned cachedVersions
 	// revisions numbers the translations, for the appliers.
 	revisions atomic.Uint64
 }
@@ -110,6 +113,9 @@ func (r *HAProxyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return fmt.Errorf("get the TCPMapping informer: %w", err)
 	}
 	r.mappings = store
+	if r.owned, err = cachedVersionsOf(context.Background(), mgr.GetCache(), &appsv1.Deployment{}, &corev1.Service{}, &policyv1.PodDisruptionBudget{}); err != nil {
+		return fmt.Errorf("get the informers of owned objects: %w", err)
+	}
 	background, stop := context.WithCancel(context.Background())
 	r.background = background
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
