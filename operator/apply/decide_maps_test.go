@@ -134,7 +134,7 @@ func (r *mapRecorder) DeleteMapEntry(_ context.Context, name, key string) error 
 func picked(slotsA int) model.Config {
 	m := model.Config{
 		Name: "default/haproxy",
-		Frontends: []model.Frontend{{Name: "tcpm-fe-2222", Bind: model.Bind{Port: 2222},
+		Frontends: []*model.Frontend{{Name: "tcpm-fe-2222", Bind: model.Bind{Port: 2222},
 			Pick: &model.Pick{WeightMap: "tcpm-fe-2222-weights.map"}}},
 		Backends: []*model.Backend{
 			{Name: "tcpm-be-default:a", Servers: []model.Server{{Name: "default:a:1", Address: "10.0.0.1", Port: 80, Weight: 1}}},
@@ -238,7 +238,7 @@ func endpoints(ports ...int32) model.Config {
 	}
 	return model.Config{
 		Name:      "default/haproxy",
-		Frontends: []model.Frontend{{Name: "tcpm-fe-2222", Bind: model.Bind{Port: 2222}, DefaultBackend: be.Name}},
+		Frontends: []*model.Frontend{{Name: "tcpm-fe-2222", Bind: model.Bind{Port: 2222}, DefaultBackend: be.Name}},
 		Backends:  []*model.Backend{&be},
 	}
 }

@@ -190,7 +190,7 @@ func relay(weights ...int32) model.Config {
 	}
 	return model.Config{
 		Name:      "default/haproxy",
-		Frontends: []model.Frontend{{Name: "tcpm-fe-2222", Bind: model.Bind{Port: 2222}, DefaultBackend: be.Name}},
+		Frontends: []*model.Frontend{{Name: "tcpm-fe-2222", Bind: model.Bind{Port: 2222}, DefaultBackend: be.Name}},
 		Backends:  []*model.Backend{&be},
 	}
 }
@@ -239,7 +239,7 @@ func TestAnUnchangedInstanceCostsOneVersionCheck(t *testing.T) {
 	}
 
 	two := relay(0, 100)
-	two.Frontends = append(two.Frontends, model.Frontend{Name: "tcpm-fe-3333", Bind: model.Bind{Port: 3333}, DefaultBackend: "tcpm-be-2222"})
+	two.Frontends = append(two.Frontends, &model.Frontend{Name: "tcpm-fe-3333", Bind: model.Bind{Port: 3333}, DefaultBackend: "tcpm-be-2222"})
 	out = run(t, a, r, want(t, two))
 	same(t, "new port", r.take(), "POST raw reload")
 	if !out.Reloaded {

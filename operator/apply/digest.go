@@ -202,7 +202,7 @@ func (d *modelDigest) full() {
 	d.dynamic = map[string]bool{}
 	d.mapContent = make(map[string]string, len(m.Maps))
 	for i := range m.Frontends {
-		digest := sd.frontend(&m.Frontends[i])
+		digest := sd.frontend(m.Frontends[i])
 		d.swap(d.frontends, kindFrontend, m.Frontends[i].Name, &digest)
 	}
 	for i := range m.Backends {
@@ -253,7 +253,7 @@ func (d *modelDigest) derive() {
 	changed = slices.Compact(changed)
 	for _, name := range changed {
 		if i, ok := model.Find(m.Frontends, name, model.FrontendNameOf); ok {
-			digest := sd.frontend(&m.Frontends[i])
+			digest := sd.frontend(m.Frontends[i])
 			d.swap(d.frontends, kindFrontend, name, &digest)
 		} else if _, ok := d.frontends[name]; ok {
 			d.swap(d.frontends, kindFrontend, name, nil)
@@ -297,7 +297,7 @@ func (d *modelDigest) derive() {
 // inNameOrder reports whether the model's frontends, backends and maps
 // are in name order, which derive's lookups need.
 func inNameOrder(m *model.Config) bool {
-	return slices.IsSortedFunc(m.Frontends, func(a, b model.Frontend) int { return strings.Compare(a.Name, b.Name) }) &&
+	return slices.IsSortedFunc(m.Frontends, func(a, b *model.Frontend) int { return strings.Compare(a.Name, b.Name) }) &&
 		slices.IsSortedFunc(m.Backends, func(a, b *model.Backend) int { return strings.Compare(a.Name, b.Name) }) &&
 		slices.IsSortedFunc(m.Maps, func(a, b model.Map) int { return strings.Compare(a.Name, b.Name) })
 }

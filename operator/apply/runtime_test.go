@@ -23,7 +23,7 @@ func sample() model.Config {
 		Name:          "default/haproxy",
 		HardStopAfter: time.Minute,
 		Stats:         &model.Stats{Port: 8404, Path: "/stats", User: "admin", Password: model.PrivateBytes("secret")},
-		Frontends: []model.Frontend{{
+		Frontends: []*model.Frontend{{
 			Name: "tcpm-fe-2222", Bind: model.Bind{Port: 2222}, DefaultBackend: "tcpm-be-2222",
 		}},
 		Backends: []*model.Backend{
@@ -65,7 +65,7 @@ func TestStructureDigest(t *testing.T) {
 		{"a certificate file is added", func(c *model.Config) {
 			c.Certificates = []model.Certificate{{File: "x.pem", PEM: []byte("b")}}
 		}, false},
-		{"a new frontend", func(c *model.Config) { c.Frontends = append(c.Frontends, model.Frontend{Name: "tcpm-fe-3333"}) }, false},
+		{"a new frontend", func(c *model.Config) { c.Frontends = append(c.Frontends, &model.Frontend{Name: "tcpm-fe-3333"}) }, false},
 		{"a literal IP server is added", func(c *model.Config) {
 			c.Backends[2].Servers = append(c.Backends[2].Servers, model.Server{Name: "default:ip:2", Address: "10.9.9.8", Port: 80})
 		}, false},
@@ -240,7 +240,7 @@ func TestParsedServersMatchTheModelView(t *testing.T) {
 	// A port with one mapping renders as a listen section, whose
 	// servers are a backend's.
 	listen := func(c *model.Config) {
-		c.Frontends[0] = model.Frontend{Name: "tcpm-be-2222", Bind: model.Bind{Port: 2222}, DefaultBackend: "tcpm-be-2222", Listen: true}
+		c.Frontends[0] = &model.Frontend{Name: "tcpm-be-2222", Bind: model.Bind{Port: 2222}, DefaultBackend: "tcpm-be-2222", Listen: true}
 	}
 	for name, shape := range map[string]func(*model.Config){"frontend and backend": func(*model.Config) {}, "listen section": listen} {
 		t.Run(name, func(t *testing.T) { testParsedServersMatchTheModelView(t, shape) })

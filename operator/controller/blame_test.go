@@ -16,7 +16,7 @@ import (
 )
 
 var blameConfig = model.Config{
-	Frontends: []model.Frontend{
+	Frontends: []*model.Frontend{
 		{Name: "tcpm-fe-443", Sources: []string{"TCPMapping/a/web", "TLSContext/a/site"}},
 		{Name: "tcpm-fe-192.0.2.55-3600", Sources: []string{"TCPMapping/b/db"}},
 	},

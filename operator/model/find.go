@@ -12,7 +12,7 @@ func Find[T any](sections []T, name string, nameOf func(*T) string) (i int, ok b
 }
 
 // FrontendNameOf, BackendNameOf and MapNameOf name a section for Find.
-func FrontendNameOf(f *Frontend) string { return f.Name }
+func FrontendNameOf(f **Frontend) string { return (*f).Name }
 
 func BackendNameOf(b **Backend) string { return (*b).Name }
 

@@ -16,7 +16,7 @@ func TestFind(t *testing.T) {
 			t.Errorf("Find(%q) = %d, %v; want %d, %v", tc.name, at, ok, tc.at, tc.ok)
 		}
 	}
-	if _, ok := Find([]Frontend(nil), "a", FrontendNameOf); ok {
+	if _, ok := Find([]*Frontend(nil), "a", FrontendNameOf); ok {
 		t.Error("found a name in no sections")
 	}
 }

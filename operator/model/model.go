@@ -25,7 +25,7 @@ type Config struct {
 	// Resolvers is the DNS resolvers section; nil when no server needs it.
 	Resolvers *Resolvers `json:"resolvers,omitempty"`
 	// Frontends are sorted by name.
-	Frontends []Frontend `json:"frontends,omitempty"`
+	Frontends []*Frontend `json:"frontends,omitempty"`
 	// Backends are sorted by name.
 	Backends []*Backend `json:"backends,omitempty"`
 	// Certificates are the PEM files the frontends load, sorted by file.

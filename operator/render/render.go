@@ -33,7 +33,7 @@ var tmpl = template.Must(template.New(templates.Main).
 		"cfgString": cfgString,
 		"reveal":    func(p model.PrivateBytes) string { return string(p.Reveal()) },
 		"headIn":    headOf,
-		"frontendIn": func(f model.Frontend, handshake time.Duration) frontendData {
+		"frontendIn": func(f *model.Frontend, handshake time.Duration) frontendData {
 			return frontendData{Frontend: f, Handshake: handshake}
 		},
 		"listenIn":  listenOf,
@@ -61,14 +61,14 @@ func headOf(cfg model.Config) headData {
 // frontendData is what the frontend template reads: the frontend and
 // the configuration's handshake timeout.
 type frontendData struct {
-	Frontend  model.Frontend
+	Frontend  *model.Frontend
 	Handshake time.Duration
 }
 
 // listenData is what the listen template reads: a frontend with Listen
 // and its backend.
 type listenData struct {
-	Frontend model.Frontend
+	Frontend *model.Frontend
 	Backend  *model.Backend
 	Body     backendData
 }
@@ -84,7 +84,7 @@ type backendData struct {
 // binds: anything it would route by (a pick, a ClientHello to wait for,
 // TLS to terminate) has no place in the one proxy, and is refused rather
 // than dropped.
-func listenOf(cfg model.Config, f model.Frontend) (listenData, error) {
+func listenOf(cfg model.Config, f *model.Frontend) (listenData, error) {
 	switch {
 	case f.DefaultBackend != f.Name:
 		return listenData{}, fmt.Errorf("frontend %s: a listen section's backend must have its name, not %q", f.Name, f.DefaultBackend)
@@ -109,10 +109,10 @@ func listenOf(cfg model.Config, f model.Frontend) (listenData, error) {
 
 // listenNamed is the Listen frontend named name, which carries the
 // backend of that name, among frontends in name order.
-func listenNamed(frontends []model.Frontend, name string) (model.Frontend, bool) {
+func listenNamed(frontends []*model.Frontend, name string) (*model.Frontend, bool) {
 	i, ok := model.Find(frontends, name, model.FrontendNameOf)
 	if !ok || !frontends[i].Listen {
-		return model.Frontend{}, false
+		return nil, false
 	}
 	return frontends[i], true
 }
@@ -319,7 +319,7 @@ func (sr *sectionRenderer) render(template string, data any) ([]byte, error) {
 }
 
 // frontend renders a frontend, or the listen section of a Listen one.
-func (sr *sectionRenderer) frontend(cfg model.Config, f model.Frontend) ([]byte, error) {
+func (sr *sectionRenderer) frontend(cfg model.Config, f *model.Frontend) ([]byte, error) {
 	if !f.Listen {
 		return sr.render("frontend", frontendData{Frontend: f, Handshake: cfg.HandshakeTimeout})
 	}

@@ -64,7 +64,7 @@ func TestRenderKeepsEveryServerOnItsLine(t *testing.T) {
 				{Name: "default:a:3", Address: "2001:db8::1", Port: 80, Weight: 1},
 			},
 		}},
-		Frontends: []model.Frontend{{
+		Frontends: []*model.Frontend{{
 			Name: "tcpm-fe-2222", Bind: model.Bind{Port: 2222}, DefaultBackend: "tcpm-be-2222",
 		}},
 	}

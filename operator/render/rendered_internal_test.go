@@ -97,14 +97,14 @@ func changesOf(cfg model.Config) []sectionChange {
 
 	if len(cfg.Frontends) > 0 && len(cfg.Backends) > 0 {
 		c := cfg
-		c.Frontends = append([]model.Frontend(nil), cfg.Frontends[1:]...)
+		c.Frontends = append([]*model.Frontend(nil), cfg.Frontends[1:]...)
 		c.Backends = append([]*model.Backend(nil), cfg.Backends[1:]...)
 		out = append(out, sectionChange{what: "the first frontend and backend go", cfg: c, changed: only()})
 
 		c = cfg
-		extraFE := model.Frontend{Name: "aaa-first", Bind: model.Bind{Port: 1}, DefaultBackend: "zzz-last"}
+		extraFE := &model.Frontend{Name: "aaa-first", Bind: model.Bind{Port: 1}, DefaultBackend: "zzz-last"}
 		extraBE := &model.Backend{Name: "zzz-last", Servers: []model.Server{{Name: "s", Address: "10.1.1.1", Port: 1, Weight: 1}}}
-		c.Frontends = append([]model.Frontend{extraFE}, cfg.Frontends...)
+		c.Frontends = append([]*model.Frontend{extraFE}, cfg.Frontends...)
 		c.Backends = append(append([]*model.Backend(nil), cfg.Backends...), extraBE)
 		out = append(out, sectionChange{what: "a frontend and a backend come", cfg: c, changed: only()})
 	}
@@ -124,10 +124,11 @@ func changesOf(cfg model.Config) []sectionChange {
 	}
 	if len(cfg.Frontends) > 0 {
 		c := cfg
-		c.Frontends = append([]model.Frontend(nil), cfg.Frontends...)
-		f := c.Frontends[len(c.Frontends)-1]
+		c.Frontends = append([]*model.Frontend(nil), cfg.Frontends...)
+		// A new frontend in its place: cfg shares the old one.
+		f := *c.Frontends[len(c.Frontends)-1]
 		f.Description = "changed"
-		c.Frontends[len(c.Frontends)-1] = f
+		c.Frontends[len(c.Frontends)-1] = &f
 		out = append(out, sectionChange{what: "a frontend's description changes", cfg: c, changed: only(f.Name)})
 	}
 	for j, f := range cfg.Frontends {
@@ -146,15 +147,15 @@ func changesOf(cfg model.Config) []sectionChange {
 		// a frontend and its backend.
 		c = cfg
 		c.Frontends = slices.Clone(cfg.Frontends)
-		split := f
+		split := *f
 		split.Name, split.Listen = f.Name+"~fe", false
-		c.Frontends[j] = split
+		c.Frontends[j] = &split
 		out = append(out, sectionChange{what: "a listen section splits", cfg: c, changed: only(f.Name, split.Name)})
 
 		// And back.
 		c = cfg
 		c.Frontends = slices.Clone(cfg.Frontends)
-		c.Frontends[j] = split
+		c.Frontends[j] = &split
 		if back, err := Render(c); err == nil {
 			out = append(out, sectionChange{what: "a frontend and its backend become a listen section", cfg: cfg, changed: only(f.Name, split.Name), from: back})
 		}
@@ -243,7 +244,7 @@ func TestUpdateOfSectionsOutOfNameOrder(t *testing.T) {
 func TestAListenSectionOnlyBinds(t *testing.T) {
 	backend := &model.Backend{Name: "tcpm-be-default:db", Servers: []model.Server{{Name: "s", Address: "10.0.0.1", Port: 5432, Weight: 1}}}
 	listen := model.Frontend{Name: backend.Name, Bind: model.Bind{Port: 5432}, DefaultBackend: backend.Name, Listen: true}
-	r, err := Render(model.Config{Name: "default/edge", Frontends: []model.Frontend{listen}, Backends: []*model.Backend{backend}})
+	r, err := Render(model.Config{Name: "default/edge", Frontends: []*model.Frontend{&listen}, Backends: []*model.Backend{backend}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +267,9 @@ func TestAListenSectionOnlyBinds(t *testing.T) {
 		"no backend":             {func(c *model.Config) { c.Backends = nil }, "no backend tcpm-be-default:db"},
 	} {
 		t.Run(what, func(t *testing.T) {
-			cfg := model.Config{Name: "default/edge", Frontends: []model.Frontend{listen}, Backends: []*model.Backend{backend}}
+			// Each case changes its own copy of the frontend.
+			own := listen
+			cfg := model.Config{Name: "default/edge", Frontends: []*model.Frontend{&own}, Backends: []*model.Backend{backend}}
 			c.change(&cfg)
 			_, err := Render(cfg)
 			if err == nil || !strings.Contains(err.Error(), "frontend tcpm-be-default:db") || !strings.Contains(err.Error(), c.want) {

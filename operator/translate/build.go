@@ -359,7 +359,7 @@ func (t *translation) addListener(l *listener) {
 		} else {
 			t.pick(&fe, "", l.groups, nil)
 		}
-		cfg.Frontends = append(cfg.Frontends, fe)
+		cfg.Frontends = append(cfg.Frontends, &fe)
 		return
 	}
 
@@ -391,7 +391,7 @@ func (t *translation) addListener(l *listener) {
 		fe.Bind.TLS = &bind
 		fe.Sources = sources(fe.Sources, contextRef(contexts[0]))
 		t.pick(&fe, model.FetchTerminatedSNI, l.groups, nil)
-		cfg.Frontends = append(cfg.Frontends, fe)
+		cfg.Frontends = append(cfg.Frontends, &fe)
 		return
 	}
 
@@ -405,7 +405,7 @@ func (t *translation) addListener(l *listener) {
 		}
 		return ""
 	})
-	cfg.Frontends = append(cfg.Frontends, fe)
+	cfg.Frontends = append(cfg.Frontends, &fe)
 
 	for i, ci := range contexts {
 		socket := model.TerminatorSocket(l.key, i)
@@ -424,7 +424,7 @@ func (t *translation) addListener(l *listener) {
 		}
 		term.Sources = sources(term.Sources)
 		t.pick(&term, model.FetchTerminatedSNI, mine, nil)
-		cfg.Frontends = append(cfg.Frontends, term)
+		cfg.Frontends = append(cfg.Frontends, &term)
 		cfg.Backends = append(cfg.Backends, &model.Backend{
 			Name: model.LoopBackendName(l.key, i),
 			Servers: []model.Server{{

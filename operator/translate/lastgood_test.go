@@ -101,7 +101,7 @@ func frontend(res translate.Result, name string) *model.Frontend {
 		// A port with one cleartext mapping is a listen section named
 		// after its backend: name it by its listener as the others.
 		if f.Name == name || f.Listen && model.FrontendName(model.ListenerKey(f.Bind.Address, f.Bind.Port)) == name {
-			return &res.Config.Frontends[i]
+			return res.Config.Frontends[i]
 		}
 	}
 	return nil

@@ -188,13 +188,13 @@ func limitSettings(c *candidate) []setting {
 // describeProxies sets each frontend's and backend's description to the
 // TCPMappings it carries, so the stats page traces every proxy to them.
 func describeProxies(cfg *model.Config) {
-	for i, f := range cfg.Frontends {
+	for _, f := range cfg.Frontends {
 		if f.Pick != nil && f.Pick.HostMap != "" {
 			// Its hosts, and so its mappings, come and go at runtime;
 			// a description would need a reload to follow.
 			continue
 		}
-		cfg.Frontends[i].Description = mappingsIn(f.Sources)
+		f.Description = mappingsIn(f.Sources)
 	}
 	for _, b := range cfg.Backends {
 		if b.Pool {

@@ -87,7 +87,7 @@ func Update(prev Result, s snapshot.Snapshot, ports []int32) (Result, bool) {
 			port, ok := prev.PortOf[name]
 			return ok && !affected[port]
 		}
-		out.Config.Frontends = mergeSections(prev.Config.Frontends, sub.Config.Frontends, keep, func(f model.Frontend) string { return f.Name })
+		out.Config.Frontends = mergeSections(prev.Config.Frontends, sub.Config.Frontends, keep, func(f *model.Frontend) string { return f.Name })
 		out.Config.Backends = mergeSections(prev.Config.Backends, sub.Config.Backends, keep, func(b *model.Backend) string { return b.Name })
 		out.Config.Maps = mergeSections(prev.Config.Maps, sub.Config.Maps, keep, func(m model.Map) string { return m.Name })
 		out.PortOf = make(map[string]int32, len(prev.PortOf))
@@ -305,7 +305,7 @@ func sameFiles(prev Result, fresh model.Config, affected map[int32]bool) bool {
 	return true
 }
 
-func frontendFiles(f model.Frontend, into map[string]bool) {
+func frontendFiles(f *model.Frontend, into map[string]bool) {
 	if tls := f.Bind.TLS; tls != nil {
 		for _, name := range []string{tls.Certificate, tls.CAFile, tls.CRLFile} {
 			if name != "" {
