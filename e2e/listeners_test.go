@@ -59,7 +59,8 @@ func allTo(t *testing.T, address, want string) {
 }
 
 // TestListenerHeldByOlderNamespace: a cleartext mapping of another
-// namespace on a held port is refused and takes no traffic.
+// namespace on a held port is refused and takes no traffic, until the
+// holder goes.
 func TestListenerHeldByOlderNamespace(t *testing.T) {
 	a, b, ip := twoTenants(t)
 	const port = 4100
@@ -71,6 +72,12 @@ func TestListenerHeldByOlderNamespace(t *testing.T) {
 	heldBy(t, b, "newer-b", a, port)
 	allTo(t, addr(ip, port), "app-a")
 	condition(t, a, "older-a", v1alpha1.ConditionAccepted, metav1.ConditionTrue)
+
+	// Once the holder goes, the port is the newer mapping's: its object
+	// did not change, its verdict did, and its status says so.
+	deleteObject(t, mapping(a, "older-a", v1alpha1.TCPMappingSpec{}))
+	condition(t, b, "newer-b", v1alpha1.ConditionProgrammed, metav1.ConditionTrue)
+	routesTo(t, addr(ip, port), "", "app-b")
 }
 
 // TestListenerAddressesOverlap: the instance's own address and 0.0.0.0

@@ -274,8 +274,9 @@ func TestEndpointsScaleWithoutReload(t *testing.T) {
 }
 
 // TestConflictAndLateTLSContext: the newer conflicting mapping is refused
-// naming the winner, which keeps working; a mapping whose TLSContext is
-// missing starts working once it appears.
+// naming the winner, which keeps working, and takes the port once the
+// winner goes; a mapping whose TLSContext is missing starts working once
+// it appears.
 func TestConflictAndLateTLSContext(t *testing.T) {
 	ns := newNamespace(t, nil)
 	ip := newHAProxy(t, ns, 1)[0]
@@ -302,6 +303,11 @@ func TestConflictAndLateTLSContext(t *testing.T) {
 	if sub := routesTo(t, addr(ip, 2801), "late.example", "app"); sub != "late.example" {
 		t.Errorf("served %q", sub)
 	}
+
+	// Once the winner goes, the port is the loser's: its object did not
+	// change, its verdict did, and its status says so.
+	deleteObject(t, mapping(ns, "winner", v1alpha1.TCPMappingSpec{}))
+	condition(t, ns, "loser", v1alpha1.ConditionProgrammed, metav1.ConditionTrue)
 }
 
 // TestCertificateRotationKeepsConnections: a new certificate in the Secret

@@ -337,6 +337,7 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 			// The objects changed since the last reconcile, and the ports
 			// translated again when this translation derives from its.
 			change.against, change.since, change.ports, change.mappings = versions.against, tr.since, tr.ports, versions.changed
+			change.objects = changedObjects(&versions, res, change)
 		}
 	}
 	r.statusQueueFor(req.NamespacedName, logger).submitLater(func() []func(context.Context) error {

@@ -1,9 +1,13 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -113,6 +117,11 @@ type statusChange struct {
 	since    uint64
 	ports    []int32
 	mappings []types.NamespacedName
+	// objects are the cached objects of mappings and of the mappings
+	// whose verdicts are on ports, read where the reconcile kept their
+	// versions: the batch then looks at these alone, rather than
+	// hashing the names of all 10,000 mappings to find them.
+	objects map[types.NamespacedName]*v1alpha1.TCPMapping
 	// serial names the input versions of this batch's reconcile; against
 	// those of the last one, which mappings are counted against (0: none).
 	serial, against uint64
@@ -174,17 +183,13 @@ func (r *HAProxyReconciler) statusJobs(hap *v1alpha1.HAProxy, snap *snapshot.Sna
 		}
 		memo.sweep(served)
 	}
-	for _, obj := range snap.TCPMappings {
-		key := types.NamespacedName{Namespace: obj.Namespace, Name: obj.Name}
-		if only != nil && !only[key] {
-			continue
-		}
+	visit := func(key types.NamespacedName, obj *v1alpha1.TCPMapping) {
 		verdict, isServed := served[key]
 		switch {
 		case isServed:
 			m := *verdict
 			if memo.current(key, obj.ResourceVersion, m, fleet) {
-				continue
+				return
 			}
 			jobs = append(jobs, func(ctx context.Context) error {
 				before := rejection(obj.Status.Parents, hapKey)
@@ -206,6 +211,24 @@ func (r *HAProxyReconciler) statusJobs(hap *v1alpha1.HAProxy, snap *snapshot.Sna
 				_, err := r.writeMapping(ctx, obj, func(o *v1alpha1.TCPMapping) v1alpha1.TCPMappingStatus { return mappingStatusWithout(o, hapKey) })
 				return err
 			})
+		}
+	}
+	if only != nil && change.objects != nil {
+		keys := slices.SortedFunc(maps.Keys(only), func(a, b types.NamespacedName) int {
+			return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
+		})
+		for _, key := range keys {
+			// A mapping gone since has no object, and no status to write.
+			if obj := change.objects[key]; obj != nil {
+				visit(key, obj)
+			}
+		}
+	} else {
+		for _, obj := range snap.TCPMappings {
+			key := types.NamespacedName{Namespace: obj.Namespace, Name: obj.Name}
+			if only == nil || only[key] {
+				visit(key, obj)
+			}
 		}
 	}
 	jobs = memo.advanceWhenWritten(jobs, change.serial, fleet)
@@ -320,4 +343,33 @@ func (r *HAProxyReconciler) releaseObjects(ctx context.Context, hap *v1alpha1.HA
 		}
 	}
 	return parallel(ctx, jobs)
+}
+
+// changedObjects are the cached objects of the mappings a status batch
+// may look at alone (statusChange.objects): those whose objects changed
+// since versions were read against, and those whose verdicts in res are
+// on the ports translated again. versions are kept (their overlay
+// written), so each is found by its name among those kept.
+func changedObjects(versions *inputVersions, res translate.Result, change statusChange) map[types.NamespacedName]*v1alpha1.TCPMapping {
+	out := make(map[types.NamespacedName]*v1alpha1.TCPMapping, len(change.mappings))
+	add := func(k types.NamespacedName) {
+		if mv, ok := versions.mapping(k); ok {
+			out[k] = mv.obj
+		}
+	}
+	for _, k := range change.mappings {
+		add(k)
+	}
+	if change.since != 0 && len(change.ports) > 0 {
+		ports := make(map[int32]bool, len(change.ports))
+		for _, p := range change.ports {
+			ports[p] = true
+		}
+		for _, m := range res.Mappings {
+			if m.OnPorts(ports) {
+				add(types.NamespacedName{Namespace: m.Namespace, Name: m.Name})
+			}
+		}
+	}
+	return out
 }
