@@ -150,3 +150,39 @@ func TestSNIHostsComeAndGoWithoutReload(t *testing.T) {
 	routesTo(t, addr(ip, terminated), "delta.example", "delta-1")
 	reloads("removed hosts")
 }
+
+// TestAHostTakenOverWhenItsHolderGoes: two mappings for one host on a
+// port share its traffic only when they agree; the newer, which asks for
+// another idle timeout, is refused while the older holds the host. Once
+// the older goes, the newer serves the host and its status says so,
+// though its own object did not change: only its verdict did, when the
+// port was translated again.
+func TestAHostTakenOverWhenItsHolderGoes(t *testing.T) {
+	ns := newNamespace(t, nil)
+	ip := newHAProxy(t, ns, 1)[0]
+	for _, name := range []string{"first", "second", "other"} {
+		service(t, ns, name, map[string]int32{"tls": 443})
+		publish(t, ns, name, "tls", backend(t, name, name+".upstream"))
+	}
+	const port = 3250
+	create(t,
+		mapping(ns, "first", v1alpha1.TCPMappingSpec{Port: port, Host: "shared.example", Service: "first:443"}),
+		mapping(ns, "other", v1alpha1.TCPMappingSpec{Port: port, Host: "other.example", Service: "other:443"}),
+	)
+	condition(t, ns, "first", v1alpha1.ConditionProgrammed, metav1.ConditionTrue)
+	create(t, mapping(ns, "second", v1alpha1.TCPMappingSpec{Port: port, Host: "shared.example", Service: "second:443", IdleTimeoutMs: ptr.To[int64](5000)}))
+	if c := condition(t, ns, "second", v1alpha1.ConditionAccepted, metav1.ConditionFalse); c.Reason != v1alpha1.ReasonConflict {
+		t.Errorf("second: Accepted %s %q, want %s", c.Reason, c.Message, v1alpha1.ReasonConflict)
+	}
+	routesTo(t, addr(ip, port), "shared.example", "first")
+	// Another host on the port, once the refusal is written: the
+	// reconcile for it reads the refused mapping's status as seen, so the
+	// one after the deletion finds the newer mapping only by its port.
+	create(t, mapping(ns, "third", v1alpha1.TCPMappingSpec{Port: port, Host: "third.example", Service: "other:443"}))
+	condition(t, ns, "third", v1alpha1.ConditionProgrammed, metav1.ConditionTrue)
+
+	deleteObject(t, mapping(ns, "first", v1alpha1.TCPMappingSpec{}))
+	routesTo(t, addr(ip, port), "shared.example", "second")
+	condition(t, ns, "second", v1alpha1.ConditionProgrammed, metav1.ConditionTrue)
+	routesTo(t, addr(ip, port), "other.example", "other")
+}
