@@ -89,10 +89,10 @@ type MapInstance interface {
 type Desired struct {
 	// Config is the rendered haproxy.cfg.
 	Config []byte
-	// Digest, when not zero, names Config: the same for the same text,
-	// another for any other (render's Rendered.Digest, worked out from
-	// the sections rendered again). Zero: the applier hashes Config,
-	// 4 MB at 10,000 mappings.
+	// Digest, when not zero, names Config: the same for texts with the
+	// same head and sections, in any order, another for any other
+	// (render's Rendered.Digest, worked out from the sections rendered
+	// again). Zero: the applier hashes Config, 4 MB at 10,000 mappings.
 	Digest [sha256.Size]byte
 	// Model is what Config was rendered from; the applier decides from it
 	// what can change at runtime. A zero Model makes every decision go

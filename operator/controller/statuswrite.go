@@ -213,7 +213,9 @@ func (r *HAProxyReconciler) statusJobs(hap *v1alpha1.HAProxy, snap *snapshot.Sna
 			})
 		}
 	}
-	if only != nil && change.objects != nil {
+	if only != nil {
+		// A batch that looks at some mappings alone comes from a reconcile
+		// that handed it their objects (changedObjects).
 		keys := slices.SortedFunc(maps.Keys(only), func(a, b types.NamespacedName) int {
 			return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
 		})
@@ -225,10 +227,7 @@ func (r *HAProxyReconciler) statusJobs(hap *v1alpha1.HAProxy, snap *snapshot.Sna
 		}
 	} else {
 		for _, obj := range snap.TCPMappings {
-			key := types.NamespacedName{Namespace: obj.Namespace, Name: obj.Name}
-			if only == nil || only[key] {
-				visit(key, obj)
-			}
+			visit(types.NamespacedName{Namespace: obj.Namespace, Name: obj.Name}, obj)
 		}
 	}
 	jobs = memo.advanceWhenWritten(jobs, change.serial, fleet)
