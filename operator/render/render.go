@@ -1,6 +1,12 @@
 // Package render turns the HAProxy model into haproxy.cfg bytes through the
 // embedded templates. It is pure and deterministic: equal models give equal
 // bytes, so a configuration hash says whether anything changed.
+//
+// The templates are in Go's text/template language, with sprig's
+// functions, and run on a copy of text/template that reads fields and calls
+// functions but no methods: the standard package's method calls make the
+// linker keep every exported method of every type in the binary (13 MB of
+// code). A template that names a method is an execution error.
 package render
 
 import (
@@ -11,9 +17,9 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"text/template"
 	"time"
 
+	template "github.com/DataDog/datadog-agent/pkg/template/text"
 	"github.com/Masterminds/sprig/v3"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/operator/model"
