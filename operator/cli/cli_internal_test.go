@@ -201,3 +201,27 @@ func TestRunWithoutClusterInTheShippedBinary(t *testing.T) {
 		t.Errorf("the shipped binary offers --local:\n%s", help.String())
 	}
 }
+
+func TestGCPercentToSet(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		flagGiven bool
+		flagValue int
+		gogc      string
+		want      int
+		set       bool
+	}{
+		{"neither: the operator's default", false, defaultGCPercent, "", defaultGCPercent, true},
+		{"GOGC alone: Go applied it", false, defaultGCPercent, "200", 0, false},
+		{"GOGC=off alone", false, defaultGCPercent, "off", 0, false},
+		{"the flag alone", true, 80, "", 80, true},
+		{"the flag wins over GOGC", true, 80, "200", 80, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, set := gcPercentToSet(tc.flagGiven, tc.flagValue, tc.gogc)
+			if got != tc.want || set != tc.set {
+				t.Errorf("gcPercentToSet(%v, %d, %q) = %d, %v; want %d, %v", tc.flagGiven, tc.flagValue, tc.gogc, got, set, tc.want, tc.set)
+			}
+		})
+	}
+}
