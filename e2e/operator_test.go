@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -105,6 +106,7 @@ func TestPassthroughReachesTheBackendsOwnTLS(t *testing.T) {
 	}
 }
 
+// reloadCount is how many reloads an instance's dataplane has made.
 func reloadCount(t testing.TB, ns, ip string) int {
 	t.Helper()
 	c := instanceClient(t, ns, ip)
@@ -112,7 +114,17 @@ func reloadCount(t testing.TB, ns, ip string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return len(rl)
+	// The API lists only the last 100 reloads: the newest one's number,
+	// which ends its ID ("<date>-<n>"), counts them all.
+	n := 0
+	for _, r := range rl {
+		seq, err := strconv.Atoi(r.ID[strings.LastIndexByte(r.ID, '-')+1:])
+		if err != nil {
+			t.Fatalf("reload ID %q does not end with its number", r.ID)
+		}
+		n = max(n, seq)
+	}
+	return n
 }
 
 func split(address string, n int) map[string]int {

@@ -138,7 +138,7 @@ type scaleRun struct {
 	// OperatorFile is the part of OperatorRSS that is the binary's
 	// (and libraries') file-backed pages; the rest is heap and stacks.
 	OperatorFile int64
-	HAProxyRSS                     int64
+	HAProxyRSS   int64
 }
 
 func newScaleBench(b *testing.B, scale int) *scaleBench {
