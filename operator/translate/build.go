@@ -63,14 +63,19 @@ func (l *listener) group(host string) *group {
 func (t *translation) build(candidates []*candidate) {
 	var listeners []*listener
 	byKey := map[string]*listener{}
+	// The listeners on each port: a candidate's conflicts are with those
+	// alone (scanning every listener made a full translation quadratic,
+	// 50 million comparisons at 10,000 mappings).
+	byPort := map[int32][]*listener{}
 	for _, c := range candidates {
 		l := byKey[c.listener]
 		if l == nil {
 			l = &listener{key: c.listener, address: c.address, port: c.spec.Port}
 			byKey[c.listener] = l
 			listeners = append(listeners, l)
+			byPort[l.port] = append(byPort[l.port], l)
 		}
-		if conflict := ownerConflict(l, c, listeners); conflict != "" {
+		if conflict := ownerConflict(l, c, byPort[l.port]); conflict != "" {
 			c.reject(v1alpha1.ReasonConflict, conflict)
 			continue
 		}
@@ -155,13 +160,14 @@ func describe(c *candidate) string {
 // specific address on its port, so the newer of two overlapping ones
 // yields. A message about another namespace names only that namespace:
 // its mappings, hosts and services are not this tenant's business.
-func ownerConflict(l *listener, c *candidate, all []*listener) string {
+// onPort are the listeners on l's port, in the order they were made.
+func ownerConflict(l *listener, c *candidate, onPort []*listener) string {
 	ns := c.m.Namespace
 	if l.holder != "" && l.holder != ns {
 		return fmt.Sprintf("%s is held by namespace %s", l.where(), l.holder)
 	}
-	for _, o := range all {
-		if o == l || o.port != l.port || o.holder == "" || (o.address != "" && l.address != "") {
+	for _, o := range onPort {
+		if o == l || o.holder == "" || (o.address != "" && l.address != "") {
 			continue
 		}
 		if o.holder != ns {
