@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -210,18 +211,32 @@ func TestGCPercentToSet(t *testing.T) {
 		gogc      string
 		want      int
 		set       bool
+		err       string
 	}{
-		{"neither: the operator's default", false, defaultGCPercent, "", defaultGCPercent, true},
-		{"GOGC alone: Go applied it", false, defaultGCPercent, "200", 0, false},
-		{"GOGC=off alone", false, defaultGCPercent, "off", 0, false},
-		{"the flag alone", true, 80, "", 80, true},
-		{"the flag wins over GOGC", true, 80, "200", 80, true},
+		{"neither: the operator's default", false, defaultGCPercent, "", defaultGCPercent, true, ""},
+		{"GOGC alone: Go applied it", false, defaultGCPercent, "200", 0, false, ""},
+		{"GOGC=off alone", false, defaultGCPercent, "off", 0, false, ""},
+		{"the flag alone", true, 80, "", 80, true, ""},
+		{"the flag wins over GOGC", true, 80, "200", 80, true, ""},
+		{"zero refused", true, 0, "", 0, false, "--gc-percent: 0 is not a percentage above 0"},
+		{"negative refused, not read as off", true, -1, "200", 0, false, "--gc-percent: -1 is not a percentage above 0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, set := gcPercentToSet(tc.flagGiven, tc.flagValue, tc.gogc)
+			got, set, err := gcPercentToSet(tc.flagGiven, tc.flagValue, tc.gogc)
+			if gotErr := fmt.Sprint(err); tc.err != "" && gotErr != tc.err || tc.err == "" && err != nil {
+				t.Fatalf("error %v, want %q", err, tc.err)
+			}
 			if got != tc.want || set != tc.set {
 				t.Errorf("gcPercentToSet(%v, %d, %q) = %d, %v; want %d, %v", tc.flagGiven, tc.flagValue, tc.gogc, got, set, tc.want, tc.set)
 			}
 		})
+	}
+}
+
+func TestRunRefusesAGCPercentBelowOne(t *testing.T) {
+	var stderr bytes.Buffer
+	code := Main(context.Background(), []string{"run", "--gc-percent=-5", "--kubeconfig=/nonexistent"}, &bytes.Buffer{}, &stderr)
+	if code == 0 || !strings.Contains(stderr.String(), "--gc-percent: -5 is not a percentage above 0") {
+		t.Errorf("run --gc-percent=-5: exit %d, stderr %q", code, stderr.String())
 	}
 }

@@ -88,12 +88,16 @@ const defaultGCPercent = 50
 
 // gcPercentToSet says which GC percent run sets, if any: the flag's when
 // it was given, else the operator's default unless $GOGC chose one, which
-// Go has already applied.
-func gcPercentToSet(flagGiven bool, flagValue int, gogc string) (int, bool) {
-	if flagGiven || gogc == "" {
-		return flagValue, true
+// Go has already applied. The flag takes no value below 1: Go reads a
+// negative one as never collecting, which no operator should run with.
+func gcPercentToSet(flagGiven bool, flagValue int, gogc string) (int, bool, error) {
+	if flagGiven && flagValue < 1 {
+		return 0, false, fmt.Errorf("--gc-percent: %d is not a percentage above 0", flagValue)
 	}
-	return 0, false
+	if flagGiven || gogc == "" {
+		return flagValue, true, nil
+	}
+	return 0, false, nil
 }
 
 // clusterCheckTimeout bounds the first request to a configured cluster,
@@ -135,7 +139,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	logger := ctrl.LoggerFrom(ctx)
-	if percent, ok := gcPercentToSet(set["gc-percent"], *gcPercent, os.Getenv("GOGC")); ok {
+	percent, setGC, err := gcPercentToSet(set["gc-percent"], *gcPercent, os.Getenv("GOGC"))
+	if err != nil {
+		return usageError{err}
+	}
+	if setGC {
 		debug.SetGCPercent(percent)
 	}
 	if set["local"] && set["kubeconfig"] {
