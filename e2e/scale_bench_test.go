@@ -241,8 +241,7 @@ func (sb *scaleBench) run(r int) scaleRun {
 	res.Endpoint, res.EndpointReloads = sb.endpoints()
 	res.SNIHost, res.SNIHostReloads = sb.sniHosts(r)
 	res.NewPort = sb.newPorts(r)
-	res.OperatorRSS, res.OperatorPeak = procMemory(bed.operator.pid())
-	res.OperatorFile = procFileRSS(bed.operator.pid())
+	res.OperatorRSS, res.OperatorPeak, res.OperatorFile = procMemory(bed.operator.pid())
 	res.HAProxyRSS = haproxyWorkerRSS(bed.kubelet.Dir)
 	return res
 }
@@ -638,12 +637,13 @@ func (p *operatorProcess) pid() int {
 	return p.cmd.Process.Pid
 }
 
-// procMemory is a process's resident memory now and at its peak, in
-// bytes.
-func procMemory(pid int) (rss, peak int64) {
+// procMemory is a process's resident memory now, at its peak, and the
+// file-backed part of it now (pages of its binary, which the kernel maps
+// in around each page touched; the rest is heap and stacks), in bytes.
+func procMemory(pid int) (rss, peak, file int64) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, 0
+		return 0, 0, 0
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -658,26 +658,11 @@ func procMemory(pid int) (rss, peak int64) {
 			rss = kb << 10
 		case "VmHWM:":
 			peak = kb << 10
+		case "RssFile:":
+			file = kb << 10
 		}
 	}
-	return rss, peak
-}
-
-// procFileRSS is the file-backed part of a process's resident memory, in
-// bytes: pages of its binary mapped in, which the kernel maps in around
-// each page touched.
-func procFileRSS(pid int) int64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if fields := strings.Fields(line); len(fields) >= 2 && fields[0] == "RssFile:" {
-			kb, _ := strconv.ParseInt(fields[1], 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
+	return rss, peak, file
 }
 
 // procCPU is the CPU time a process has used.
@@ -725,7 +710,7 @@ func haproxyWorkerRSS(dir string) int64 {
 	var most int64
 	for pid := range mine {
 		if mine[parent[pid]] {
-			if rss, _ := procMemory(pid); rss > most {
+			if rss, _, _ := procMemory(pid); rss > most {
 				most = rss
 			}
 		}
