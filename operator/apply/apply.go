@@ -112,6 +112,13 @@ type Desired struct {
 	// knows, it reads all of Model.
 	Since   uint64
 	Changed []string
+
+	// HoldReload asks for no reload now: when the instance runs a
+	// configuration the applier knows and Model changes its structure,
+	// Apply sends nothing and says so in Outcome.Held. What needs no
+	// reload goes out as always. An instance in an unknown state is
+	// brought to Model, reloading if it must.
+	HoldReload bool
 }
 
 // Outcome says what Apply did.
@@ -129,6 +136,9 @@ type Outcome struct {
 	MapChanges []string
 	// ServersAdded are the servers added at runtime, as backend/server.
 	ServersAdded []string
+	// Held: the change needs a reload, which Desired.HoldReload held
+	// back; nothing was sent.
+	Held bool
 }
 
 // maxConflictRetries bounds how often a push that met a concurrent
@@ -392,6 +402,10 @@ func (st *instanceState) apply(ctx context.Context, inst Instance, desired Desir
 		st.certsChecked, st.mapsChecked = false, false
 		st.forgetRunMaps()
 	}
+	if desired.HoldReload && st.wouldReload(version, want) {
+		out.Held = true
+		return out, nil
+	}
 	certs, err := st.planCertificates(ctx, inst, want.certs)
 	if err != nil {
 		return out, err
@@ -589,6 +603,22 @@ func (st *instanceState) planConfig(ctx context.Context, inst Instance, version 
 		return st.planByMeaning(ctx, inst, version, want, raw)
 	}
 	return plan, nil
+}
+
+// wouldReload says, from what it remembers alone, that bringing the
+// instance to want takes a reload: its structure is not the one running.
+// Unknown or doubtful states say no; they are decided by planConfig.
+func (st *instanceState) wouldReload(version int64, want target) bool {
+	if !st.known || version != st.version || st.needReload || !want.hasModel || !st.hasModel {
+		return false
+	}
+	s := want.digested().structure
+	if st.literal {
+		// The directories written in are, until localize learns
+		// others, those of the last push.
+		s += "\x00" + st.dirs.String()
+	}
+	return s != st.structure
 }
 
 // runtimeActionsTo is the runtime plan from what runs to want: worked out

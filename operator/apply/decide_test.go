@@ -247,6 +247,57 @@ func TestAnUnchangedInstanceCostsOneVersionCheck(t *testing.T) {
 	}
 }
 
+// TestAHeldReloadSendsNothing: with HoldReload a change of structure
+// sends nothing and says so, a weight change still goes out at runtime,
+// and an instance the applier knows nothing of is brought up to date.
+func TestAHeldReloadSendsNothing(t *testing.T) {
+	for _, ours := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ours=%v", ours), func(t *testing.T) {
+			r := &recorder{ours: ours, version: 1, certs: map[string][]byte{}}
+			a := apply.NewApplier()
+			run(t, a, r, want(t, relay(100, 0)))
+			r.take()
+			held := func(m model.Config) apply.Desired {
+				d := want(t, m)
+				d.HoldReload = true
+				return d
+			}
+
+			out := run(t, a, r, held(relay(0, 100)))
+			same(t, "weights", r.take(), "POST raw runtime 2 actions")
+			if out.Held || out.Reloaded {
+				t.Errorf("weights: %+v", out)
+			}
+
+			two := relay(0, 100)
+			two.Frontends = append(two.Frontends, &model.Frontend{Name: "tcpm-fe-3333", Bind: model.Bind{Port: 3333}, DefaultBackend: "tcpm-be-2222"})
+			out = run(t, a, r, held(two))
+			same(t, "new port, held", r.take())
+			if !out.Held || out.Changed || out.Reloaded {
+				t.Errorf("new port, held: %+v", out)
+			}
+			out = run(t, a, r, held(relay(0, 100)))
+			same(t, "back to what runs, held", r.take())
+			if out.Held || out.Changed {
+				t.Errorf("back to what runs, held: %+v", out)
+			}
+
+			out = run(t, a, r, want(t, two))
+			same(t, "new port", r.take(), "POST raw reload")
+			if out.Held || !out.Reloaded {
+				t.Errorf("new port: %+v", out)
+			}
+
+			// A restarted operator knows nothing of what runs.
+			r.version++
+			out = run(t, apply.NewApplier(), r, held(relay(0, 100)))
+			if out.Held || !out.Reloaded {
+				t.Errorf("unknown instance, held: %+v (sent %q)", out, r.take())
+			}
+		})
+	}
+}
+
 // TestDerivedRevisionsChangeWhatRuns: a revision derived from the last
 // one takes its digest over; what the instance runs is remembered apart
 // from it, so each weight change, after a reload or after another weight

@@ -89,7 +89,11 @@ func (r *HAProxyReconciler) applyAll(ctx context.Context, hap *v1alpha1.HAProxy,
 				logger.Info("Applied configuration", "hash", hash, "reloaded", outcome.Reloaded, "actions", len(outcome.Actions), "certificates", len(outcome.Certificates))
 				r.Recorder.Eventf(hap, related, corev1.EventTypeNormal, "Applied", "Apply", "Configuration %s applied to %s %s", hash, tg.name, how)
 			}
-			out[i] = instance{Pod: tg.name, URL: tg.url, Programmed: true, Hash: hash}
+			if outcome.Held {
+				out[i] = instance{Pod: tg.name, URL: tg.url, Reason: v1alpha1.ReasonPending, Held: true}
+				return
+			}
+			out[i] = instance{Pod: tg.name, URL: tg.url, Programmed: true, Hash: hash, Reloaded: outcome.Reloaded}
 		}(i)
 	}
 	wg.Wait()

@@ -84,6 +84,8 @@ type HAProxyReconciler struct {
 	statusMemos sync.Map // namespace/name of the HAProxy -> *statusMemo
 	// statusQueues write each HAProxy's statuses in the background.
 	statusQueues sync.Map // types.NamespacedName -> *statusQueue
+	// pacers space out each HAProxy's reloads during bursts.
+	pacers sync.Map // types.NamespacedName -> *reloadPacer
 	// background ends with the manager: the status writes run under it.
 	background context.Context
 	// mappings are the cached TCPMappings, read without a copy; nil when
@@ -182,6 +184,7 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 			r.translations.Delete(req.NamespacedName)
 			r.ownedSeen.Delete(req.NamespacedName)
 			r.appliers.Delete(req.NamespacedName)
+			r.pacers.Delete(req.NamespacedName)
 			r.excluded.forget(req.NamespacedName)
 			metrics.Forget(req.String())
 			return reconcile.Result{}, nil
@@ -195,6 +198,10 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		if err := r.Client.Update(ctx, &hap); err != nil {
 			return reconcile.Result{}, fmt.Errorf("add finalizer to %s: %w", req, err)
 		}
+	}
+	pacer := r.pacerFor(req.NamespacedName)
+	if wait := pacer.wait(time.Now()); wait > 0 {
+		return reconcile.Result{RequeueAfter: wait}, nil
 	}
 
 	var creds [2]string
@@ -282,6 +289,7 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	// Apply; when HAProxy refuses, leave out the objects it refused and
 	// apply the rest, so one tenant's bad object never blocks the others.
 	var instances []instance
+	holdReload := pacer.mayHold(time.Now())
 	round := 0
 	for ; ; round++ {
 		took.mark("targets")
@@ -294,9 +302,21 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		took.mark("render")
 		var refused *apply.RefusedError
 		var refusedBy *target
-		desired := apply.Desired{Config: rendered.Text, Digest: rendered.Digest(), Model: res.Config, Revision: tr.revision, Since: tr.since, Changed: tr.changed}
+		desired := apply.Desired{Config: rendered.Text, Digest: rendered.Digest(), Model: res.Config, Revision: tr.revision, Since: tr.since, Changed: tr.changed,
+			HoldReload: holdReload && round == 0}
+		applyStart := time.Now()
 		instances, refused, refusedBy = r.applyAll(ctx, &hap, targets, desired, hash)
 		took.mark("apply")
+		if anyInstance(instances, func(in instance) bool { return in.Reloaded }) {
+			pacer.reloaded(time.Since(applyStart), time.Now())
+		}
+		if anyInstance(instances, func(in instance) bool { return in.Held }) {
+			// Nothing of this reconcile is kept: the one that reloads
+			// translates, and writes statuses, from the last applied.
+			wait := pacer.hold(time.Now())
+			logger.Info("Holding a reload while changes keep coming", "quiet", wait, "atMost", pacer.longest())
+			return reconcile.Result{RequeueAfter: wait}, nil
+		}
 		if refused == nil || round == maxExclusionRounds {
 			break
 		}
@@ -356,6 +376,24 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		return reconcile.Result{RequeueAfter: exclusionTTL + time.Second}, nil
 	}
 	return reconcile.Result{}, nil
+}
+
+// pacerFor is the reload pacer of one HAProxy.
+func (r *HAProxyReconciler) pacerFor(key types.NamespacedName) *reloadPacer {
+	if p, ok := r.pacers.Load(key); ok {
+		return p.(*reloadPacer)
+	}
+	p, _ := r.pacers.LoadOrStore(key, &reloadPacer{})
+	return p.(*reloadPacer)
+}
+
+func anyInstance(instances []instance, is func(instance) bool) bool {
+	for _, in := range instances {
+		if is(in) {
+			return true
+		}
+	}
+	return false
 }
 
 // statusQueueFor is the status writer of one HAProxy.
@@ -432,6 +470,8 @@ func outcomeLabel(o apply.Outcome, err error) string {
 	switch {
 	case err != nil:
 		return "error"
+	case o.Held:
+		return "held"
 	case o.Reloaded:
 		return "reload"
 	case o.Changed:

@@ -21,6 +21,9 @@ type instance struct {
 	URL        string
 	Programmed bool
 	Hash       string
+	// Reloaded: the apply reloaded HAProxy. Held: it needed a reload,
+	// which was held back (see reloadPacer), and sent nothing.
+	Reloaded, Held bool
 	// Message says why the instance is not programmed; it may carry
 	// HAProxy's messages, so it goes only to the HAProxy's own status,
 	// never to a tenant's object.

@@ -1,0 +1,87 @@
+package controller
+
+import (
+	"sync"
+	"time"
+)
+
+// maxReloadHold bounds how long a change that needs a reload waits while
+// others keep coming.
+const maxReloadHold = 10 * time.Second
+
+// reloadPacer spaces out one HAProxy's reloads while changes that need
+// one keep coming, as when thousands of mappings are created at once.
+// Each reload parses the whole configuration and its old worker then
+// stops every proxy: at 10,000 mappings that is seconds of CPU, which
+// back-to-back reloads take from the API server and the operator still
+// taking the burst in. So a change after a quiet spell reloads at once;
+// one arriving within a reload's time of the last reload's end is held
+// until the changes stop for a reload's time, or for eight reloads' time
+// (at most maxReloadHold), and then goes out in one reload with all that
+// came meanwhile. Everything, reload or not, waits while a reload is held:
+// what the instances run stays one configuration the operator made.
+type reloadPacer struct {
+	mu sync.Mutex
+	// took is how long the last reload took, from the apply's start to
+	// the new worker running; ended is when it ended.
+	took  time.Duration
+	ended time.Time
+	// heldSince is when a reload was first held; zero when none is.
+	// lastSeen is the last reconcile since.
+	heldSince, lastSeen time.Time
+	// released: the hold just ended, and the reconcile it ended for
+	// reloads whatever came.
+	released bool
+}
+
+// quiet is how long the changes must stop for a held reload to go out.
+func (p *reloadPacer) quiet() time.Duration { return p.took }
+
+// longest is how long a reload is held at most.
+func (p *reloadPacer) longest() time.Duration { return min(8*p.took, maxReloadHold) }
+
+// wait is how long a reconcile at now waits before it does anything: 0
+// when no reload is held, or when the held one is due, which it then
+// releases.
+func (p *reloadPacer) wait(now time.Time) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.heldSince.IsZero() {
+		return 0
+	}
+	due := p.heldSince.Add(p.longest())
+	if !now.Before(due) || now.Sub(p.lastSeen) >= p.quiet() {
+		p.heldSince, p.released = time.Time{}, true
+		return 0
+	}
+	p.lastSeen = now
+	return min(due.Sub(now), p.quiet())
+}
+
+// mayHold says whether a reload needed at now may be held: the last
+// reload ended less than its own duration ago, and no hold just ended.
+func (p *reloadPacer) mayHold(now time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.released {
+		p.released = false
+		return false
+	}
+	return !p.ended.IsZero() && now.Sub(p.ended) < p.took
+}
+
+// hold records that a reload was held at now and returns when to look
+// again.
+func (p *reloadPacer) hold(now time.Time) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.heldSince, p.lastSeen = now, now
+	return p.quiet()
+}
+
+// reloaded records a reload that took took and ended at end.
+func (p *reloadPacer) reloaded(took time.Duration, end time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.took, p.ended = took, end
+}

@@ -1,0 +1,100 @@
+package controller
+
+import (
+	"testing"
+	"time"
+)
+
+// TestReloadPacer walks a pacer through reloads, holds and releases; each
+// step is one call at a time after the start.
+func TestReloadPacer(t *testing.T) {
+	type step struct {
+		at   time.Duration
+		call string // reloaded (took), mayHold, hold, wait
+		took time.Duration
+		want any // bool for mayHold, time.Duration for hold and wait
+	}
+	s := time.Second
+	ms := time.Millisecond
+	cases := []struct {
+		name  string
+		steps []step
+	}{
+		{"nothing reloaded yet: nothing is held", []step{
+			{at: 0, call: "mayHold", want: false},
+			{at: 0, call: "wait", want: time.Duration(0)},
+		}},
+		{"a change after a quiet spell reloads at once", []step{
+			{at: 0, call: "reloaded", took: s},
+			{at: s, call: "mayHold", want: false},
+			{at: 5 * s, call: "mayHold", want: false},
+		}},
+		{"a change within a reload's time of the last is held until the changes stop", []step{
+			{at: 0, call: "reloaded", took: s},
+			{at: 500 * ms, call: "mayHold", want: true},
+			{at: 500 * ms, call: "hold", want: s},
+			{at: 900 * ms, call: "wait", want: s},
+			{at: 1800 * ms, call: "wait", want: s},
+			// No reconcile for a reload's time: it goes out, unheld.
+			{at: 2800 * ms, call: "wait", want: time.Duration(0)},
+			{at: 2800 * ms, call: "mayHold", want: false},
+			{at: 2800 * ms, call: "wait", want: time.Duration(0)},
+		}},
+		{"changes that keep coming are held eight reloads' time at most", []step{
+			{at: 0, call: "reloaded", took: s},
+			{at: 0, call: "mayHold", want: true},
+			{at: 0, call: "hold", want: s},
+			{at: 3 * s, call: "wait", want: time.Duration(0)}, // quiet for 3 s
+			{at: 3 * s, call: "mayHold", want: false},
+			{at: 3 * s, call: "reloaded", took: s},
+			{at: 3*s + 100*ms, call: "mayHold", want: true},
+			{at: 3*s + 100*ms, call: "hold", want: s},
+			{at: 3*s + 900*ms, call: "wait", want: s},
+			{at: 3*s + 1700*ms, call: "wait", want: s},
+			{at: 3*s + 2500*ms, call: "wait", want: s},
+			{at: 3*s + 3300*ms, call: "wait", want: s},
+			{at: 3*s + 4100*ms, call: "wait", want: s},
+			{at: 3*s + 4900*ms, call: "wait", want: s},
+			{at: 3*s + 5700*ms, call: "wait", want: s},
+			{at: 3*s + 6500*ms, call: "wait", want: s},
+			{at: 3*s + 7300*ms, call: "wait", want: 800 * ms},
+			{at: 3*s + 8000*ms, call: "wait", want: 100 * ms},
+			{at: 11*s + 100*ms, call: "wait", want: time.Duration(0)},
+			{at: 11*s + 100*ms, call: "mayHold", want: false},
+		}},
+		{"a slow reload is held ten seconds at most", []step{
+			{at: 0, call: "reloaded", took: 3 * s},
+			{at: s, call: "mayHold", want: true},
+			{at: s, call: "hold", want: 3 * s},
+			{at: 3 * s, call: "wait", want: 3 * s},
+			{at: 5 * s, call: "wait", want: 3 * s},
+			{at: 7 * s, call: "wait", want: 3 * s},
+			{at: 9 * s, call: "wait", want: 2 * s},
+			{at: 11 * s, call: "wait", want: time.Duration(0)},
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			var p reloadPacer
+			for i, st := range tc.steps {
+				now := start.Add(st.at)
+				var got any
+				switch st.call {
+				case "reloaded":
+					p.reloaded(st.took, now)
+					continue
+				case "mayHold":
+					got = p.mayHold(now)
+				case "hold":
+					got = p.hold(now)
+				case "wait":
+					got = p.wait(now)
+				}
+				if got != st.want {
+					t.Fatalf("step %d, %s at %v: got %v, want %v", i, st.call, st.at, got, st.want)
+				}
+			}
+		})
+	}
+}
