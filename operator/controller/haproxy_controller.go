@@ -203,6 +203,9 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	if wait := pacer.wait(time.Now()); wait > 0 {
 		return reconcile.Result{RequeueAfter: wait}, nil
 	}
+	// Asked before the reconcile's own work, which at 10,000 mappings
+	// takes longer than the back-to-back window.
+	holdReload := pacer.mayHold(time.Now())
 
 	var creds [2]string
 	if !external(&hap) {
@@ -289,7 +292,6 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	// Apply; when HAProxy refuses, leave out the objects it refused and
 	// apply the rest, so one tenant's bad object never blocks the others.
 	var instances []instance
-	holdReload := pacer.mayHold(time.Now())
 	round := 0
 	for ; ; round++ {
 		took.mark("targets")
