@@ -233,10 +233,15 @@ func TestGCPercentToSet(t *testing.T) {
 	}
 }
 
-func TestRunRefusesAGCPercentBelowOne(t *testing.T) {
-	var stderr bytes.Buffer
-	code := Main(context.Background(), []string{"run", "--gc-percent=-5", "--kubeconfig=/nonexistent"}, &bytes.Buffer{}, &stderr)
-	if code == 0 || !strings.Contains(stderr.String(), "--gc-percent: -5 is not a percentage above 0") {
-		t.Errorf("run --gc-percent=-5: exit %d, stderr %q", code, stderr.String())
+func TestRunRefusesOutOfRangeFlags(t *testing.T) {
+	for _, tc := range []struct{ flag, want string }{
+		{"--gc-percent=-5", "--gc-percent: -5 is not a percentage above 0"},
+		{"--reload-interval=-1s", "--reload-interval: -1s is negative"},
+	} {
+		var stderr bytes.Buffer
+		code := Main(context.Background(), []string{"run", tc.flag, "--kubeconfig=/nonexistent"}, &bytes.Buffer{}, &stderr)
+		if code == 0 || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("run %s: exit %d, stderr %q", tc.flag, code, stderr.String())
+		}
 	}
 }

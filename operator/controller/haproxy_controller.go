@@ -61,6 +61,10 @@ type HAProxyReconciler struct {
 	MaxConcurrentReconciles int
 	// Now is the clock (certificate expiry); time.Now when nil.
 	Now func() time.Time
+	// ReloadInterval is the least time between reloads while changes
+	// that need one keep coming (see reloadPacer); 0: each reload's own
+	// duration.
+	ReloadInterval time.Duration
 
 	// appliers remember, per HAProxy, what each instance runs.
 	appliers sync.Map // types.NamespacedName -> *apply.Applier
@@ -385,7 +389,7 @@ func (r *HAProxyReconciler) pacerFor(key types.NamespacedName) *reloadPacer {
 	if p, ok := r.pacers.Load(key); ok {
 		return p.(*reloadPacer)
 	}
-	p, _ := r.pacers.LoadOrStore(key, &reloadPacer{})
+	p, _ := r.pacers.LoadOrStore(key, &reloadPacer{interval: r.ReloadInterval})
 	return p.(*reloadPacer)
 }
 

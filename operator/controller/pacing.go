@@ -19,8 +19,13 @@ const maxReloadHold = 10 * time.Second
 // until the changes stop for a reload's time, or for eight reloads' time
 // (at most maxReloadHold), and then goes out in one reload with all that
 // came meanwhile. Everything, reload or not, waits while a reload is held:
-// what the instances run stays one configuration the operator made.
+// what the instances run stays one configuration the operator made. A
+// reload interval, when set and longer, stands for the reload's time.
 type reloadPacer struct {
+	// interval is the least time counted as a reload's (the operator's
+	// --reload-interval).
+	interval time.Duration
+
 	mu sync.Mutex
 	// took is how long the last reload took, from the apply's start to
 	// the new worker running; ended is when it ended.
@@ -34,11 +39,14 @@ type reloadPacer struct {
 	released bool
 }
 
-// quiet is how long the changes must stop for a held reload to go out.
-func (p *reloadPacer) quiet() time.Duration { return p.took }
+// quiet is how long the changes must stop for a held reload to go out,
+// and how soon after a reload another is held.
+func (p *reloadPacer) quiet() time.Duration { return max(p.took, p.interval) }
 
 // longest is how long a reload is held at most.
-func (p *reloadPacer) longest() time.Duration { return min(8*p.took, maxReloadHold) }
+func (p *reloadPacer) longest() time.Duration {
+	return min(8*p.quiet(), max(maxReloadHold, p.interval))
+}
 
 // wait is how long a reconcile at now waits before it does anything: 0
 // when no reload is held, or when the held one is due, which it then
@@ -59,7 +67,7 @@ func (p *reloadPacer) wait(now time.Time) time.Duration {
 }
 
 // mayHold says whether a reload needed at now may be held: the last
-// reload ended less than its own duration ago, and no hold just ended.
+// reload ended less than quiet ago, and no hold just ended.
 func (p *reloadPacer) mayHold(now time.Time) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -67,7 +75,7 @@ func (p *reloadPacer) mayHold(now time.Time) bool {
 		p.released = false
 		return false
 	}
-	return !p.ended.IsZero() && now.Sub(p.ended) < p.took
+	return !p.ended.IsZero() && now.Sub(p.ended) < p.quiet()
 }
 
 // hold records that a reload was held at now and returns when to look

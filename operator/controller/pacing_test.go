@@ -17,19 +17,20 @@ func TestReloadPacer(t *testing.T) {
 	s := time.Second
 	ms := time.Millisecond
 	cases := []struct {
-		name  string
-		steps []step
+		name     string
+		interval time.Duration
+		steps    []step
 	}{
-		{"nothing reloaded yet: nothing is held", []step{
+		{"nothing reloaded yet: nothing is held", 0, []step{
 			{at: 0, call: "mayHold", want: false},
 			{at: 0, call: "wait", want: time.Duration(0)},
 		}},
-		{"a change after a quiet spell reloads at once", []step{
+		{"a change after a quiet spell reloads at once", 0, []step{
 			{at: 0, call: "reloaded", took: s},
 			{at: s, call: "mayHold", want: false},
 			{at: 5 * s, call: "mayHold", want: false},
 		}},
-		{"a change within a reload's time of the last is held until the changes stop", []step{
+		{"a change within a reload's time of the last is held until the changes stop", 0, []step{
 			{at: 0, call: "reloaded", took: s},
 			{at: 500 * ms, call: "mayHold", want: true},
 			{at: 500 * ms, call: "hold", want: s},
@@ -40,7 +41,7 @@ func TestReloadPacer(t *testing.T) {
 			{at: 2800 * ms, call: "mayHold", want: false},
 			{at: 2800 * ms, call: "wait", want: time.Duration(0)},
 		}},
-		{"changes that keep coming are held eight reloads' time at most", []step{
+		{"changes that keep coming are held eight reloads' time at most", 0, []step{
 			{at: 0, call: "reloaded", took: s},
 			{at: 0, call: "mayHold", want: true},
 			{at: 0, call: "hold", want: s},
@@ -62,7 +63,7 @@ func TestReloadPacer(t *testing.T) {
 			{at: 11*s + 100*ms, call: "wait", want: time.Duration(0)},
 			{at: 11*s + 100*ms, call: "mayHold", want: false},
 		}},
-		{"a slow reload is held ten seconds at most", []step{
+		{"a slow reload is held ten seconds at most", 0, []step{
 			{at: 0, call: "reloaded", took: 3 * s},
 			{at: s, call: "mayHold", want: true},
 			{at: s, call: "hold", want: 3 * s},
@@ -72,11 +73,28 @@ func TestReloadPacer(t *testing.T) {
 			{at: 9 * s, call: "wait", want: 2 * s},
 			{at: 11 * s, call: "wait", want: time.Duration(0)},
 		}},
+		{"a reload interval longer than the reload stands for it", 3 * s, []step{
+			{at: 0, call: "reloaded", took: 100 * ms},
+			{at: 2 * s, call: "mayHold", want: true},
+			{at: 2 * s, call: "hold", want: 3 * s},
+			{at: 4 * s, call: "wait", want: 3 * s},
+			{at: 7 * s, call: "wait", want: time.Duration(0)},
+			{at: 7 * s, call: "mayHold", want: false},
+			{at: 7 * s, call: "reloaded", took: 100 * ms},
+			{at: 10*s + 100*ms, call: "mayHold", want: false},
+		}},
+		{"a long reload interval is the longest hold", 20 * s, []step{
+			{at: 0, call: "reloaded", took: 100 * ms},
+			{at: 0, call: "mayHold", want: true},
+			{at: 0, call: "hold", want: 20 * s},
+			{at: 19 * s, call: "wait", want: s},
+			{at: 20 * s, call: "wait", want: time.Duration(0)},
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-			var p reloadPacer
+			p := reloadPacer{interval: tc.interval}
 			for i, st := range tc.steps {
 				now := start.Add(st.at)
 				var got any
