@@ -26,7 +26,7 @@ import (
 )
 
 // statusWorkers bounds the status writes in flight for one reconcile.
-const statusWorkers = 8
+const statusWorkers = 32
 
 // defaultExpiryWarning is used when the HAProxy leaves
 // certificateExpiryWarning unset.
