@@ -144,13 +144,13 @@ func (r *HAProxyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// only a change to what the operator wrote, or a deletion, is.
 		Owns(&appsv1.Deployment{}, ownedSpec).
 		Owns(&policyv1.PodDisruptionBudget{}, ownedSpec).
-		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.forPod)).
-		Watches(&v1alpha1.TCPMapping{}, handler.EnqueueRequestsFromMapFunc(r.forSelected), specOrLabels).
-		Watches(&v1alpha1.TLSContext{}, handler.EnqueueRequestsFromMapFunc(r.forTLSContext), specOrLabels).
-		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.forService)).
-		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(r.forEndpointSlice)).
-		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.forAll)).
-		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.forSecret))
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.changes(r.forPod))).
+		Watches(&v1alpha1.TCPMapping{}, handler.EnqueueRequestsFromMapFunc(r.changes(r.forSelected)), specOrLabels).
+		Watches(&v1alpha1.TLSContext{}, handler.EnqueueRequestsFromMapFunc(r.changes(r.forTLSContext)), specOrLabels).
+		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.changes(r.forService))).
+		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(r.changes(r.forEndpointSlice))).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.changes(r.forAll))).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.changes(r.forSecret)))
 	if err := r.watchReferenceGrants(mgr, b); err != nil {
 		return err
 	}
@@ -382,6 +382,19 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		return reconcile.Result{RequeueAfter: exclusionTTL + time.Second}, nil
 	}
 	return reconcile.Result{}, nil
+}
+
+// changes notes, for each HAProxy's reload pacer, when the watch events
+// mapFn maps to it came.
+func (r *HAProxyReconciler) changes(mapFn handler.MapFunc) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		reqs := mapFn(ctx, o)
+		now := time.Now()
+		for _, req := range reqs {
+			r.pacerFor(req.NamespacedName).input(now)
+		}
+		return reqs
+	}
 }
 
 // pacerFor is the reload pacer of one HAProxy.

@@ -32,8 +32,11 @@ type reloadPacer struct {
 	took  time.Duration
 	ended time.Time
 	// heldSince is when a reload was first held; zero when none is.
-	// lastSeen is the last reconcile since.
-	heldSince, lastSeen time.Time
+	heldSince time.Time
+	// changed is when an input of the HAProxy last changed (a watch
+	// event that reconciles it). Reconciles do not count: a held one
+	// asks to be run again, and that run is no change.
+	changed time.Time
 	// released: the hold just ended, and the reconcile it ended for
 	// reloads whatever came.
 	released bool
@@ -57,13 +60,27 @@ func (p *reloadPacer) wait(now time.Time) time.Duration {
 	if p.heldSince.IsZero() {
 		return 0
 	}
-	due := p.heldSince.Add(p.longest())
-	if !now.Before(due) || now.Sub(p.lastSeen) >= p.quiet() {
+	// Quiet since the hold or the last change, whichever is later.
+	last := p.heldSince
+	if p.changed.After(last) {
+		last = p.changed
+	}
+	due := last.Add(p.quiet())
+	if longest := p.heldSince.Add(p.longest()); longest.Before(due) {
+		due = longest
+	}
+	if !now.Before(due) {
 		p.heldSince, p.released = time.Time{}, true
 		return 0
 	}
-	p.lastSeen = now
-	return min(due.Sub(now), p.quiet())
+	return due.Sub(now)
+}
+
+// input records that an input changed at now.
+func (p *reloadPacer) input(now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.changed = now
 }
 
 // mayHold says whether a reload needed at now may be held: the last
@@ -83,7 +100,7 @@ func (p *reloadPacer) mayHold(now time.Time) bool {
 func (p *reloadPacer) hold(now time.Time) time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.heldSince, p.lastSeen = now, now
+	p.heldSince = now
 	return p.quiet()
 }
 

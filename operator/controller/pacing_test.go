@@ -10,7 +10,7 @@ import (
 func TestReloadPacer(t *testing.T) {
 	type step struct {
 		at   time.Duration
-		call string // reloaded (took), mayHold, hold, wait
+		call string // reloaded (took), input, mayHold, hold, wait
 		took time.Duration
 		want any // bool for mayHold, time.Duration for hold and wait
 	}
@@ -32,44 +32,55 @@ func TestReloadPacer(t *testing.T) {
 		}},
 		{"a change within a reload's time of the last is held until the changes stop", 0, []step{
 			{at: 0, call: "reloaded", took: s},
+			{at: 400 * ms, call: "input"},
 			{at: 500 * ms, call: "mayHold", want: true},
 			{at: 500 * ms, call: "hold", want: s},
+			{at: 900 * ms, call: "input"},
 			{at: 900 * ms, call: "wait", want: s},
+			{at: 1800 * ms, call: "input"},
 			{at: 1800 * ms, call: "wait", want: s},
-			// No reconcile for a reload's time: it goes out, unheld.
+			// Run again as asked, with no change since: still held.
+			{at: 2000 * ms, call: "wait", want: 800 * ms},
+			// No change for a reload's time: it goes out, unheld.
 			{at: 2800 * ms, call: "wait", want: time.Duration(0)},
 			{at: 2800 * ms, call: "mayHold", want: false},
 			{at: 2800 * ms, call: "wait", want: time.Duration(0)},
 		}},
+		{"a held reload waits a reload's time even when the change came before", 0, []step{
+			{at: 0, call: "input"},
+			{at: 0, call: "reloaded", took: s},
+			{at: 500 * ms, call: "mayHold", want: true},
+			{at: 500 * ms, call: "hold", want: s},
+			{at: 1400 * ms, call: "wait", want: 100 * ms},
+			{at: 1500 * ms, call: "wait", want: time.Duration(0)},
+		}},
 		{"changes that keep coming are held eight reloads' time at most", 0, []step{
 			{at: 0, call: "reloaded", took: s},
-			{at: 0, call: "mayHold", want: true},
-			{at: 0, call: "hold", want: s},
-			{at: 3 * s, call: "wait", want: time.Duration(0)}, // quiet for 3 s
-			{at: 3 * s, call: "mayHold", want: false},
-			{at: 3 * s, call: "reloaded", took: s},
-			{at: 3*s + 100*ms, call: "mayHold", want: true},
-			{at: 3*s + 100*ms, call: "hold", want: s},
-			{at: 3*s + 900*ms, call: "wait", want: s},
-			{at: 3*s + 1700*ms, call: "wait", want: s},
-			{at: 3*s + 2500*ms, call: "wait", want: s},
-			{at: 3*s + 3300*ms, call: "wait", want: s},
-			{at: 3*s + 4100*ms, call: "wait", want: s},
-			{at: 3*s + 4900*ms, call: "wait", want: s},
-			{at: 3*s + 5700*ms, call: "wait", want: s},
-			{at: 3*s + 6500*ms, call: "wait", want: s},
-			{at: 3*s + 7300*ms, call: "wait", want: 800 * ms},
-			{at: 3*s + 8000*ms, call: "wait", want: 100 * ms},
-			{at: 11*s + 100*ms, call: "wait", want: time.Duration(0)},
-			{at: 11*s + 100*ms, call: "mayHold", want: false},
+			{at: 100 * ms, call: "mayHold", want: true},
+			{at: 100 * ms, call: "hold", want: s},
+			{at: 900 * ms, call: "input"},
+			{at: 1700 * ms, call: "input"},
+			{at: 2500 * ms, call: "input"},
+			{at: 3300 * ms, call: "input"},
+			{at: 4100 * ms, call: "input"},
+			{at: 4900 * ms, call: "input"},
+			{at: 5700 * ms, call: "input"},
+			{at: 6500 * ms, call: "input"},
+			{at: 7300 * ms, call: "input"},
+			{at: 7300 * ms, call: "wait", want: 800 * ms},
+			{at: 8000 * ms, call: "input"},
+			{at: 8000 * ms, call: "wait", want: 100 * ms},
+			{at: 8100 * ms, call: "wait", want: time.Duration(0)},
+			{at: 8100 * ms, call: "mayHold", want: false},
 		}},
 		{"a slow reload is held ten seconds at most", 0, []step{
 			{at: 0, call: "reloaded", took: 3 * s},
 			{at: s, call: "mayHold", want: true},
 			{at: s, call: "hold", want: 3 * s},
-			{at: 3 * s, call: "wait", want: 3 * s},
-			{at: 5 * s, call: "wait", want: 3 * s},
-			{at: 7 * s, call: "wait", want: 3 * s},
+			{at: 3 * s, call: "input"},
+			{at: 5 * s, call: "input"},
+			{at: 7 * s, call: "input"},
+			{at: 9 * s, call: "input"},
 			{at: 9 * s, call: "wait", want: 2 * s},
 			{at: 11 * s, call: "wait", want: time.Duration(0)},
 		}},
@@ -77,6 +88,7 @@ func TestReloadPacer(t *testing.T) {
 			{at: 0, call: "reloaded", took: 100 * ms},
 			{at: 2 * s, call: "mayHold", want: true},
 			{at: 2 * s, call: "hold", want: 3 * s},
+			{at: 4 * s, call: "input"},
 			{at: 4 * s, call: "wait", want: 3 * s},
 			{at: 7 * s, call: "wait", want: time.Duration(0)},
 			{at: 7 * s, call: "mayHold", want: false},
@@ -87,6 +99,7 @@ func TestReloadPacer(t *testing.T) {
 			{at: 0, call: "reloaded", took: 100 * ms},
 			{at: 0, call: "mayHold", want: true},
 			{at: 0, call: "hold", want: 20 * s},
+			{at: 10 * s, call: "input"},
 			{at: 19 * s, call: "wait", want: s},
 			{at: 20 * s, call: "wait", want: time.Duration(0)},
 		}},
@@ -101,6 +114,9 @@ func TestReloadPacer(t *testing.T) {
 				switch st.call {
 				case "reloaded":
 					p.reloaded(st.took, now)
+					continue
+				case "input":
+					p.input(now)
 					continue
 				case "mayHold":
 					got = p.mayHold(now)

@@ -49,7 +49,7 @@ func (r *HAProxyReconciler) watchReferenceGrants(mgr ctrl.Manager, b *builder.Bu
 			"crd", "referencegrants."+gatewayv1beta1.GroupName)
 		return nil
 	}
-	b.Watches(&gatewayv1beta1.ReferenceGrant{}, handler.EnqueueRequestsFromMapFunc(r.forReferenceGrant))
+	b.Watches(&gatewayv1beta1.ReferenceGrant{}, handler.EnqueueRequestsFromMapFunc(r.changes(r.forReferenceGrant)))
 	return nil
 }
 
