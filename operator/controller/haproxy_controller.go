@@ -259,11 +259,22 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	tr := r.translateSince(ctx, req.NamespacedName, &snap, versions)
 	res, rendered, hash := tr.res, tr.rendered, tr.hash
 	took.mark("translate")
-	if err := r.ensureOwned(ctx, &hap, res); err != nil {
+	ensureOwned := func(res translate.Result) (reconcile.Result, error) {
+		err := r.ensureOwned(ctx, &hap, res)
 		if conflict := (*nameConflictError)(nil); errors.As(err, &conflict) {
 			return reconcile.Result{RequeueAfter: time.Minute}, r.reportNameConflict(ctx, &hap, conflict)
 		}
 		return reconcile.Result{}, err
+	}
+	// When the reload may be held, the owned objects (a Service with a
+	// port per listener: a megabyte at 10,000 mappings) are made right
+	// after the apply, for what the instances then run, rather than for
+	// a held configuration.
+	ownedFirst := !holdReload
+	if ownedFirst {
+		if result, err := ensureOwned(res); err != nil || !result.IsZero() {
+			return result, err
+		}
 	}
 
 	var (
@@ -340,6 +351,11 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		tr = translated{revision: r.revisions.Add(1)}
 	}
 	metrics.Exclusions.WithLabelValues(klogRef(&hap)).Set(float64(len(snap.Exclusions)))
+	if round == 0 && !ownedFirst {
+		if result, err := ensureOwned(res); err != nil || !result.IsZero() {
+			return result, err
+		}
+	}
 	if round == 0 {
 		versions.keep()
 		r.translations.Store(req.NamespacedName, &lastTranslation{versions: versions, res: res, rendered: rendered, hash: hash, revision: tr.revision})
