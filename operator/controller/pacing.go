@@ -60,7 +60,18 @@ func (p *reloadPacer) wait(now time.Time) time.Duration {
 	if p.heldSince.IsZero() {
 		return 0
 	}
-	// Quiet since the hold or the last change, whichever is later.
+	due := p.due()
+	if !now.Before(due) {
+		p.heldSince, p.released = time.Time{}, true
+		return 0
+	}
+	return due.Sub(now)
+}
+
+// due is when the held reload goes out: once the changes stopped for
+// quiet since the hold or the last change, whichever is later, and
+// longest after the hold at the latest.
+func (p *reloadPacer) due() time.Time {
 	last := p.heldSince
 	if p.changed.After(last) {
 		last = p.changed
@@ -69,11 +80,7 @@ func (p *reloadPacer) wait(now time.Time) time.Duration {
 	if longest := p.heldSince.Add(p.longest()); longest.Before(due) {
 		due = longest
 	}
-	if !now.Before(due) {
-		p.heldSince, p.released = time.Time{}, true
-		return 0
-	}
-	return due.Sub(now)
+	return due
 }
 
 // input records that an input changed at now.
@@ -101,7 +108,7 @@ func (p *reloadPacer) hold(now time.Time) time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.heldSince = now
-	return p.quiet()
+	return p.due().Sub(now)
 }
 
 // reloaded records a reload that took took and ended at end.

@@ -95,6 +95,13 @@ func TestReloadPacer(t *testing.T) {
 			{at: 7 * s, call: "reloaded", took: 100 * ms},
 			{at: 10*s + 100*ms, call: "mayHold", want: false},
 		}},
+		{"a reload slower than the longest hold is held that long", 0, []step{
+			{at: 0, call: "reloaded", took: 22 * s},
+			{at: s, call: "mayHold", want: true},
+			{at: s, call: "hold", want: 10 * s},
+			{at: 5 * s, call: "wait", want: 6 * s},
+			{at: 11 * s, call: "wait", want: time.Duration(0)},
+		}},
 		{"a long reload interval is the longest hold", 20 * s, []step{
 			{at: 0, call: "reloaded", took: 100 * ms},
 			{at: 0, call: "mayHold", want: true},
