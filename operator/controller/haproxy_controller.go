@@ -266,16 +266,6 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		}
 		return reconcile.Result{}, err
 	}
-	// When the reload may be held, the owned objects (a Service with a
-	// port per listener: a megabyte at 10,000 mappings) are made right
-	// after the apply, for what the instances then run, rather than for
-	// a held configuration.
-	ownedFirst := !holdReload
-	if ownedFirst {
-		if result, err := ensureOwned(res); err != nil || !result.IsZero() {
-			return result, err
-		}
-	}
 
 	var (
 		targets           []target
@@ -351,11 +341,14 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		tr = translated{revision: r.revisions.Add(1)}
 	}
 	metrics.Exclusions.WithLabelValues(klogRef(&hap)).Set(float64(len(snap.Exclusions)))
-	if round == 0 && !ownedFirst {
-		if result, err := ensureOwned(res); err != nil || !result.IsZero() {
-			return result, err
-		}
+	// The owned objects follow what the instances now run: the Service
+	// has a port per listener, a megabyte at 10,000 mappings, and written
+	// before the apply it delayed every new port by its write (and was
+	// written for held configurations too). Statuses come after it.
+	if result, err := ensureOwned(res); err != nil || !result.IsZero() {
+		return result, err
 	}
+	took.mark("owned")
 	if round == 0 {
 		versions.keep()
 		r.translations.Store(req.NamespacedName, &lastTranslation{versions: versions, res: res, rendered: rendered, hash: hash, revision: tr.revision})
@@ -363,9 +356,6 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		// Translated again with other exclusions than versions says: the
 		// next reconcile starts afresh.
 		r.translations.Delete(req.NamespacedName)
-		if err := r.ensureOwned(ctx, &hap, res); err != nil {
-			return reconcile.Result{}, err
-		}
 	}
 
 	recordMappings(klogRef(&hap), res, instances)
