@@ -117,7 +117,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	probeAddr := fs.String("health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	pprofAddr := fs.String("pprof-bind-address", "", "address of Go's /debug/pprof profiles, for measuring the operator (empty disables; bind it to loopback)")
 	gcPercent := fs.Int("gc-percent", defaultGCPercent, "heap growth, in percent of the live heap, before Go collects garbage (Go's GOGC, which wins when set and this flag is not); lower saves memory and costs CPU")
-	reloadInterval := fs.Duration("reload-interval", 0, "while changes that need a reload keep coming, the least time between reloads: one within this time of the last reload waits until the changes stop for this time, 10 s at most, or 8 times this when longer (0: the last reload's own duration, always counted when longer)")
+	reloadInterval := fs.Duration("reload-interval", 0, "while changes that need a reload keep coming, the least time between reloads: one within this time of the last reload waits until the changes stop for this time, at most 8 times this and 10 s (or this, when longer than 10 s); the last reload's own duration counts when longer (0: only that)")
 	leaderElect := fs.Bool("leader-elect", false, "elect a leader, so only one replica reconciles")
 	leaderNS := fs.String("leader-election-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the leader election Lease (default: $POD_NAMESPACE)")
 	image := fs.String("instance-image", DefaultInstanceImage, "default HAProxy instance image")
