@@ -315,12 +315,12 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		instances, refused, refusedBy = r.applyAll(ctx, &hap, targets, desired, hash)
 		took.mark("apply")
 		if anyInstance(instances, func(in instance) bool { return in.Reloaded }) {
-			pacer.reloaded(time.Since(applyStart), time.Now())
+			pacer.reloaded(time.Since(applyStart), time.Now(), len(rendered.Text))
 		}
 		if anyInstance(instances, func(in instance) bool { return in.Held }) {
 			// Nothing of this reconcile is kept: the one that reloads
 			// translates, and writes statuses, from the last applied.
-			wait := pacer.hold(time.Now())
+			wait := pacer.hold(time.Now(), len(rendered.Text))
 			logger.Info("Holding a reload while changes keep coming", "quiet", wait, "atMost", pacer.longest())
 			return reconcile.Result{RequeueAfter: wait}, nil
 		}

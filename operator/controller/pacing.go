@@ -21,6 +21,10 @@ const maxReloadHold = 10 * time.Second
 // came meanwhile. Everything, reload or not, waits while a reload is held:
 // what the instances run stays one configuration the operator made. A
 // reload interval, when set and longer, stands for the reload's time.
+// A reload's cost grows with the configuration: the longest hold counts
+// with the last reload's time scaled to the held configuration's size,
+// so a burst into a small configuration is not reloaded at the pace of
+// its first, cheap reloads.
 type reloadPacer struct {
 	// interval is the least time counted as a reload's (the operator's
 	// --reload-interval).
@@ -31,6 +35,11 @@ type reloadPacer struct {
 	// the new worker running; ended is when it ended.
 	took  time.Duration
 	ended time.Time
+	// size is the length of the configuration the last reload loaded.
+	size int
+	// heldCost is the last reload's time scaled to the size of the
+	// configuration held.
+	heldCost time.Duration
 	// heldSince is when a reload was first held; zero when none is.
 	heldSince time.Time
 	// changed is when an input of the HAProxy last changed (a watch
@@ -48,7 +57,7 @@ func (p *reloadPacer) quiet() time.Duration { return max(p.took, p.interval) }
 
 // longest is how long a reload is held at most.
 func (p *reloadPacer) longest() time.Duration {
-	return min(8*p.quiet(), max(maxReloadHold, p.interval))
+	return min(8*max(p.quiet(), p.heldCost), max(maxReloadHold, p.interval))
 }
 
 // wait is how long a reconcile at now waits before it does anything: 0
@@ -102,18 +111,22 @@ func (p *reloadPacer) mayHold(now time.Time) bool {
 	return !p.ended.IsZero() && now.Sub(p.ended) < p.quiet()
 }
 
-// hold records that a reload was held at now and returns when to look
-// again.
-func (p *reloadPacer) hold(now time.Time) time.Duration {
+// hold records that a reload of a configuration of size bytes was held
+// at now and returns when to look again.
+func (p *reloadPacer) hold(now time.Time, size int) time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.heldSince = now
+	p.heldSince, p.heldCost = now, p.took
+	if p.size > 0 && size > p.size {
+		p.heldCost = time.Duration(float64(p.took) * float64(size) / float64(p.size))
+	}
 	return p.due().Sub(now)
 }
 
-// reloaded records a reload that took took and ended at end.
-func (p *reloadPacer) reloaded(took time.Duration, end time.Time) {
+// reloaded records a reload of a configuration of size bytes that took
+// took and ended at end.
+func (p *reloadPacer) reloaded(took time.Duration, end time.Time, size int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.took, p.ended = took, end
+	p.took, p.ended, p.size = took, end, size
 }

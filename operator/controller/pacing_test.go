@@ -12,6 +12,7 @@ func TestReloadPacer(t *testing.T) {
 		at   time.Duration
 		call string // reloaded (took), input, mayHold, hold, wait
 		took time.Duration
+		size int // of the configuration reloaded or held; 1 when not set
 		want any // bool for mayHold, time.Duration for hold and wait
 	}
 	s := time.Second
@@ -102,6 +103,26 @@ func TestReloadPacer(t *testing.T) {
 			{at: 5 * s, call: "wait", want: 6 * s},
 			{at: 11 * s, call: "wait", want: time.Duration(0)},
 		}},
+		{"a configuration grown since the last reload is held as long as its reload would take", 0, []step{
+			{at: 0, call: "reloaded", took: 100 * ms, size: 10_000},
+			{at: 50 * ms, call: "mayHold", want: true},
+			// 40 times the text: 4 s to reload, held 8 times that, 10 s
+			// at most, while the changes keep coming.
+			{at: 50 * ms, call: "hold", size: 400_000, want: 100 * ms},
+			{at: 100 * ms, call: "input"},
+			{at: 5 * s, call: "input"},
+			{at: 5 * s, call: "wait", want: 100 * ms},
+			{at: 9 * s, call: "input"},
+			{at: 10 * s, call: "input"},
+			{at: 10 * s, call: "wait", want: 50 * ms},
+			{at: 10*s + 50*ms, call: "wait", want: time.Duration(0)},
+		}},
+		{"a configuration grown since the last reload still goes out once the changes stop", 0, []step{
+			{at: 0, call: "reloaded", took: 100 * ms, size: 10_000},
+			{at: 50 * ms, call: "mayHold", want: true},
+			{at: 50 * ms, call: "hold", size: 400_000, want: 100 * ms},
+			{at: 150 * ms, call: "wait", want: time.Duration(0)},
+		}},
 		{"a long reload interval is the longest hold", 20 * s, []step{
 			{at: 0, call: "reloaded", took: 100 * ms},
 			{at: 0, call: "mayHold", want: true},
@@ -120,7 +141,7 @@ func TestReloadPacer(t *testing.T) {
 				var got any
 				switch st.call {
 				case "reloaded":
-					p.reloaded(st.took, now)
+					p.reloaded(st.took, now, max(st.size, 1))
 					continue
 				case "input":
 					p.input(now)
@@ -128,7 +149,7 @@ func TestReloadPacer(t *testing.T) {
 				case "mayHold":
 					got = p.mayHold(now)
 				case "hold":
-					got = p.hold(now)
+					got = p.hold(now, max(st.size, 1))
 				case "wait":
 					got = p.wait(now)
 				}
