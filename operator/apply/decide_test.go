@@ -288,8 +288,17 @@ func TestAHeldReloadSendsNothing(t *testing.T) {
 				t.Errorf("new port: %+v", out)
 			}
 
-			// A restarted operator knows nothing of what runs.
+			// Someone else changed the instance: what runs is read again,
+			// and what it needs goes out.
 			r.version++
+			out = run(t, a, r, held(relay(0, 100)))
+			if out.Held || !out.Reloaded {
+				t.Errorf("version moved, held: %+v (sent %q)", out, r.take())
+			}
+			r.take()
+
+			// A restarted operator knows nothing of what runs.
+			r.stored, r.version = "", r.version+1
 			out = run(t, apply.NewApplier(), r, held(relay(0, 100)))
 			if out.Held || !out.Reloaded {
 				t.Errorf("unknown instance, held: %+v (sent %q)", out, r.take())
