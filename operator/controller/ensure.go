@@ -46,7 +46,7 @@ func owns(hap *v1alpha1.HAProxy, o metav1.Object) bool {
 // createOrUpdateOwned is CreateOrUpdate that refuses to touch an object
 // hap does not control.
 func (r *HAProxyReconciler) createOrUpdateOwned(ctx context.Context, hap *v1alpha1.HAProxy, kind string, obj client.Object, mutate func() error) error {
-	_, err := controllerutil.CreateOrUpdate(ctx, r.Client, obj, func() error {
+	result, err := controllerutil.CreateOrUpdate(ctx, r.Client, obj, func() error {
 		if obj.GetResourceVersion() != "" && !owns(hap, obj) {
 			return &nameConflictError{kind: kind, key: klogRef(obj)}
 		}
@@ -63,6 +63,9 @@ func (r *HAProxyReconciler) createOrUpdateOwned(ctx context.Context, hap *v1alph
 			return conflict
 		}
 		return fmt.Errorf("apply %s %s: %w", kind, klogRef(obj), err)
+	}
+	if _, isService := obj.(*corev1.Service); isService && result != controllerutil.OperationResultNone {
+		r.serviceWrites.wrote(obj)
 	}
 	return nil
 }

@@ -82,6 +82,9 @@ type HAProxyReconciler struct {
 	translations sync.Map // types.NamespacedName -> *lastTranslation
 	// channelChecks are the control channel Secrets found good, and when.
 	channelChecks sync.Map // channelCheck -> time.Time
+	// serviceWrites are the versions the operator's writes left on its
+	// owned Services.
+	serviceWrites ownWrites
 	// ownedSeen are, per HAProxy, the owned objects last made right.
 	ownedSeen sync.Map // types.NamespacedName -> ownedState
 	// statusMemos remember which mapping statuses are right.
@@ -147,7 +150,7 @@ func (r *HAProxyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.changes(r.forPod))).
 		Watches(&v1alpha1.TCPMapping{}, handler.EnqueueRequestsFromMapFunc(r.changes(r.forSelected)), specOrLabels).
 		Watches(&v1alpha1.TLSContext{}, handler.EnqueueRequestsFromMapFunc(r.changes(r.forTLSContext)), specOrLabels).
-		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.changes(r.forService))).
+		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.changes(r.forService)), builder.WithPredicates(r.serviceWrites.notEchoes())).
 		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(r.changes(r.forEndpointSlice))).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.changes(r.forAll))).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.changes(r.forSecret)))
