@@ -312,6 +312,9 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		took.mark("render")
 		var refused *apply.RefusedError
 		var refusedBy *target
+		if round == 0 && !holdReload {
+			holdReload = pacer.resumes(time.Now(), len(rendered.Text))
+		}
 		desired := apply.Desired{Config: rendered.Text, Digest: rendered.Digest(), Model: res.Config, Revision: tr.revision, Since: tr.since, Changed: tr.changed,
 			HoldReload: holdReload && round == 0}
 		applyStart := time.Now()

@@ -24,7 +24,11 @@ const maxReloadHold = 10 * time.Second
 // A reload's cost grows with the configuration: the longest hold counts
 // with the last reload's time scaled to the held configuration's size,
 // so a burst into a small configuration is not reloaded at the pace of
-// its first, cheap reloads.
+// its first, cheap reloads. The held configuration keeps growing while
+// the changes come, and a held reconcile does not look at it: so a hold
+// that reaches its longest while changes still come resumes, once the
+// released reconcile has the configuration in hand, if that one would
+// cost enough to have been held longer.
 type reloadPacer struct {
 	// interval is the least time counted as a reload's (the operator's
 	// --reload-interval).
@@ -49,6 +53,9 @@ type reloadPacer struct {
 	// released: the hold just ended, and the reconcile it ended for
 	// reloads whatever came.
 	released bool
+	// resumable is when the hold that just ended began, when it ended at
+	// its longest while changes still came; zero otherwise.
+	resumable time.Time
 }
 
 // quiet is how long the changes must stop for a held reload to go out,
@@ -56,8 +63,20 @@ type reloadPacer struct {
 func (p *reloadPacer) quiet() time.Duration { return max(p.took, p.interval) }
 
 // longest is how long a reload is held at most.
-func (p *reloadPacer) longest() time.Duration {
-	return min(8*max(p.quiet(), p.heldCost), max(maxReloadHold, p.interval))
+func (p *reloadPacer) longest() time.Duration { return p.longestFor(p.heldCost) }
+
+// longestFor is how long a reload that would cost cost is held at most.
+func (p *reloadPacer) longestFor(cost time.Duration) time.Duration {
+	return min(8*max(p.quiet(), cost), max(maxReloadHold, p.interval))
+}
+
+// costOf is the last reload's time scaled to a configuration of size
+// bytes, when that is larger than the one reloaded.
+func (p *reloadPacer) costOf(size int) time.Duration {
+	if p.size > 0 && size > p.size {
+		return time.Duration(float64(p.took) * float64(size) / float64(p.size))
+	}
+	return p.took
 }
 
 // wait is how long a reconcile at now waits before it does anything: 0
@@ -71,6 +90,10 @@ func (p *reloadPacer) wait(now time.Time) time.Duration {
 	}
 	due := p.due()
 	if !now.Before(due) {
+		p.resumable = time.Time{}
+		if now.Before(p.changed.Add(p.quiet())) {
+			p.resumable = p.heldSince
+		}
 		p.heldSince, p.released = time.Time{}, true
 		return 0
 	}
@@ -108,17 +131,36 @@ func (p *reloadPacer) mayHold(now time.Time) bool {
 		p.released = false
 		return false
 	}
+	p.resumable = time.Time{}
 	return !p.ended.IsZero() && now.Sub(p.ended) < p.quiet()
 }
 
+// resumes says whether the reconcile a hold was just released for holds
+// on: the hold ended at its longest while changes still came, and the
+// configuration now in hand, of size bytes, would cost enough to be held
+// longer than it was.
+func (p *reloadPacer) resumes(now time.Time, size int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.resumable.IsZero() {
+		return false
+	}
+	if now.Before(p.resumable.Add(p.longestFor(p.costOf(size)))) {
+		return true
+	}
+	p.resumable = time.Time{}
+	return false
+}
+
 // hold records that a reload of a configuration of size bytes was held
-// at now and returns when to look again.
+// at now, or resumed the hold that just ended, and returns when to look
+// again.
 func (p *reloadPacer) hold(now time.Time, size int) time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.heldSince, p.heldCost = now, p.took
-	if p.size > 0 && size > p.size {
-		p.heldCost = time.Duration(float64(p.took) * float64(size) / float64(p.size))
+	p.heldSince, p.heldCost = now, p.costOf(size)
+	if !p.resumable.IsZero() {
+		p.heldSince, p.resumable = p.resumable, time.Time{}
 	}
 	return p.due().Sub(now)
 }

@@ -10,10 +10,10 @@ import (
 func TestReloadPacer(t *testing.T) {
 	type step struct {
 		at   time.Duration
-		call string // reloaded (took), input, mayHold, hold, wait
+		call string // reloaded (took), input, mayHold, resumes, hold, wait
 		took time.Duration
 		size int // of the configuration reloaded or held; 1 when not set
-		want any // bool for mayHold, time.Duration for hold and wait
+		want any // bool for mayHold and resumes, time.Duration for hold and wait
 	}
 	s := time.Second
 	ms := time.Millisecond
@@ -123,6 +123,56 @@ func TestReloadPacer(t *testing.T) {
 			{at: 50 * ms, call: "hold", size: 400_000, want: 100 * ms},
 			{at: 150 * ms, call: "wait", want: time.Duration(0)},
 		}},
+		{"a hold that reached its longest resumes when the configuration grew meanwhile", 0, []step{
+			{at: 0, call: "reloaded", took: 100 * ms, size: 10_000},
+			{at: 50 * ms, call: "mayHold", want: true},
+			{at: 50 * ms, call: "hold", size: 10_000, want: 100 * ms},
+			{at: 100 * ms, call: "input"},
+			{at: 500 * ms, call: "input"},
+			{at: 800 * ms, call: "input"},
+			// Eight reloads' time of the configuration it was held with.
+			{at: 850 * ms, call: "wait", want: time.Duration(0)},
+			{at: 850 * ms, call: "mayHold", want: false},
+			// The released reconcile's configuration grew 40 times: 4 s to
+			// reload, so held on, 10 s from the hold's start at most.
+			{at: 850 * ms, call: "resumes", size: 400_000, want: true},
+			{at: 850 * ms, call: "hold", size: 400_000, want: 50 * ms},
+			{at: 5 * s, call: "input"},
+			{at: 9 * s, call: "input"},
+			{at: 10 * s, call: "input"},
+			{at: 10 * s, call: "wait", want: 50 * ms},
+			{at: 10*s + 50*ms, call: "wait", want: time.Duration(0)},
+			{at: 10*s + 50*ms, call: "mayHold", want: false},
+			{at: 10*s + 50*ms, call: "resumes", size: 800_000, want: false},
+		}},
+		{"a hold that ended because the changes stopped does not resume", 0, []step{
+			{at: 0, call: "reloaded", took: 100 * ms, size: 10_000},
+			{at: 50 * ms, call: "mayHold", want: true},
+			{at: 50 * ms, call: "hold", size: 10_000, want: 100 * ms},
+			{at: 150 * ms, call: "wait", want: time.Duration(0)},
+			{at: 150 * ms, call: "mayHold", want: false},
+			{at: 150 * ms, call: "resumes", size: 400_000, want: false},
+		}},
+		{"a hold does not resume for a configuration that did not grow", 0, []step{
+			{at: 0, call: "reloaded", took: 100 * ms, size: 10_000},
+			{at: 50 * ms, call: "mayHold", want: true},
+			{at: 50 * ms, call: "hold", size: 10_000, want: 100 * ms},
+			{at: 800 * ms, call: "input"},
+			{at: 850 * ms, call: "wait", want: time.Duration(0)},
+			{at: 850 * ms, call: "mayHold", want: false},
+			{at: 850 * ms, call: "resumes", size: 10_000, want: false},
+		}},
+		{"a later reconcile does not resume a hold released before", 0, []step{
+			{at: 0, call: "reloaded", took: 100 * ms, size: 10_000},
+			{at: 50 * ms, call: "mayHold", want: true},
+			{at: 50 * ms, call: "hold", size: 10_000, want: 100 * ms},
+			{at: 800 * ms, call: "input"},
+			{at: 850 * ms, call: "wait", want: time.Duration(0)},
+			{at: 850 * ms, call: "mayHold", want: false},
+			// That reconcile needed no reload; the next one comes later.
+			{at: 2 * s, call: "mayHold", want: false},
+			{at: 2 * s, call: "resumes", size: 400_000, want: false},
+		}},
 		{"a long reload interval is the longest hold", 20 * s, []step{
 			{at: 0, call: "reloaded", took: 100 * ms},
 			{at: 0, call: "mayHold", want: true},
@@ -150,6 +200,8 @@ func TestReloadPacer(t *testing.T) {
 					got = p.mayHold(now)
 				case "hold":
 					got = p.hold(now, max(st.size, 1))
+				case "resumes":
+					got = p.resumes(now, max(st.size, 1))
 				case "wait":
 					got = p.wait(now)
 				}
