@@ -207,8 +207,12 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		}
 	}
 	pacer := r.pacerFor(req.NamespacedName)
-	if wait := pacer.wait(time.Now()); wait > 0 {
+	wait, released := pacer.wait(time.Now())
+	if wait > 0 {
 		return reconcile.Result{RequeueAfter: wait}, nil
+	}
+	if released != nil {
+		logger.Info("Releasing a held reload", released.logFields()...)
 	}
 	// Asked before the reconcile's own work, which at 10,000 mappings
 	// takes longer than the back-to-back window.
@@ -403,7 +407,7 @@ func (r *HAProxyReconciler) changes(mapFn handler.MapFunc) handler.MapFunc {
 		reqs := mapFn(ctx, o)
 		now := time.Now()
 		for _, req := range reqs {
-			r.pacerFor(req.NamespacedName).input(now)
+			r.pacerFor(req.NamespacedName).input(now, o)
 		}
 		return reqs
 	}

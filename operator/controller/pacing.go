@@ -1,8 +1,12 @@
 package controller
 
 import (
+	"fmt"
+	"reflect"
 	"sync"
 	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // maxReloadHold bounds how long a change that needs a reload waits while
@@ -56,6 +60,23 @@ type reloadPacer struct {
 	// resumable is when the hold that just ended began, when it ended at
 	// its longest while changes still came; zero otherwise.
 	resumable time.Time
+	// heldChanges counts the input changes since the hold began, and
+	// lastChange names the last one, for the log of its release.
+	heldChanges int
+	lastChange  string
+}
+
+// heldRelease is what the log says of a hold as it ends.
+type heldRelease struct {
+	heldFor    time.Duration
+	changes    int
+	lastChange string
+	// whileChanging: the hold ended at its longest, changes still coming.
+	whileChanging bool
+}
+
+func (h *heldRelease) logFields() []any {
+	return []any{"heldFor", h.heldFor, "changesWhileHeld", h.changes, "lastChange", h.lastChange, "changesStillComing", h.whileChanging}
 }
 
 // quiet is how long the changes must stop for a held reload to go out,
@@ -81,23 +102,25 @@ func (p *reloadPacer) costOf(size int) time.Duration {
 
 // wait is how long a reconcile at now waits before it does anything: 0
 // when no reload is held, or when the held one is due, which it then
-// releases.
-func (p *reloadPacer) wait(now time.Time) time.Duration {
+// releases and describes.
+func (p *reloadPacer) wait(now time.Time) (time.Duration, *heldRelease) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.heldSince.IsZero() {
-		return 0
+		return 0, nil
 	}
 	due := p.due()
-	if !now.Before(due) {
-		p.resumable = time.Time{}
-		if now.Before(p.changed.Add(p.quiet())) {
-			p.resumable = p.heldSince
-		}
-		p.heldSince, p.released = time.Time{}, true
-		return 0
+	if now.Before(due) {
+		return due.Sub(now), nil
 	}
-	return due.Sub(now)
+	rel := &heldRelease{heldFor: now.Sub(p.heldSince), changes: p.heldChanges, lastChange: p.lastChange,
+		whileChanging: now.Before(p.changed.Add(p.quiet()))}
+	p.resumable = time.Time{}
+	if rel.whileChanging {
+		p.resumable = p.heldSince
+	}
+	p.heldSince, p.released = time.Time{}, true
+	return 0, rel
 }
 
 // due is when the held reload goes out: once the changes stopped for
@@ -115,11 +138,15 @@ func (p *reloadPacer) due() time.Time {
 	return due
 }
 
-// input records that an input changed at now.
-func (p *reloadPacer) input(now time.Time) {
+// input records that an input, o, changed at now.
+func (p *reloadPacer) input(now time.Time, o client.Object) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.changed = now
+	if !p.heldSince.IsZero() {
+		p.heldChanges++
+		p.lastChange = fmt.Sprintf("%s %s/%s", reflect.Indirect(reflect.ValueOf(o)).Type().Name(), o.GetNamespace(), o.GetName())
+	}
 }
 
 // mayHold says whether a reload needed at now may be held: the last
@@ -161,6 +188,8 @@ func (p *reloadPacer) hold(now time.Time, size int) time.Duration {
 	p.heldSince, p.heldCost = now, p.costOf(size)
 	if !p.resumable.IsZero() {
 		p.heldSince, p.resumable = p.resumable, time.Time{}
+	} else {
+		p.heldChanges, p.lastChange = 0, ""
 	}
 	return p.due().Sub(now)
 }

@@ -3,6 +3,9 @@ package controller
 import (
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // TestReloadPacer walks a pacer through reloads, holds and releases; each
@@ -194,7 +197,7 @@ func TestReloadPacer(t *testing.T) {
 					p.reloaded(st.took, now, max(st.size, 1))
 					continue
 				case "input":
-					p.input(now)
+					p.input(now, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "svc"}})
 					continue
 				case "mayHold":
 					got = p.mayHold(now)
@@ -203,12 +206,41 @@ func TestReloadPacer(t *testing.T) {
 				case "resumes":
 					got = p.resumes(now, max(st.size, 1))
 				case "wait":
-					got = p.wait(now)
+					got, _ = p.wait(now)
 				}
 				if got != st.want {
 					t.Fatalf("step %d, %s at %v: got %v, want %v", i, st.call, st.at, got, st.want)
 				}
 			}
 		})
+	}
+}
+
+// TestReloadPacerDescribesItsRelease checks what the log of a released
+// hold says: how long it held, how many changes came and the last one.
+func TestReloadPacerDescribesItsRelease(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) time.Time { return start.Add(d) }
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "backend"}}
+	p := reloadPacer{}
+	p.reloaded(time.Second, at(0), 1)
+	p.input(at(100*time.Millisecond), svc) // before the hold: not counted
+	if !p.mayHold(at(200 * time.Millisecond)) {
+		t.Fatal("not held")
+	}
+	p.hold(at(200*time.Millisecond), 1)
+	for i := 1; i <= 8; i++ {
+		p.input(at(200*time.Millisecond+time.Duration(i)*time.Second), svc)
+	}
+	wait, rel := p.wait(at(8200 * time.Millisecond))
+	if wait != 0 || rel == nil {
+		t.Fatalf("the hold did not end at its longest: wait %v", wait)
+	}
+	want := heldRelease{heldFor: 8 * time.Second, changes: 8, lastChange: "Service ns/backend", whileChanging: true}
+	if *rel != want {
+		t.Fatalf("release %+v, want %+v", *rel, want)
+	}
+	if _, again := p.wait(at(9 * time.Second)); again != nil {
+		t.Fatalf("released twice: %+v", *again)
 	}
 }
