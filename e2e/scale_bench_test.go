@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -565,12 +566,29 @@ func (sb *scaleBench) teardown() {
 			})
 			return fmt.Errorf("%d mappings were left", len(list.Items))
 		}
-		if _, _, err := greeting(addr(sb.ip, cleartextBase), ""); err == nil {
-			return fmt.Errorf("port %d still serves", cleartextBase)
+		// Every port of the burst, not one: while a reload is held, the
+		// instance may run a configuration with only some of them gone.
+		for _, port := range sb.burstPorts() {
+			if conn, err := net.DialTimeout("tcp", addr(sb.ip, port), 2*time.Second); err == nil {
+				conn.Close()
+				return fmt.Errorf("port %d still listens", port)
+			}
 		}
 		return nil
 	})
 	sb.quiet()
+}
+
+// burstPorts are the ports the burst's mappings listen on.
+func (sb *scaleBench) burstPorts() []int32 {
+	var ports []int32
+	for i := 0; i < sb.cleartext(); i++ {
+		ports = append(ports, int32(cleartextBase+i))
+	}
+	for p := 0; p < sb.sniPorts(); p++ {
+		ports = append(ports, int32(sniBase+p))
+	}
+	return ports
 }
 
 // reconciles is the operator's count of HAProxy reconciles.
