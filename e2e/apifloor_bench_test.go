@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -12,7 +11,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/haproxy-tcp-operator/haproxy-tcp-operator/api/v1alpha1"
 )
@@ -32,20 +30,7 @@ type apiFloor struct {
 // with them. The writers are as many as the benchmark's creators (16) and
 // the operator's status workers (32).
 func apiFloors(b *testing.B, sb *scaleBench, runs int) []apiFloor {
-	assets, err := filepath.Abs("../bin/k8s")
-	if err != nil {
-		b.Fatal(err)
-	}
-	env := &envtest.Environment{
-		CRDDirectoryPaths:        []string{"../deploy/crd"},
-		ErrorIfCRDPathMissing:    true,
-		BinaryAssetsDirectory:    assets,
-		ControlPlaneStartTimeout: time.Minute,
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		b.Fatalf("start a second API server: %v", err)
-	}
+	env, cfg := secondAPIServer(b)
 	defer func() { _ = env.Stop() }()
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = -1, 0

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/go-logr/logr"
 	"k8s.io/client-go/rest"
@@ -110,4 +111,25 @@ func kubectl(ctx context.Context, stdin string, args ...string) (stdout, stderr 
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err = cmd.Run()
 	return out.String(), errb.String(), err
+}
+
+// secondAPIServer starts a kube-apiserver and etcd of the test's own with
+// this project's CRDs (and not Gateway API's); the caller stops it.
+func secondAPIServer(tb testing.TB) (*envtest.Environment, *rest.Config) {
+	tb.Helper()
+	assets, err := filepath.Abs("../bin/k8s")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	env := &envtest.Environment{
+		CRDDirectoryPaths:        []string{"../deploy/crd"},
+		ErrorIfCRDPathMissing:    true,
+		BinaryAssetsDirectory:    assets,
+		ControlPlaneStartTimeout: time.Minute,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		tb.Fatalf("start a second API server: %v", err)
+	}
+	return env, cfg
 }

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -22,7 +21,6 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gatewayv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 
@@ -243,23 +241,7 @@ func TestAllowAllHonoursCrossNamespaceReferences(t *testing.T) {
 // RefNotPermitted, says in the HAProxy's status that the CRD is missing,
 // and an HAProxy whose policy is AllowAll still honours them.
 func TestOperatorRunsWithoutTheReferenceGrantCRD(t *testing.T) {
-	// envtest's clients log through controller-runtime's logger, which
-	// this test process does not otherwise use.
-	ctrllog.SetLogger(logr.Discard())
-	assets, err := filepath.Abs("../bin/k8s")
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := &envtest.Environment{
-		CRDDirectoryPaths:        []string{"../deploy/crd"},
-		ErrorIfCRDPathMissing:    true,
-		BinaryAssetsDirectory:    assets,
-		ControlPlaneStartTimeout: time.Minute,
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("start a second API server: %v", err)
-	}
+	env, cfg := secondAPIServer(t)
 	t.Cleanup(func() { _ = env.Stop() })
 	c, err := client.New(cfg, client.Options{Scheme: cluster.client.Scheme()})
 	if err != nil {
