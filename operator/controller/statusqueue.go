@@ -182,6 +182,11 @@ func (m *statusMemo) advanceWhenWritten(jobs []func(context.Context) error, seri
 
 type statusSeen struct {
 	resourceVersion string
+	// replaced is the version the write that left resourceVersion was
+	// given. A batch worked out from a snapshot taken before that write
+	// still holds the object at this version: the write already gave it
+	// this verdict's status, and a write from it would only conflict.
+	replaced string
 	// result without its UpstreamTLSVerified pointer, which is another one
 	// each translation: hasUpstream and upstream hold its value.
 	result      translate.MappingResult
@@ -204,20 +209,29 @@ func seenAs(resourceVersion string, m translate.MappingResult, fleet string) sta
 	return s
 }
 
-// current reports whether key's status was found right for this version
-// of the object, this verdict and these instances.
+// current reports whether key's status was found right, or written, for
+// this version of the object, this verdict and these instances.
 func (m *statusMemo) current(key types.NamespacedName, resourceVersion string, result translate.MappingResult, fleet string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s, ok := m.seen[key]
-	return ok && s == seenAs(resourceVersion, result, fleet)
+	if !ok || (resourceVersion != s.resourceVersion && resourceVersion != s.replaced) {
+		return false
+	}
+	want := seenAs(s.resourceVersion, result, fleet)
+	want.replaced = s.replaced
+	return s == want
 }
 
-// record remembers that key's status is right at resourceVersion.
-func (m *statusMemo) record(key types.NamespacedName, resourceVersion string, result translate.MappingResult, fleet string) {
+// record remembers that key's status is right at resourceVersion, the
+// version a write left when given the object at replaced (the same
+// version when nothing was written).
+func (m *statusMemo) record(key types.NamespacedName, resourceVersion, replaced string, result translate.MappingResult, fleet string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.seen[key] = seenAs(resourceVersion, result, fleet)
+	s := seenAs(resourceVersion, result, fleet)
+	s.replaced = replaced
+	m.seen[key] = s
 }
 
 // sweep forgets mappings no longer served, once they are many.

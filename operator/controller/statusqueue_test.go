@@ -127,7 +127,7 @@ func TestStatusMemoAsksAgainWhenObjectVerdictOrInstancesChange(t *testing.T) {
 	if memo.current(db, "10", verdict, "fleet") {
 		t.Fatal("a status never looked at counts as current")
 	}
-	memo.record(db, "10", verdict, "fleet")
+	memo.record(db, "10", "10", verdict, "fleet")
 	// The same verdict from another translation: a new pointer, equal value.
 	again := verdict
 	again.UpstreamTLSVerified = &translate.Condition{Status: true}
@@ -150,11 +150,38 @@ func TestStatusMemoAsksAgainWhenObjectVerdictOrInstancesChange(t *testing.T) {
 	}
 	// Mappings no longer served are forgotten once they are many.
 	for i := 0; i < 1100; i++ {
-		memo.record(types.NamespacedName{Namespace: "ns", Name: fmt.Sprintf("gone-%d", i)}, "1", verdict, "fleet")
+		memo.record(types.NamespacedName{Namespace: "ns", Name: fmt.Sprintf("gone-%d", i)}, "1", "1", verdict, "fleet")
 	}
 	memo.sweep(map[types.NamespacedName]*translate.MappingResult{db: &verdict})
 	if len(memo.seen) != 1 {
 		t.Errorf("after the sweep the memo holds %d entries, want 1", len(memo.seen))
+	}
+}
+
+// A batch worked out from a snapshot taken before the last batch's
+// writes holds their objects at the versions those writes replaced: at
+// 10,000 mappings, writing from them again was a conflict and a read for
+// nearly every mapping.
+func TestStatusMemoKnowsTheVersionItsWriteReplaced(t *testing.T) {
+	verdict := translate.MappingResult{Namespace: "ns", Name: "db", Generation: 1, Accepted: translate.Condition{Status: true}}
+	memo := &statusMemo{seen: map[types.NamespacedName]statusSeen{}}
+	db := types.NamespacedName{Namespace: "ns", Name: "db"}
+	memo.record(db, "12", "10", verdict, "fleet")
+	for _, rv := range []string{"10", "12"} {
+		if !memo.current(db, rv, verdict, "fleet") {
+			t.Errorf("version %s: the status written over it counts as not current", rv)
+		}
+	}
+	changed := verdict
+	changed.Accepted = translate.Condition{Status: false, Reason: "PortConflict"}
+	for name, ok := range map[string]bool{
+		"a version neither read nor written":    memo.current(db, "11", verdict, "fleet"),
+		"the replaced version, another verdict": memo.current(db, "10", changed, "fleet"),
+		"the replaced version, other instances": memo.current(db, "10", verdict, "other fleet"),
+	} {
+		if ok {
+			t.Errorf("%s counts as current", name)
+		}
 	}
 }
 

@@ -200,7 +200,7 @@ func (r *HAProxyReconciler) statusJobs(hap *v1alpha1.HAProxy, snap *snapshot.Sna
 				if err != nil {
 					return err
 				}
-				memo.record(key, rv, m, fleet)
+				memo.record(key, rv, obj.ResourceVersion, m, fleet)
 				if after := rejectionOf(m); after != nil && (before == nil || before.Reason != after.Reason || before.Message != after.Message) {
 					r.Recorder.Eventf(obj, hap, corev1.EventTypeWarning, after.Reason, "Translate", "%s", after.Message)
 				}
