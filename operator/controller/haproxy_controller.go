@@ -440,7 +440,9 @@ func (r *HAProxyReconciler) statusQueueFor(key types.NamespacedName, logger logr
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	q, _ := r.statusQueues.LoadOrStore(key, newStatusQueue(ctx, logger))
+	fresh := newStatusQueue(ctx, logger)
+	fresh.heldReload = r.pacerFor(key).heldReload
+	q, _ := r.statusQueues.LoadOrStore(key, fresh)
 	return q.(*statusQueue)
 }
 

@@ -23,7 +23,9 @@ const maxReloadHold = 10 * time.Second
 // until the changes stop for a reload's time, or for eight reloads' time
 // (at most maxReloadHold), and then goes out in one reload with all that
 // came meanwhile. Everything, reload or not, waits while a reload is held:
-// what the instances run stays one configuration the operator made. A
+// what the instances run stays one configuration the operator made; and
+// so do the status writes (heldReload), which would take the API server's
+// time from the burst's own writes to report what is about to change. A
 // reload interval, when set and longer, stands for the reload's time.
 // A reload's cost grows with the configuration: the longest hold counts
 // with the last reload's time scaled to the held configuration's size,
@@ -64,6 +66,8 @@ type reloadPacer struct {
 	// lastChange names the last one, for the log of its release.
 	heldChanges int
 	lastChange  string
+	// heldEnds is closed when the hold ends; nil when none is held.
+	heldEnds chan struct{}
 }
 
 // heldRelease is what the log says of a hold as it ends.
@@ -120,7 +124,17 @@ func (p *reloadPacer) wait(now time.Time) (time.Duration, *heldRelease) {
 		p.resumable = p.heldSince
 	}
 	p.heldSince, p.released = time.Time{}, true
+	close(p.heldEnds)
+	p.heldEnds = nil
 	return 0, rel
+}
+
+// heldReload is closed when the reload held now is released; nil when
+// none is held.
+func (p *reloadPacer) heldReload() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.heldEnds
 }
 
 // due is when the held reload goes out: once the changes stopped for
@@ -186,6 +200,9 @@ func (p *reloadPacer) hold(now time.Time, size int) time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.heldSince, p.heldCost = now, p.costOf(size)
+	if p.heldEnds == nil {
+		p.heldEnds = make(chan struct{})
+	}
 	if !p.resumable.IsZero() {
 		p.heldSince, p.resumable = p.resumable, time.Time{}
 	} else {

@@ -244,3 +244,42 @@ func TestReloadPacerDescribesItsRelease(t *testing.T) {
 		t.Fatalf("released twice: %+v", *again)
 	}
 }
+
+// TestReloadPacerSignalsTheEndOfAHold: what waits for a held reload (the
+// status writes) learns when it is released, and when it is resumed.
+func TestReloadPacerSignalsTheEndOfAHold(t *testing.T) {
+	start := time.Unix(1000, 0)
+	p := &reloadPacer{}
+	if p.heldReload() != nil {
+		t.Fatal("nothing is held, yet heldReload says a reload is")
+	}
+	p.reloaded(time.Second, start, 1)
+	wait := p.hold(start.Add(100*time.Millisecond), 1)
+	held := p.heldReload()
+	if held == nil {
+		t.Fatal("a reload is held, yet heldReload says none is")
+	}
+	if d, _ := p.wait(start.Add(200 * time.Millisecond)); d <= 0 {
+		t.Fatalf("the hold ended %v after it began, before its quiet time", 100*time.Millisecond)
+	}
+	select {
+	case <-held:
+		t.Fatal("the hold signalled its end before it was released")
+	default:
+	}
+	if d, rel := p.wait(start.Add(100*time.Millisecond + wait)); d != 0 || rel == nil {
+		t.Fatalf("wait at the hold's due time = %v, %v; want the release", d, rel)
+	}
+	select {
+	case <-held:
+	default:
+		t.Fatal("the hold was released, yet its end was not signalled")
+	}
+	if p.heldReload() != nil {
+		t.Error("after the release heldReload still says a reload is held")
+	}
+	p.hold(start.Add(5*time.Second), 1)
+	if again := p.heldReload(); again == nil || again == held {
+		t.Error("a new hold must be signalled on a channel of its own")
+	}
+}

@@ -23,12 +23,21 @@ import (
 // dropped is never worked out.
 type statusQueue struct {
 	log logr.Logger
+	// heldReload, when set, is the HAProxy's held reload (reloadPacer's):
+	// no status is written while one is held. A hold means changes are
+	// still coming fast, as in a burst of creations; the API server is
+	// the bottleneck then, and each status write of the configuration
+	// about to be replaced costs it more than a creation, so the burst
+	// would serve later and its statuses be written no sooner.
+	heldReload func() <-chan struct{}
 
 	mu       sync.Mutex
 	pending  func() []func(context.Context) error
 	running  bool
 	idle     *sync.Cond
 	canceled bool
+	// stopped is closed by close, so writes waiting for a held reload end.
+	stopped chan struct{}
 	// ctx ends the writes when the operator stops.
 	ctx context.Context
 }
@@ -38,7 +47,7 @@ type statusQueue struct {
 var statusRetry = struct{ first, max time.Duration }{first: 500 * time.Millisecond, max: 30 * time.Second}
 
 func newStatusQueue(ctx context.Context, log logr.Logger) *statusQueue {
-	q := &statusQueue{ctx: ctx, log: log}
+	q := &statusQueue{ctx: ctx, log: log, stopped: make(chan struct{})}
 	q.idle = sync.NewCond(&q.mu)
 	return q
 }
@@ -79,7 +88,7 @@ func (q *statusQueue) run() {
 		q.mu.Unlock()
 
 		jobs := batch()
-		err := parallel(q.ctx, jobs)
+		err := parallel(q.ctx, q.unlessHeld(jobs))
 		if err == nil {
 			backoff = statusRetry.first
 			continue
@@ -98,12 +107,40 @@ func (q *statusQueue) run() {
 	}
 }
 
+// unlessHeld makes each job wait, before it writes, while a reload is
+// held; a job closing the queue stops waiting and writes nothing.
+func (q *statusQueue) unlessHeld(jobs []func(context.Context) error) []func(context.Context) error {
+	if q.heldReload == nil {
+		return jobs
+	}
+	out := make([]func(context.Context) error, len(jobs))
+	for i, job := range jobs {
+		out[i] = func(ctx context.Context) error {
+			// A released hold may be resumed at once: look again.
+			for held := q.heldReload(); held != nil; held = q.heldReload() {
+				select {
+				case <-held:
+				case <-q.stopped:
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			return job(ctx)
+		}
+	}
+	return out
+}
+
 // close drops the batch not yet started, refuses new ones and waits for
 // the one being written: the HAProxy is going away, and what it releases
 // must not be written back after.
 func (q *statusQueue) close() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if !q.canceled {
+		close(q.stopped)
+	}
 	q.canceled = true
 	q.pending = nil
 	for q.running {

@@ -229,3 +229,77 @@ func TestStatusMemoBaselineNeedsEveryWrite(t *testing.T) {
 		t.Fatalf("every write went through: baseline %d, want 5", rev)
 	}
 }
+
+// TestStatusQueueWritesNothingWhileAReloadIsHeld: the writes of a batch
+// wait while the HAProxy holds a reload, and go once it is released.
+func TestStatusQueueWritesNothingWhileAReloadIsHeld(t *testing.T) {
+	q := newStatusQueue(context.Background(), logr.Discard())
+	var (
+		mu    sync.Mutex
+		held  = make(chan struct{})
+		asked = make(chan struct{}, 1)
+		wrote atomic.Int32
+	)
+	q.heldReload = func() <-chan struct{} {
+		mu.Lock()
+		defer mu.Unlock()
+		select {
+		case asked <- struct{}{}:
+		default:
+		}
+		if held == nil {
+			return nil
+		}
+		return held
+	}
+	ran := make(chan struct{})
+	q.submit([]func(context.Context) error{func(context.Context) error { wrote.Add(1); close(ran); return nil }})
+	select {
+	case <-asked:
+	case <-ran:
+		t.Fatal("a status was written while a reload is held")
+	}
+	if n := wrote.Load(); n != 0 {
+		t.Fatalf("%d statuses written while a reload is held", n)
+	}
+	mu.Lock()
+	close(held)
+	held = nil
+	mu.Unlock()
+	q.wait()
+	if n := wrote.Load(); n != 1 {
+		t.Fatalf("%d statuses written once the hold was released, want 1", n)
+	}
+}
+
+// TestStatusQueueClosesWhileAReloadIsHeld: an HAProxy deleted while it
+// holds a reload does not leave its status writer waiting forever.
+func TestStatusQueueClosesWhileAReloadIsHeld(t *testing.T) {
+	q := newStatusQueue(context.Background(), logr.Discard())
+	held, asked := make(chan struct{}), make(chan struct{}, 1)
+	q.heldReload = func() <-chan struct{} {
+		select {
+		case asked <- struct{}{}:
+		default:
+		}
+		return held
+	}
+	var wrote atomic.Int32
+	ran := make(chan struct{})
+	q.submit([]func(context.Context) error{func(context.Context) error { wrote.Add(1); close(ran); return nil }})
+	select {
+	case <-asked:
+	case <-ran:
+		t.Fatal("a status was written while a reload is held")
+	}
+	closed := make(chan struct{})
+	go func() { q.close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("close did not return within 10 s while a reload was held")
+	}
+	if n := wrote.Load(); n != 0 {
+		t.Errorf("%d statuses written after the queue closed", n)
+	}
+}
