@@ -117,6 +117,11 @@ type scaleRun struct {
 	BurstCreated                  time.Duration
 	BurstServing, BurstProgrammed time.Duration
 	BurstReloads, BurstReconciles int
+	// BurstStatusWrites are the mapping status writes the API server took
+	// from the burst's start until all were Programmed (one per mapping
+	// is the least), and BurstStatusConflicts those it refused as
+	// conflicts: each is a wasted write, and a read follows it.
+	BurstStatusWrites, BurstStatusConflicts int
 	IdleReconciles                int
 	// WeightP50 and WeightP99 are over weight changes made in a row,
 	// each as soon as the last one reached traffic (while its reconcile
@@ -221,12 +226,15 @@ func (sb *scaleBench) run(r int) scaleRun {
 	b := sb.b
 	var res scaleRun
 	recBefore, reloadsBefore := sb.reconciles(), reloadCount(b, sb.ns, sb.ip)
+	writesBefore, conflictsBefore := mappingStatusWrites(b)
 	start := time.Now()
 	objs := sb.burst()
 	parallelDo(b, 16, len(objs), func(i int) error { return sb.c.Create(context.Background(), objs[i]) })
 	res.BurstCreated = time.Since(start)
 	res.BurstServing = sb.allServing(start)
 	res.BurstProgrammed = sb.allProgrammed(start)
+	writes, conflicts := mappingStatusWrites(b)
+	res.BurstStatusWrites, res.BurstStatusConflicts = writes-writesBefore, conflicts-conflictsBefore
 	res.BurstReloads = reloadCount(b, sb.ns, sb.ip) - reloadsBefore
 	sb.quiet()
 	res.BurstReconciles = sb.reconciles() - recBefore
@@ -811,6 +819,8 @@ func scaleTable(scale int, runs []scaleRun, floors []apiFloor) string {
 	floor("  the API server alone: then a status write for each", func(f apiFloor) time.Duration { return f.StatusWritten })
 	floor("  the API server alone: both, the floor under all Programmed", func(f apiFloor) time.Duration { return f.Created + f.StatusWritten })
 	num("reloads during the burst", "", func(r scaleRun) float64 { return float64(r.BurstReloads) })
+	num("mapping status writes for the burst (API server)", "", func(r scaleRun) float64 { return float64(r.BurstStatusWrites) })
+	num("  of them refused as conflicts", "", func(r scaleRun) float64 { return float64(r.BurstStatusConflicts) })
 	num("reconciles for the burst", "", func(r scaleRun) float64 { return float64(r.BurstReconciles) })
 	num("reconciles in 5 s without changes", "", func(r scaleRun) float64 { return float64(r.IdleReconciles) })
 	num("reconciles per weight change", "", func(r scaleRun) float64 { return r.ReconcilesPerChange })
@@ -820,6 +830,35 @@ func scaleTable(scale int, runs []scaleRun, floors []apiFloor) string {
 	num("of the operator RSS, file-backed (its binary)", " MiB", func(r scaleRun) float64 { return mib(r.OperatorFile) })
 	num("HAProxy worker RSS", " MiB", func(r scaleRun) float64 { return mib(r.HAProxyRSS) })
 	return sb.String()
+}
+
+// mappingStatusWrites are the TCPMapping status writes the API server
+// answered so far, and how many of them it refused as conflicts, from its
+// own request counter.
+func mappingStatusWrites(b *testing.B) (all, conflicts int) {
+	cs, err := kubernetes.NewForConfig(cluster.cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw, err := cs.RESTClient().Get().AbsPath("/metrics").DoRaw(context.Background())
+	if err != nil {
+		b.Fatalf("read the API server's metrics: %v", err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if !strings.HasPrefix(line, "apiserver_request_total{") || !strings.Contains(line, `resource="tcpmappings"`) ||
+			!strings.Contains(line, `subresource="status"`) || !strings.Contains(line, `verb="PUT"`) {
+			continue
+		}
+		n, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err != nil {
+			b.Fatalf("API server metric %q: %v", line, err)
+		}
+		all += int(n)
+		if strings.Contains(line, `code="409"`) {
+			conflicts += int(n)
+		}
+	}
+	return all, conflicts
 }
 
 func ms(d time.Duration) string {
