@@ -122,7 +122,7 @@ type scaleRun struct {
 	// is the least), and BurstStatusConflicts those it refused as
 	// conflicts: each is a wasted write, and a read follows it.
 	BurstStatusWrites, BurstStatusConflicts int
-	IdleReconciles                int
+	IdleReconciles                          int
 	// WeightP50 and WeightP99 are over weight changes made in a row,
 	// each as soon as the last one reached traffic (while its reconcile
 	// may still push the text); WeightAloneP50 and WeightAloneP99 over
