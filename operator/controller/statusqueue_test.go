@@ -230,16 +230,14 @@ func TestStatusMemoBaselineNeedsEveryWrite(t *testing.T) {
 	}
 }
 
-// TestStatusQueueWritesNothingWhileAReloadIsHeld: the writes of a batch
-// wait while the HAProxy holds a reload, and go once it is released.
-func TestStatusQueueWritesNothingWhileAReloadIsHeld(t *testing.T) {
-	q := newStatusQueue(context.Background(), logr.Discard())
-	var (
-		mu    sync.Mutex
-		held  = make(chan struct{})
-		asked = make(chan struct{}, 1)
-		wrote atomic.Int32
-	)
+// queueAtAHeldReload is a status queue whose HAProxy holds a reload, with
+// one status write submitted and waiting for the hold's end; release ends
+// the hold, and wrote counts the writes made.
+func queueAtAHeldReload(t *testing.T) (q *statusQueue, release func(), wrote *atomic.Int32) {
+	t.Helper()
+	q = newStatusQueue(context.Background(), logr.Discard())
+	var mu sync.Mutex
+	held, asked := make(chan struct{}), make(chan struct{}, 1)
 	q.heldReload = func() <-chan struct{} {
 		mu.Lock()
 		defer mu.Unlock()
@@ -252,6 +250,7 @@ func TestStatusQueueWritesNothingWhileAReloadIsHeld(t *testing.T) {
 		}
 		return held
 	}
+	wrote = new(atomic.Int32)
 	ran := make(chan struct{})
 	q.submit([]func(context.Context) error{func(context.Context) error { wrote.Add(1); close(ran); return nil }})
 	select {
@@ -259,13 +258,23 @@ func TestStatusQueueWritesNothingWhileAReloadIsHeld(t *testing.T) {
 	case <-ran:
 		t.Fatal("a status was written while a reload is held")
 	}
+	release = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		close(held)
+		held = nil
+	}
+	return q, release, wrote
+}
+
+// TestStatusQueueWritesNothingWhileAReloadIsHeld: the writes of a batch
+// wait while the HAProxy holds a reload, and go once it is released.
+func TestStatusQueueWritesNothingWhileAReloadIsHeld(t *testing.T) {
+	q, release, wrote := queueAtAHeldReload(t)
 	if n := wrote.Load(); n != 0 {
 		t.Fatalf("%d statuses written while a reload is held", n)
 	}
-	mu.Lock()
-	close(held)
-	held = nil
-	mu.Unlock()
+	release()
 	q.wait()
 	if n := wrote.Load(); n != 1 {
 		t.Fatalf("%d statuses written once the hold was released, want 1", n)
@@ -275,23 +284,7 @@ func TestStatusQueueWritesNothingWhileAReloadIsHeld(t *testing.T) {
 // TestStatusQueueClosesWhileAReloadIsHeld: an HAProxy deleted while it
 // holds a reload does not leave its status writer waiting forever.
 func TestStatusQueueClosesWhileAReloadIsHeld(t *testing.T) {
-	q := newStatusQueue(context.Background(), logr.Discard())
-	held, asked := make(chan struct{}), make(chan struct{}, 1)
-	q.heldReload = func() <-chan struct{} {
-		select {
-		case asked <- struct{}{}:
-		default:
-		}
-		return held
-	}
-	var wrote atomic.Int32
-	ran := make(chan struct{})
-	q.submit([]func(context.Context) error{func(context.Context) error { wrote.Add(1); close(ran); return nil }})
-	select {
-	case <-asked:
-	case <-ran:
-		t.Fatal("a status was written while a reload is held")
-	}
+	q, _, wrote := queueAtAHeldReload(t)
 	closed := make(chan struct{})
 	go func() { q.close(); close(closed) }()
 	select {
