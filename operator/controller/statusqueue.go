@@ -108,7 +108,7 @@ func (q *statusQueue) run() {
 }
 
 // unlessHeld makes each job wait, before it writes, while a reload is
-// held; a job closing the queue stops waiting and writes nothing.
+// held; once the queue is closed, a waiting job writes nothing.
 func (q *statusQueue) unlessHeld(jobs []func(context.Context) error) []func(context.Context) error {
 	if q.heldReload == nil {
 		return jobs
