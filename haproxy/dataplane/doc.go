@@ -14,7 +14,10 @@
 // # What a request changes
 //
 // A request it refuses changes nothing. POST configuration/raw checks the
-// version, validates a temporary copy with haproxy -c, runs the
+// version, validates a temporary copy with haproxy -c (a forced reload
+// into a running HAProxy is the check itself: haproxy -c runs only when
+// it failed, and a text HAProxy refuses is answered 400 as the check
+// would have), runs the
 // X-Runtime-Actions (skip_reload only; when one fails the applied ones are
 // undone where HAProxy reports their previous value), stores file and
 // version (write and rename), then reloads. The reload asks the master

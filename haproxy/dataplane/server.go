@@ -171,6 +171,9 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := killStale(s.master.pidfile, s.opt.HAProxy); err != nil {
 		return err
 	}
+	if err := s.recoverUncheckedReload(); err != nil {
+		return err
+	}
 	if _, err := os.Stat(s.cfgPath); errors.Is(err, os.ErrNotExist) {
 		if err := writeFileAtomic(s.cfgPath, []byte(withVersion(initialConfig, 1))); err != nil {
 			return fmt.Errorf("write initial configuration: %w", err)
