@@ -174,5 +174,3 @@ func TestStartGoesBackFromAnUncheckedReload(t *testing.T) {
 		})
 	}
 }
-
-
