@@ -109,14 +109,7 @@ func TestForcedReloadIsItsOwnCheck(t *testing.T) {
 		t.Errorf("the copy of the running configuration outlived the reload: %v", err)
 	}
 
-	other := dataplanetest.StartBackend(t, "other", "127.0.0.1")
-	res := push(t, inst.Client, relayConfig(port, other, 0))
-	if res.Version != version+1 {
-		t.Errorf("the next push stored version %d, want %d", res.Version, version+1)
-	}
-	if got, err := dataplanetest.Greeting(addr); err != nil || got != "other" {
-		t.Errorf("after the next push: greeting %q, %v", got, err)
-	}
+	assertNextPushApplies(t, inst, port, addr, version)
 
 	// A queued reload still checks before it answers.
 	before = checks()

@@ -88,9 +88,9 @@ func readRawParams(r *http.Request) (rawParams, error) {
 
 // postRaw replaces the configuration. It changes nothing unless every
 // step succeeds, in this order: version check, haproxy -c on a temporary
-// file (after the reload instead, and only when it failed, for a forced
-// one: reloadChecks), the X-Runtime-Actions (skip_reload only; undone when one fails),
-// storing file and version (write and rename), and the reload (queued, or
+// file (for a forced reload, after it and only when it failed:
+// reloadChecks), the X-Runtime-Actions (skip_reload only; undone when one
+// fails), storing file and version (write and rename), and the reload (queued, or
 // at once with force_reload). A reload HAProxy cannot complete puts the
 // previous file and version back; the previous worker keeps serving.
 func (s *Server) postRaw(w http.ResponseWriter, r *http.Request) {
@@ -324,10 +324,13 @@ func (s *Server) recoverUncheckedReload() error {
 }
 
 // refuses runs haproxy -c on text and returns its output and error when
-// HAProxy refuses it, or a nil error when it accepts it.
+// HAProxy refuses it, or a nil error when it accepts it. When the text
+// cannot be written for the check, it logs why and returns nil: the
+// failed reload is then answered as one.
 func (s *Server) refuses(text string) (string, error) {
 	tmp, err := writeTemp(s.opt.Dir, "haproxy.cfg.check-", []byte(text))
 	if err != nil {
+		s.opt.Logger.Error(err, "Write the refused reload's configuration for haproxy -c")
 		return "", nil
 	}
 	defer os.Remove(tmp)

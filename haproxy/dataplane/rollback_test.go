@@ -133,7 +133,13 @@ func TestForcedReloadThatCannotBindIsRolledBack(t *testing.T) {
 		})
 	}
 
-	// The next good configuration applies as usual.
+	assertNextPushApplies(t, inst, port, addr, version)
+}
+
+// assertNextPushApplies pushes a good configuration after a refused one
+// and checks that it is stored as the next version and relays.
+func assertNextPushApplies(t *testing.T, inst *dataplanetest.Instance, port int, addr string, version int64) {
+	t.Helper()
 	other := dataplanetest.StartBackend(t, "other", "127.0.0.1")
 	res := push(t, inst.Client, relayConfig(port, other, 0))
 	if res.Version != version+1 {
