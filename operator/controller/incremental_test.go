@@ -82,14 +82,108 @@ func TestChangedPortsFromTheChangesEqualsAFullComparison(t *testing.T) {
 			r := &HAProxyReconciler{}
 			before := versionsOf(&snapshot.Snapshot{TCPMappings: base()}, nil)
 			now := versionsOf(&snapshot.Snapshot{TCPMappings: c.edit(base())}, &before)
-			got, ok := r.changedPorts(context.Background(), before, now)
+			got, ok := r.changedPorts(context.Background(), before, now, nil)
 			if !ok || !slices.Equal(got, c.want) {
 				t.Errorf("from the changes: %v %v, want %v", got, ok, c.want)
 			}
 			now.against = 0 // compare every mapping
-			full, ok := r.changedPorts(context.Background(), before, now)
+			full, ok := r.changedPorts(context.Background(), before, now, nil)
 			if !ok || !slices.Equal(full, c.want) {
 				t.Errorf("comparing all: %v %v, want %v", full, ok, c.want)
+			}
+		})
+	}
+}
+
+// TestChangedPortsLeaveOutRecordedVerdicts: a mapping whose status
+// changed only to record the last translation's verdict on it changes
+// no port; any other change to what a translation reads of it does.
+func TestChangedPortsLeaveOutRecordedVerdicts(t *testing.T) {
+	mapping := func(name string, port int32, rv string) *v1alpha1.TCPMapping {
+		return &v1alpha1.TCPMapping{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, ResourceVersion: rv, Generation: 1}, Spec: v1alpha1.TCPMappingSpec{Port: port}}
+	}
+	base := func() []*v1alpha1.TCPMapping {
+		var out []*v1alpha1.TCPMapping
+		for i := range 6 {
+			out = append(out, mapping(fmt.Sprintf("m%d", i), int32(1000+i), "1"))
+		}
+		return out
+	}
+	accepted := &translate.MappingResult{Namespace: "ns", Name: "m2", Generation: 1, InEffectGeneration: 1,
+		Accepted: translate.Condition{Status: true}, ResolvedRefs: translate.Condition{Status: true}}
+	rejected := &translate.MappingResult{Namespace: "ns", Name: "m3", Generation: 1,
+		Accepted: translate.Condition{Reason: v1alpha1.ReasonConflict}, ResolvedRefs: translate.Condition{Status: true}}
+	last := &translate.Result{Mappings: []*translate.MappingResult{accepted, rejected}}
+	as := func(m *v1alpha1.TCPMapping, status metav1.ConditionStatus) *v1alpha1.TCPMapping {
+		m.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ConditionAccepted, Status: status}}
+		return m
+	}
+	lastAccepted := func(m *v1alpha1.TCPMapping, gen int64, port int32) *v1alpha1.TCPMapping {
+		m.Status.LastAccepted = &v1alpha1.AcceptedTCPMapping{Generation: gen, Spec: v1alpha1.TCPMappingSpec{Port: port}}
+		return m
+	}
+	for name, c := range map[string]struct {
+		edit func([]*v1alpha1.TCPMapping)
+		want []int32
+	}{
+		"an acceptance recorded": {func(m []*v1alpha1.TCPMapping) {
+			m[2] = lastAccepted(as(mapping("m2", 1002, "2"), metav1.ConditionTrue), 1, 1002)
+		}, []int32{}},
+		"a rejection recorded": {func(m []*v1alpha1.TCPMapping) {
+			m[3] = as(mapping("m3", 1003, "2"), metav1.ConditionFalse)
+		}, []int32{}},
+		"both recorded, and a mapping without a verdict accepted": {func(m []*v1alpha1.TCPMapping) {
+			m[2] = lastAccepted(as(mapping("m2", 1002, "2"), metav1.ConditionTrue), 1, 1002)
+			m[3] = as(mapping("m3", 1003, "2"), metav1.ConditionFalse)
+			m[4] = as(mapping("m4", 1004, "2"), metav1.ConditionTrue)
+		}, []int32{1004}},
+		"accepted, against the verdict": {func(m []*v1alpha1.TCPMapping) {
+			m[3] = as(mapping("m3", 1003, "2"), metav1.ConditionTrue)
+		}, []int32{1003}},
+		"rejected, against the verdict": {func(m []*v1alpha1.TCPMapping) {
+			m[2] = as(mapping("m2", 1002, "2"), metav1.ConditionFalse)
+		}, []int32{1002}},
+		"accepted without the spec as last accepted": {func(m []*v1alpha1.TCPMapping) {
+			m[2] = as(mapping("m2", 1002, "2"), metav1.ConditionTrue)
+		}, []int32{1002}},
+		"a last accepted spec the verdict does not put in effect": {func(m []*v1alpha1.TCPMapping) {
+			m[3] = lastAccepted(as(mapping("m3", 1003, "2"), metav1.ConditionFalse), 1, 1003)
+		}, []int32{1003}},
+		"a last accepted spec on another port": {func(m []*v1alpha1.TCPMapping) {
+			m[2] = lastAccepted(as(mapping("m2", 1002, "2"), metav1.ConditionTrue), 1, 2002)
+		}, []int32{1002, 2002}},
+		"recorded, and a label": {func(m []*v1alpha1.TCPMapping) {
+			c := lastAccepted(as(mapping("m2", 1002, "2"), metav1.ConditionTrue), 1, 1002)
+			c.Labels = map[string]string{"tier": "b"}
+			m[2] = c
+		}, []int32{1002}},
+		"recorded, at a new generation": {func(m []*v1alpha1.TCPMapping) {
+			c := lastAccepted(as(mapping("m2", 1002, "2"), metav1.ConditionTrue), 2, 1002)
+			c.Generation = 2
+			m[2] = c
+		}, []int32{1002}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := &HAProxyReconciler{}
+			before := versionsOf(&snapshot.Snapshot{TCPMappings: base()}, nil)
+			edited := base()
+			c.edit(edited)
+			now := versionsOf(&snapshot.Snapshot{TCPMappings: edited}, &before)
+			got, ok := r.changedPorts(context.Background(), before, now, last)
+			if !ok || !slices.Equal(got, c.want) {
+				t.Errorf("from the changes: %v %v, want %v", got, ok, c.want)
+			}
+			now.against = 0 // compare every mapping
+			full, ok := r.changedPorts(context.Background(), before, now, last)
+			if !ok || !slices.Equal(full, c.want) {
+				t.Errorf("comparing all: %v %v, want %v", full, ok, c.want)
+			}
+			// Without the last translation's verdicts, every status change
+			// a translation reads counts.
+			if len(c.want) == 0 {
+				if got, _ := r.changedPorts(context.Background(), before, now, nil); len(got) == 0 {
+					t.Errorf("without verdicts: no port changed")
+				}
 			}
 		})
 	}
@@ -122,7 +216,7 @@ func TestVersionsKeptAlongTheChain(t *testing.T) {
 	for i, s := range steps {
 		now := versionsOf(&snapshot.Snapshot{TCPMappings: s.mappings}, last)
 		if last != nil {
-			got, ok := r.changedPorts(context.Background(), *last, now)
+			got, ok := r.changedPorts(context.Background(), *last, now, nil)
 			if !ok || !slices.Equal(got, s.want) {
 				t.Errorf("step %d: changed ports %v %v, want %v", i, got, ok, s.want)
 			}

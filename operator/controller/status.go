@@ -208,7 +208,7 @@ func mappingStatus(obj *v1alpha1.TCPMapping, hap string, m translate.MappingResu
 		}
 	}
 	finishMappingStatus(&st, obj.Generation)
-	if m.Programmable() && m.InEffectGeneration == obj.Generation && obj.Generation != 0 {
+	if m.RecordsSpecAsAccepted(obj.Generation) {
 		st.LastAccepted = &v1alpha1.AcceptedTCPMapping{Generation: obj.Generation, Spec: *obj.Spec.DeepCopy()}
 	}
 	return st

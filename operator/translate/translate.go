@@ -58,6 +58,28 @@ func (r MappingResult) Programmable() bool {
 	return (r.Accepted.Status || r.Accepted.Reason == v1alpha1.ReasonPreviousGenerationInEffect) && r.ResolvedRefs.Status
 }
 
+// Verdict is the verdict on the mapping namespace/name, nil when the
+// translation has none. Mappings are in namespace/name order: a lookup
+// among 10,000 builds no index.
+func (r *Result) Verdict(namespace, name string) *MappingResult {
+	i := sort.Search(len(r.Mappings), func(i int) bool {
+		m := r.Mappings[i]
+		return !keyLess(m.Namespace, m.Name, namespace, name)
+	})
+	if i < len(r.Mappings) && r.Mappings[i].Namespace == namespace && r.Mappings[i].Name == name {
+		return r.Mappings[i]
+	}
+	return nil
+}
+
+// RecordsSpecAsAccepted reports whether the status that records this
+// verdict names the mapping's spec at generation as its last accepted
+// one: the current generation is in effect (objects read from files,
+// generation 0, have no generations to record).
+func (r MappingResult) RecordsSpecAsAccepted(generation int64) bool {
+	return r.Programmable() && r.InEffectGeneration == generation && generation != 0
+}
+
 // TLSContextResult is the verdict on one TLSContext.
 type TLSContextResult struct {
 	Namespace  string `json:"namespace"`
