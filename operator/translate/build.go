@@ -497,14 +497,18 @@ func poolSize(n int) int {
 // mapping that sets none, so a new host with those settings takes one at
 // runtime (servers added, map entries set) and a removed host leaves one
 // behind, neither reloading. A mapping's slot is a hash of its name,
-// probed forward in age order, so it keeps its slot while others come and
-// go (except, rarely, behind a removed one it had collided with).
+// probed forward in creation order, so it keeps its slot while others
+// come and go (except, rarely, behind a removed one it had collided
+// with). Not in age order: within a second, that puts the mappings
+// already accepted first, and the operator's own status writes would
+// then move slots; recording a translation's verdicts must translate the
+// same.
 func (t *translation) pool(l *listener) map[*candidate]string {
 	var members []*candidate
 	for _, g := range l.groups {
 		members = append(members, g.members...)
 	}
-	sort.SliceStable(members, func(i, j int) bool { return older(members[i].m, members[j].m) })
+	sort.SliceStable(members, func(i, j int) bool { return createdBefore(members[i].m, members[j].m) })
 	size := poolSize(len(members))
 	used := make([]bool, size)
 	out := make(map[*candidate]string, len(members))

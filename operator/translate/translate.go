@@ -315,6 +315,16 @@ func older(a, b *v1alpha1.TCPMapping) bool {
 	return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
 }
 
+// createdBefore orders mappings by creation time, then namespace/name:
+// by nothing the operator writes.
+func createdBefore(a, b *v1alpha1.TCPMapping) bool {
+	ta, tb := a.CreationTimestamp.Time, b.CreationTimestamp.Time
+	if !ta.Equal(tb) {
+		return ta.Before(tb)
+	}
+	return keyLess(a.Namespace, a.Name, b.Namespace, b.Name)
+}
+
 func wasAccepted(m *v1alpha1.TCPMapping) bool {
 	if m.Status.LastAccepted != nil {
 		return true
