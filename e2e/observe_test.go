@@ -145,6 +145,7 @@ func TestStatsPageAndMetricsShowEachMapping(t *testing.T) {
 		`haproxy_tcp_operator_mappings{haproxy="` + hap + `",state="accepted"} 3`,
 		`haproxy_tcp_operator_mappings{haproxy="` + hap + `",state="conflict"} 0`,
 		`haproxy_tcp_operator_instances_out_of_sync{haproxy="` + hap + `"} 0`,
+		`haproxy_tcp_operator_reload_held{haproxy="` + hap + `"} 0`,
 	} {
 		if !strings.Contains(operator, series) {
 			t.Errorf("operator /metrics lacks %s", series)
@@ -163,6 +164,14 @@ const metricsReaderRole = "../deploy/components/servicemonitor/metrics_reader_ro
 // ServiceAccount that lacks the role (403) and with a token the API server
 // does not accept.
 func scrapeOperatorMetrics(t *testing.T, ns string) string {
+	t.Helper()
+	return operatorMetricsScraper(t, ns)()
+}
+
+// operatorMetricsScraper makes what scrapeOperatorMetrics needs, checks
+// what it checks, and returns a scrape with the scraper's token that
+// takes one request: for reading a gauge within a window.
+func operatorMetricsScraper(t *testing.T, ns string) func() string {
 	t.Helper()
 	ctx := ctxFor(t)
 	raw, err := os.ReadFile(metricsReaderRole)
@@ -231,7 +240,6 @@ func scrapeOperatorMetrics(t *testing.T, ns string) string {
 			t.Errorf("operator /metrics with %s: %d %v, want %d", c.what, code, err, c.want)
 		}
 	}
-	var body string
 	eventually(t, 30*time.Second, "the operator's /metrics with the scraper's token", func() error {
 		code, b, err := getBearer(url, scraper)
 		if err != nil {
@@ -240,10 +248,16 @@ func scrapeOperatorMetrics(t *testing.T, ns string) string {
 		if code != http.StatusOK {
 			return fmt.Errorf("%s: %d %s", url, code, strings.TrimSpace(b))
 		}
-		body = b
 		return nil
 	})
-	return body
+	return func() string {
+		t.Helper()
+		code, body, err := getBearer("https://"+bed.metricsAddr+"/metrics", scraper)
+		if err != nil || code != http.StatusOK {
+			t.Fatalf("operator /metrics: %d %v", code, err)
+		}
+		return body
+	}
 }
 
 // getBearer GETs url over TLS with the bearer token, when set, and returns

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,6 +35,8 @@ func TestNewPortsThatKeepComingShareAReload(t *testing.T) {
 		return nil
 	})
 	before := reloadCount(t, ns, ip)
+	scrape := operatorMetricsScraper(t, ns)
+	heldGauge := `haproxy_tcp_operator_reload_held{haproxy="` + ns + `/edge"} `
 
 	const ports = 5
 	for i := range ports {
@@ -49,6 +52,9 @@ func TestNewPortsThatKeepComingShareAReload(t *testing.T) {
 	if got, _, err := greeting(addr(ip, 2952), ""); err == nil {
 		t.Errorf("port 2952 serves (%q) while its reload is held", got)
 	}
+	if m := scrape(); !strings.Contains(m, heldGauge+"1") {
+		t.Errorf("operator /metrics lacks %s1 while a reload is held", heldGauge)
+	}
 	var held v1alpha1.TCPMapping
 	if err := cluster.client.Get(ctxFor(t), client.ObjectKey{Namespace: ns, Name: "p1"}, &held); err != nil {
 		t.Fatal(err)
@@ -60,6 +66,9 @@ func TestNewPortsThatKeepComingShareAReload(t *testing.T) {
 	for i := range ports {
 		condition(t, ns, fmt.Sprintf("p%d", i), v1alpha1.ConditionProgrammed, metav1.ConditionTrue)
 		routesTo(t, addr(ip, int32(2951+i)), "", "app")
+	}
+	if m := scrape(); !strings.Contains(m, heldGauge+"0") {
+		t.Errorf("operator /metrics lacks %s0 once the held reload went out", heldGauge)
 	}
 	// One reload for p0, one for p1 to p4.
 	if n := reloadCount(t, ns, ip) - before; n > 2 {

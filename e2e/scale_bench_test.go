@@ -606,7 +606,7 @@ func (sb *scaleBench) reconciles() int {
 }
 
 // reconcileState is how many reconciles of HAProxies the operator
-// finished, and how many it is running.
+// finished, and how many it is running or holds a reload for.
 func (sb *scaleBench) reconcileState() (finished, running int) {
 	req, err := http.NewRequest(http.MethodGet, "https://"+bed.metricsAddr+"/metrics", nil)
 	if err != nil {
@@ -634,6 +634,9 @@ func (sb *scaleBench) reconcileState() (finished, running int) {
 		case strings.HasPrefix(line, `controller_runtime_reconcile_total{controller="haproxy",`):
 			total += v
 		case strings.HasPrefix(line, `controller_runtime_active_workers{controller="haproxy"}`):
+			active += v
+		case strings.HasPrefix(line, `haproxy_tcp_operator_reload_held{`):
+			// A held reload is work to come, with no reconcile running.
 			active += v
 		}
 	}

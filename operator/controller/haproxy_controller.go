@@ -213,6 +213,7 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	}
 	if released != nil {
 		logger.Info("Releasing a held reload", released.logFields()...)
+		metrics.ReloadHeld.WithLabelValues(req.String()).Set(0)
 	}
 	// Asked before the reconcile's own work, which at 10,000 mappings
 	// takes longer than the back-to-back window.
@@ -331,6 +332,7 @@ func (r *HAProxyReconciler) Reconcile(ctx context.Context, req reconcile.Request
 			// Nothing of this reconcile is kept: the one that reloads
 			// translates, and writes statuses, from the last applied.
 			wait := pacer.hold(time.Now(), len(rendered.Text))
+			metrics.ReloadHeld.WithLabelValues(req.String()).Set(1)
 			logger.Info("Holding a reload while changes keep coming", "quiet", wait, "atMost", pacer.longest())
 			return reconcile.Result{RequeueAfter: wait}, nil
 		}
@@ -540,6 +542,7 @@ func recordMappings(hap string, res translate.Result, instances []instance) {
 	metrics.Mappings.WithLabelValues(hap, "rejected").Set(rejected)
 	metrics.Mappings.WithLabelValues(hap, "conflict").Set(conflict)
 	metrics.OutOfSync.WithLabelValues(hap).Set(outOfSync)
+	metrics.ReloadHeld.WithLabelValues(hap).Add(0) // the series, 0 until a hold
 }
 
 func klogRef(o client.Object) string { return o.GetNamespace() + "/" + o.GetName() }

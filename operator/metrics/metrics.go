@@ -43,6 +43,14 @@ var (
 		Help: "When the certificate of a served TLSContext expires, as a Unix time.",
 	}, []string{"haproxy", "namespace", "tlscontext"})
 
+	// ReloadHeld is 1 while reload pacing holds a change that needs a
+	// reload of an HAProxy: the change is neither served nor Programmed
+	// yet, and no reconcile runs until the hold ends.
+	ReloadHeld = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "haproxy_tcp_operator_reload_held",
+		Help: "1 while reload pacing holds a change that needs a reload of an HAProxy, else 0.",
+	}, []string{"haproxy"})
+
 	// Exclusions counts the objects HAProxy refused and that are left out
 	// of an HAProxy's configuration.
 	Exclusions = prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -52,7 +60,7 @@ var (
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(Applies, ApplyDuration, Mappings, OutOfSync, CertificateExpiry, Exclusions)
+	ctrlmetrics.Registry.MustRegister(Applies, ApplyDuration, Mappings, OutOfSync, ReloadHeld, CertificateExpiry, Exclusions)
 }
 
 // Forget drops the series of a deleted HAProxy.
@@ -63,5 +71,6 @@ func Forget(haproxy string) {
 	ApplyDuration.DeletePartialMatch(prometheus.Labels{"haproxy": haproxy})
 	OutOfSync.DeleteLabelValues(haproxy)
 	Exclusions.DeleteLabelValues(haproxy)
+	ReloadHeld.DeleteLabelValues(haproxy)
 	CertificateExpiry.DeletePartialMatch(prometheus.Labels{"haproxy": haproxy})
 }
