@@ -304,10 +304,9 @@ func (r *HAProxyReconciler) changedPorts(ctx context.Context, before, now inputV
 	ports := map[int32]bool{}
 	mark := func(k types.NamespacedName) {
 		if mv, ok := now.mapping(k); ok {
-			if was, ok := before.mapping(k); ok && was.sameInputs(mv) {
-				// Only the status the operator writes changed.
-				return
-			} else if ok && last != nil && was.records(mv, last.Verdict(k.Namespace, k.Name)) {
+			if was, ok := before.mapping(k); ok && (was.sameInputs(mv) || last != nil && was.records(mv, last.Verdict(k.Namespace, k.Name))) {
+				// Only the status the operator writes changed, or it
+				// records the verdict last reached.
 				return
 			}
 			ports[mv.ports[0]], ports[mv.ports[1]] = true, true
