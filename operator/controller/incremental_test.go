@@ -82,16 +82,23 @@ func TestChangedPortsFromTheChangesEqualsAFullComparison(t *testing.T) {
 			r := &HAProxyReconciler{}
 			before := versionsOf(&snapshot.Snapshot{TCPMappings: base()}, nil)
 			now := versionsOf(&snapshot.Snapshot{TCPMappings: c.edit(base())}, &before)
-			got, ok := r.changedPorts(context.Background(), before, now, nil)
-			if !ok || !slices.Equal(got, c.want) {
-				t.Errorf("from the changes: %v %v, want %v", got, ok, c.want)
-			}
-			now.against = 0 // compare every mapping
-			full, ok := r.changedPorts(context.Background(), before, now, nil)
-			if !ok || !slices.Equal(full, c.want) {
-				t.Errorf("comparing all: %v %v, want %v", full, ok, c.want)
-			}
+			assertChangedPorts(t, r, before, now, nil, c.want)
 		})
+	}
+}
+
+// assertChangedPorts checks that changedPorts names want both from the
+// changes now was read with and comparing every mapping.
+func assertChangedPorts(t *testing.T, r *HAProxyReconciler, before, now inputVersions, last *translate.Result, want []int32) {
+	t.Helper()
+	got, ok := r.changedPorts(context.Background(), before, now, last)
+	if !ok || !slices.Equal(got, want) {
+		t.Errorf("from the changes: %v %v, want %v", got, ok, want)
+	}
+	now.against = 0 // compare every mapping
+	full, ok := r.changedPorts(context.Background(), before, now, last)
+	if !ok || !slices.Equal(full, want) {
+		t.Errorf("comparing all: %v %v, want %v", full, ok, want)
 	}
 }
 
@@ -169,15 +176,7 @@ func TestChangedPortsLeaveOutRecordedVerdicts(t *testing.T) {
 			edited := base()
 			c.edit(edited)
 			now := versionsOf(&snapshot.Snapshot{TCPMappings: edited}, &before)
-			got, ok := r.changedPorts(context.Background(), before, now, last)
-			if !ok || !slices.Equal(got, c.want) {
-				t.Errorf("from the changes: %v %v, want %v", got, ok, c.want)
-			}
-			now.against = 0 // compare every mapping
-			full, ok := r.changedPorts(context.Background(), before, now, last)
-			if !ok || !slices.Equal(full, c.want) {
-				t.Errorf("comparing all: %v %v, want %v", full, ok, c.want)
-			}
+			assertChangedPorts(t, r, before, now, last, c.want)
 			// Without the last translation's verdicts, every status change
 			// a translation reads counts.
 			if len(c.want) == 0 {
