@@ -13,6 +13,11 @@ import (
 // others keep coming.
 const maxReloadHold = 10 * time.Second
 
+// maxStormDoublings bounds how often the longest hold doubles while
+// changes keep coming through hold after hold: at most 4 times the
+// longest hold, 40 s.
+const maxStormDoublings = 2
+
 // reloadPacer spaces out one HAProxy's reloads while changes that need
 // one keep coming, as when thousands of mappings are created at once.
 // Each reload parses the whole configuration and its old worker then
@@ -34,7 +39,14 @@ const maxReloadHold = 10 * time.Second
 // the changes come, and a held reconcile does not look at it: so a hold
 // that reaches its longest while changes still come resumes, once the
 // released reconcile has the configuration in hand, if that one would
-// cost enough to have been held longer.
+// cost enough to have been held longer. When changes still come as a
+// hold reaches its longest, and again as the next one is held (a storm
+// longer than a hold, as when a GitOps tool creates thousands of
+// mappings over a minute), each further hold may last twice as long as
+// the last, up to maxStormDoublings times; a quiet spell ends the storm.
+// Each reload leaves an old worker serving its connections until they
+// end, with the memory of the whole configuration: a storm's reloads
+// stay a few, not one every longest hold.
 type reloadPacer struct {
 	// interval is the least time counted as a reload's (the operator's
 	// --reload-interval).
@@ -52,6 +64,10 @@ type reloadPacer struct {
 	heldCost time.Duration
 	// heldSince is when a reload was first held; zero when none is.
 	heldSince time.Time
+	// storm counts the holds in a row that ended at their longest while
+	// changes still came, with no quiet spell since; heldDoublings is
+	// how often the longest hold doubled for the hold held now.
+	storm, heldDoublings int
 	// changed is when an input of the HAProxy last changed (a watch
 	// event that reconciles it). Reconciles do not count: a held one
 	// asks to be run again, and that run is no change.
@@ -90,9 +106,10 @@ func (p *reloadPacer) quiet() time.Duration { return max(p.took, p.interval) }
 // longest is how long a reload is held at most.
 func (p *reloadPacer) longest() time.Duration { return p.longestFor(p.heldCost) }
 
-// longestFor is how long a reload that would cost cost is held at most.
+// longestFor is how long a reload that would cost cost is held at most,
+// in the hold held now.
 func (p *reloadPacer) longestFor(cost time.Duration) time.Duration {
-	return min(8*max(p.quiet(), cost), max(maxReloadHold, p.interval))
+	return min(8*max(p.quiet(), cost), max(maxReloadHold, p.interval)) << p.heldDoublings
 }
 
 // costOf is the last reload's time scaled to a configuration of size
@@ -120,8 +137,10 @@ func (p *reloadPacer) wait(now time.Time) (time.Duration, *heldRelease) {
 	rel := &heldRelease{heldFor: now.Sub(p.heldSince), changes: p.heldChanges, lastChange: p.lastChange,
 		whileChanging: now.Before(p.changed.Add(p.quiet()))}
 	p.resumable = time.Time{}
+	p.storm = 0
 	if rel.whileChanging {
 		p.resumable = p.heldSince
+		p.storm = p.heldDoublings + 1
 	}
 	p.heldSince, p.released = time.Time{}, true
 	close(p.heldEnds)
@@ -173,7 +192,11 @@ func (p *reloadPacer) mayHold(now time.Time) bool {
 		return false
 	}
 	p.resumable = time.Time{}
-	return !p.ended.IsZero() && now.Sub(p.ended) < p.quiet()
+	if p.ended.IsZero() || now.Sub(p.ended) >= p.quiet() {
+		p.storm = 0
+		return false
+	}
+	return true
 }
 
 // resumes says whether the reconcile a hold was just released for holds
@@ -207,6 +230,7 @@ func (p *reloadPacer) hold(now time.Time, size int) time.Duration {
 		p.heldSince, p.resumable = p.resumable, time.Time{}
 	} else {
 		p.heldChanges, p.lastChange = 0, ""
+		p.heldDoublings = min(p.storm, maxStormDoublings)
 	}
 	return p.due().Sub(now)
 }

@@ -283,3 +283,77 @@ func TestReloadPacerSignalsTheEndOfAHold(t *testing.T) {
 		t.Error("a new hold must be signalled on a channel of its own")
 	}
 }
+
+// TestReloadPacerLengthensTheHoldsOfAStorm: while changes keep coming
+// through hold after hold, each further hold may last twice the last
+// (8 s, 16 s, then 32 s at most for a 1 s reload); a hold that ends as
+// the changes stop, or a quiet spell, starts again from 8 s.
+func TestReloadPacerLengthensTheHoldsOfAStorm(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "backend"}}
+	const step = 500 * time.Millisecond
+	p := reloadPacer{}
+	now := start
+	p.reloaded(time.Second, now, 1)
+	// hold holds a reload 100 ms after the last reload ended, sends a
+	// change every step while changing, and returns how long the hold
+	// lasted and whether changes still came at its release; the release
+	// then reloads, which takes a second.
+	hold := func(changing bool) (time.Duration, bool) {
+		t.Helper()
+		now = now.Add(100 * time.Millisecond)
+		if !p.mayHold(now) {
+			t.Fatalf("a change 100 ms after a reload at %v was not held", now.Sub(start))
+		}
+		p.hold(now, 1)
+		began := now
+		for i := 0; i < 200; i++ {
+			now = now.Add(step)
+			if changing {
+				p.input(now, svc)
+			}
+			wait, rel := p.wait(now)
+			if wait > 0 {
+				continue
+			}
+			if rel == nil {
+				t.Fatalf("the hold ended at %v without a release", now.Sub(start))
+			}
+			if p.mayHold(now) || p.resumes(now, 1) {
+				t.Fatalf("the reconcile released at %v held on", now.Sub(start))
+			}
+			now = now.Add(time.Second)
+			p.reloaded(time.Second, now, 1)
+			return rel.heldFor, rel.whileChanging
+		}
+		t.Fatalf("the hold begun at %v never ended", began.Sub(start))
+		return 0, false
+	}
+	for i, want := range []time.Duration{8 * time.Second, 16 * time.Second, 32 * time.Second, 32 * time.Second} {
+		if got, changing := hold(true); got != want || !changing {
+			t.Fatalf("hold %d of the storm lasted %v (changes still coming: %v), want %v while they come", i+1, got, changing, want)
+		}
+	}
+	// The changes stop within the hold: it ends a reload's time after
+	// the last, and the next hold starts from 8 s again.
+	if got, changing := hold(false); got != time.Second || changing {
+		t.Fatalf("a hold without changes lasted %v (changes still coming: %v), want 1s", got, changing)
+	}
+	if got, _ := hold(true); got != 8*time.Second {
+		t.Fatalf("the first hold after the storm lasted %v, want 8s", got)
+	}
+	if got, _ := hold(true); got != 16*time.Second {
+		t.Fatalf("the second hold of a new storm lasted %v, want 16s", got)
+	}
+	// A quiet spell (no reload needed for more than a reload's time)
+	// ends the storm too.
+	now = now.Add(2 * time.Second)
+	if p.mayHold(now) {
+		t.Fatal("a change after a quiet spell was held")
+	}
+	p.reloaded(time.Second, now.Add(time.Second), 1)
+	now = now.Add(time.Second)
+	if got, _ := hold(true); got != 8*time.Second {
+		t.Fatalf("the first hold after a quiet spell lasted %v, want 8s", got)
+	}
+}
