@@ -44,9 +44,12 @@ const (
 	sniBase       = 40000
 	hostsPerPort  = 100
 	probeBase     = 19000
-	// flips is how many weight changes one run measures; changes of the
-	// other kinds are measured changes times per run.
-	flips   = 20
+	// flips is how many weight changes of each series one run measures:
+	// a p99 by nearest rank is the largest of fewer than 100 figures, so
+	// 100 is the least that measures a p99 rather than a maximum (the
+	// table shows the maximum as well). Changes of the other kinds are
+	// measured changes times per run.
+	flips   = 100
 	changes = 5
 )
 
@@ -123,12 +126,12 @@ type scaleRun struct {
 	// conflicts: each is a wasted write, and a read follows it.
 	BurstStatusWrites, BurstStatusConflicts int
 	IdleReconciles                          int
-	// WeightP50 and WeightP99 are over weight changes made in a row,
-	// each as soon as the last one reached traffic (while its reconcile
-	// may still push the text); WeightAloneP50 and WeightAloneP99 over
-	// changes made one at a time, each once the operator is quiet.
-	WeightP50, WeightP99           time.Duration
-	WeightAloneP50, WeightAloneP99 time.Duration
+	// WeightP50, WeightP99 and WeightMax are over weight changes made in
+	// a row, each as soon as the last one reached traffic (while its
+	// reconcile may still push the text); WeightAlone* over changes made
+	// one at a time, each once the operator is quiet.
+	WeightP50, WeightP99, WeightMax                time.Duration
+	WeightAloneP50, WeightAloneP99, WeightAloneMax time.Duration
 	// WeightPatchP50 and WeightPatchP99 are how long the API server took
 	// to answer the changes made one at a time: the part of each figure
 	// before the operator can see the change.
@@ -245,8 +248,9 @@ func (sb *scaleBench) run(r int) scaleRun {
 	res.IdleReconciles = sb.reconciles() - idle
 
 	w := sb.weights(r)
-	res.WeightP50, res.WeightP99, res.WeightAloneP50, res.WeightAloneP99 = w.p50, w.p99, w.aloneP50, w.aloneP99
-	res.WeightPatchP50, res.WeightPatchP99 = w.patchP50, w.patchP99
+	res.WeightP50, res.WeightP99, res.WeightMax = w.inRow.p50, w.inRow.p99, w.inRow.max
+	res.WeightAloneP50, res.WeightAloneP99, res.WeightAloneMax = w.alone.p50, w.alone.p99, w.alone.max
+	res.WeightPatchP50, res.WeightPatchP99 = w.patched.p50, w.patched.p99
 	res.WeightReloads, res.ReconcilesPerChange, res.CPUPerChange = w.reloads, w.reconcilesPer, w.cpuPer
 	res.Endpoint, res.EndpointReloads = sb.endpoints()
 	res.SNIHost, res.SNIHostReloads = sb.sniHosts(r)
@@ -411,11 +415,10 @@ func (sb *scaleBench) reachesWithin(start time.Time, address, sni, want string) 
 
 // weightFigures is what weights measured.
 type weightFigures struct {
-	p50, p99, aloneP50, aloneP99 time.Duration
-	patchP50, patchP99           time.Duration
-	reloads                      int
-	reconcilesPer                float64
-	cpuPer                       time.Duration
+	inRow, alone, patched durations
+	reloads               int
+	reconcilesPer         float64
+	cpuPer                time.Duration
 }
 
 // weights flips a canary between all and none of a port's traffic and
@@ -452,9 +455,7 @@ func (sb *scaleBench) weights(r int) weightFigures {
 	b.Logf("weight changes in a row to traffic, in the order made: %v", inRow)
 	b.Logf("weight changes one at a time to traffic, in the order made: %v", alone)
 	b.Logf("the API server's answers to those changes, in the order made: %v", patched)
-	out.p50, out.p99 = percentiles(inRow)
-	out.aloneP50, out.aloneP99 = percentiles(alone)
-	out.patchP50, out.patchP99 = percentiles(patched)
+	out.inRow, out.alone, out.patched = summarize(inRow), summarize(alone), summarize(patched)
 	return out
 }
 
@@ -476,10 +477,13 @@ func (sb *scaleBench) flip(canary *v1alpha1.TCPMapping, port int32) (took, patch
 	return sb.reachesWithin(start, addr(sb.ip, port), "", want), patched
 }
 
-// percentiles are the p50 and p99 of took, which they sort.
-func percentiles(took []time.Duration) (p50, p99 time.Duration) {
+// durations are the p50, p99 (by nearest rank) and maximum of a series.
+type durations struct{ p50, p99, max time.Duration }
+
+// summarize sorts took and returns its durations.
+func summarize(took []time.Duration) durations {
 	sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
-	return took[len(took)/2], took[(len(took)*99+99)/100-1]
+	return durations{p50: took[len(took)/2], p99: took[(len(took)*99+99)/100-1], max: took[len(took)-1]}
 }
 
 // endpoints moves a Service from backend to backend and measures each
@@ -798,8 +802,10 @@ func scaleTable(scale int, runs []scaleRun, floors []apiFloor) string {
 	mib := func(n int64) float64 { return float64(n) / (1 << 20) }
 	dur(fmt.Sprintf("weight changes in a row → traffic, p50 of %d", flips), func(r scaleRun) time.Duration { return r.WeightP50 })
 	dur(fmt.Sprintf("weight changes in a row → traffic, p99 of %d", flips), func(r scaleRun) time.Duration { return r.WeightP99 })
+	dur(fmt.Sprintf("weight changes in a row → traffic, max of %d", flips), func(r scaleRun) time.Duration { return r.WeightMax })
 	dur(fmt.Sprintf("weight change alone → traffic, p50 of %d", flips), func(r scaleRun) time.Duration { return r.WeightAloneP50 })
 	dur(fmt.Sprintf("weight change alone → traffic, p99 of %d", flips), func(r scaleRun) time.Duration { return r.WeightAloneP99 })
+	dur(fmt.Sprintf("weight change alone → traffic, max of %d", flips), func(r scaleRun) time.Duration { return r.WeightAloneMax })
 	dur(fmt.Sprintf("  the API server's answer to them, p50 of %d", flips), func(r scaleRun) time.Duration { return r.WeightPatchP50 })
 	dur(fmt.Sprintf("  the API server's answer to them, p99 of %d", flips), func(r scaleRun) time.Duration { return r.WeightPatchP99 })
 	num(fmt.Sprintf("reloads over the %d weight changes", 2*flips), "", func(r scaleRun) float64 { return float64(r.WeightReloads) })
