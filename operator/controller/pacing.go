@@ -15,7 +15,7 @@ const maxReloadHold = 10 * time.Second
 
 // maxStormDoublings bounds how often the longest hold doubles while
 // changes keep coming through hold after hold: at most 4 times the
-// longest hold, 40 s.
+// longest hold (40 s with the defaults).
 const maxStormDoublings = 2
 
 // reloadPacer spaces out one HAProxy's reloads while changes that need
@@ -64,10 +64,11 @@ type reloadPacer struct {
 	heldCost time.Duration
 	// heldSince is when a reload was first held; zero when none is.
 	heldSince time.Time
-	// storm counts the holds in a row that ended at their longest while
-	// changes still came, with no quiet spell since; heldDoublings is
-	// how often the longest hold doubled for the hold held now.
-	storm, heldDoublings int
+	// nextDoublings is how often the longest hold doubles for the next
+	// hold: one more than for the last hold when that one ended at its
+	// longest while changes still came, 0 when it ended as they stopped
+	// or after a quiet spell. heldDoublings is the hold held now's.
+	nextDoublings, heldDoublings int
 	// changed is when an input of the HAProxy last changed (a watch
 	// event that reconciles it). Reconciles do not count: a held one
 	// asks to be run again, and that run is no change.
@@ -137,10 +138,10 @@ func (p *reloadPacer) wait(now time.Time) (time.Duration, *heldRelease) {
 	rel := &heldRelease{heldFor: now.Sub(p.heldSince), changes: p.heldChanges, lastChange: p.lastChange,
 		whileChanging: now.Before(p.changed.Add(p.quiet()))}
 	p.resumable = time.Time{}
-	p.storm = 0
+	p.nextDoublings = 0
 	if rel.whileChanging {
 		p.resumable = p.heldSince
-		p.storm = p.heldDoublings + 1
+		p.nextDoublings = p.heldDoublings + 1
 	}
 	p.heldSince, p.released = time.Time{}, true
 	close(p.heldEnds)
@@ -193,7 +194,7 @@ func (p *reloadPacer) mayHold(now time.Time) bool {
 	}
 	p.resumable = time.Time{}
 	if p.ended.IsZero() || now.Sub(p.ended) >= p.quiet() {
-		p.storm = 0
+		p.nextDoublings = 0
 		return false
 	}
 	return true
@@ -230,7 +231,7 @@ func (p *reloadPacer) hold(now time.Time, size int) time.Duration {
 		p.heldSince, p.resumable = p.resumable, time.Time{}
 	} else {
 		p.heldChanges, p.lastChange = 0, ""
-		p.heldDoublings = min(p.storm, maxStormDoublings)
+		p.heldDoublings = min(p.nextDoublings, maxStormDoublings)
 	}
 	return p.due().Sub(now)
 }
