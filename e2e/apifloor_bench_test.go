@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,6 +24,11 @@ import (
 // are the floor under the operator's burst figures on the same machine.
 type apiFloor struct {
 	Created, StatusWritten time.Duration
+	// CreatedBusy and StatusBusy are the share of the machine's CPU time
+	// that was busy (not idle, not waiting for I/O) while each took place:
+	// near 1, the API server and etcd were bound by the CPUs, and more
+	// writers at once would not make them faster.
+	CreatedBusy, StatusBusy float64
 }
 
 // apiFloors measures apiFloor runs times on a second API server and etcd
@@ -51,15 +58,15 @@ func apiFloors(b *testing.B, sb *scaleBench, runs int) []apiFloor {
 			o.Namespace = ns
 		}
 		var f apiFloor
-		start := time.Now()
+		cpu, start := readCPUTimes(b), time.Now()
 		parallelDo(b, 16, len(objs), func(i int) error { return c.Create(context.Background(), objs[i]) })
-		f.Created = time.Since(start)
-		start = time.Now()
+		f.Created, f.CreatedBusy = time.Since(start), readCPUTimes(b).busySince(cpu)
+		cpu, start = readCPUTimes(b), time.Now()
 		parallelDo(b, 32, len(objs), func(i int) error {
 			objs[i].Status = programmedStatus(objs[i], sb.ns+"/haproxy")
 			return c.Status().Update(context.Background(), objs[i])
 		})
-		f.StatusWritten = time.Since(start)
+		f.StatusWritten, f.StatusBusy = time.Since(start), readCPUTimes(b).busySince(cpu)
 		fmt.Fprintf(os.Stderr, "scale %d, API server alone, run %d of %d: %+v\n", sb.scale, r+1, runs, f)
 		out = append(out, f)
 	}
@@ -86,4 +93,43 @@ func programmedStatus(m *v1alpha1.TCPMapping, haproxy string) v1alpha1.TCPMappin
 		Backend:      be,
 		LastAccepted: &v1alpha1.AcceptedTCPMapping{Generation: 1, Spec: *m.Spec.DeepCopy()},
 	}
+}
+
+// cpuTimes are the machine's CPU times, summed over its CPUs, in clock
+// ticks: busy (user, nice, system, irq, softirq, steal) and the rest
+// (idle, iowait).
+type cpuTimes struct{ busy, rest float64 }
+
+func readCPUTimes(b *testing.B) cpuTimes {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		b.Fatal(err)
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	fields := strings.Fields(line)
+	if len(fields) < 9 || fields[0] != "cpu" {
+		b.Fatalf("/proc/stat begins %q, not the cpu line", line)
+	}
+	var t cpuTimes
+	for i, f := range fields[1:9] {
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil {
+			b.Fatalf("/proc/stat: %v", err)
+		}
+		if i == 3 || i == 4 { // idle, iowait
+			t.rest += v
+		} else {
+			t.busy += v
+		}
+	}
+	return t
+}
+
+// busySince is the share of the CPU time since before that was busy.
+func (t cpuTimes) busySince(before cpuTimes) float64 {
+	busy, all := t.busy-before.busy, t.busy-before.busy+t.rest-before.rest
+	if all <= 0 {
+		return 0
+	}
+	return busy / all
 }

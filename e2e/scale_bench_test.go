@@ -827,6 +827,16 @@ func scaleTable(scale int, runs []scaleRun, floors []apiFloor) string {
 	floor("  the API server alone, no operator: burst created", func(f apiFloor) time.Duration { return f.Created })
 	floor("  the API server alone: then a status write for each", func(f apiFloor) time.Duration { return f.StatusWritten })
 	floor("  the API server alone: both, the floor under all Programmed", func(f apiFloor) time.Duration { return f.Created + f.StatusWritten })
+	busy := func(name string, get func(apiFloor) float64) {
+		var v []float64
+		for _, f := range floors {
+			v = append(v, get(f))
+		}
+		sort.Float64s(v)
+		fmt.Fprintf(&sb, "| %s | %.0f %% | %.0f %% | %.0f %% |\n", name, 100*v[0], 100*v[len(v)/2], 100*v[len(v)-1])
+	}
+	busy("  the machine's CPUs busy while it created them", func(f apiFloor) float64 { return f.CreatedBusy })
+	busy("  the machine's CPUs busy while it took the status writes", func(f apiFloor) float64 { return f.StatusBusy })
 	num("reloads during the burst", "", func(r scaleRun) float64 { return float64(r.BurstReloads) })
 	num("mapping status writes for the burst (API server)", "", func(r scaleRun) float64 { return float64(r.BurstStatusWrites) })
 	num("  of them refused as conflicts", "", func(r scaleRun) float64 { return float64(r.BurstStatusConflicts) })
