@@ -24,10 +24,13 @@ const maxStormDoublings = 2
 // stops every proxy: at 10,000 mappings that is seconds of CPU, which
 // back-to-back reloads take from the API server and the operator still
 // taking the burst in. So a change after a quiet spell reloads at once;
-// one arriving within a reload's time of the last reload's end is held
-// until the changes stop for a reload's time, or for eight reloads' time
-// (at most maxReloadHold), and then goes out in one reload with all that
-// came meanwhile. Everything, reload or not, waits while a reload is held:
+// one arriving within a reload's time of the last reload's end is held.
+// When nothing else comes while it is held, it goes out a reload's time
+// after that reload ended: a lone change waits out only the spacing
+// between two reloads, not a reload's time of its own. When more come,
+// it is held until the changes stop for a reload's time, or for eight
+// reloads' time (at most maxReloadHold), and then goes out in one reload
+// with all that came meanwhile. Everything, reload or not, waits while a reload is held:
 // what the instances run stays one configuration the operator made; and
 // so do the status writes (heldReload), which would take the API server's
 // time from the burst's own writes to report what is about to change. A
@@ -136,7 +139,7 @@ func (p *reloadPacer) wait(now time.Time) (time.Duration, *heldRelease) {
 		return due.Sub(now), nil
 	}
 	rel := &heldRelease{heldFor: now.Sub(p.heldSince), changes: p.heldChanges, lastChange: p.lastChange,
-		whileChanging: now.Before(p.changed.Add(p.quiet()))}
+		whileChanging: p.heldChanges > 0 && now.Before(p.changed.Add(p.quiet()))}
 	p.resumable = time.Time{}
 	p.nextDoublings = 0
 	if rel.whileChanging {
@@ -157,15 +160,18 @@ func (p *reloadPacer) heldReload() <-chan struct{} {
 	return p.heldEnds
 }
 
-// due is when the held reload goes out: once the changes stopped for
-// quiet since the hold or the last change, whichever is later, and
-// longest after the hold at the latest.
+// due is when the held reload goes out: quiet after the last reload
+// ended when no change came since the hold, else once the changes
+// stopped for quiet since the last one; longest after the hold at the
+// latest.
 func (p *reloadPacer) due() time.Time {
-	last := p.heldSince
-	if p.changed.After(last) {
-		last = p.changed
+	due := p.ended.Add(p.quiet())
+	if p.heldChanges > 0 {
+		due = p.changed.Add(p.quiet())
 	}
-	due := last.Add(p.quiet())
+	if due.Before(p.heldSince) {
+		due = p.heldSince
+	}
 	if longest := p.heldSince.Add(p.longest()); longest.Before(due) {
 		due = longest
 	}

@@ -38,7 +38,8 @@ func TestReloadPacer(t *testing.T) {
 			{at: 0, call: "reloaded", took: s},
 			{at: 400 * ms, call: "input"},
 			{at: 500 * ms, call: "mayHold", want: true},
-			{at: 500 * ms, call: "hold", want: s},
+			// Nothing else yet: due a reload's time after the reload.
+			{at: 500 * ms, call: "hold", want: 500 * ms},
 			{at: 900 * ms, call: "input"},
 			{at: 900 * ms, call: "wait", want: s},
 			{at: 1800 * ms, call: "input"},
@@ -50,18 +51,19 @@ func TestReloadPacer(t *testing.T) {
 			{at: 2800 * ms, call: "mayHold", want: false},
 			{at: 2800 * ms, call: "wait", want: time.Duration(0)},
 		}},
-		{"a held reload waits a reload's time even when the change came before", 0, []step{
-			{at: 0, call: "input"},
+		{"a lone change held goes out a reload's time after the last reload, not after itself", 0, []step{
 			{at: 0, call: "reloaded", took: s},
-			{at: 500 * ms, call: "mayHold", want: true},
-			{at: 500 * ms, call: "hold", want: s},
-			{at: 1400 * ms, call: "wait", want: 100 * ms},
-			{at: 1500 * ms, call: "wait", want: time.Duration(0)},
+			{at: 900 * ms, call: "input"},
+			{at: 900 * ms, call: "mayHold", want: true},
+			{at: 900 * ms, call: "hold", want: 100 * ms},
+			{at: 950 * ms, call: "wait", want: 50 * ms},
+			{at: s, call: "wait", want: time.Duration(0)},
+			{at: s, call: "mayHold", want: false},
 		}},
 		{"changes that keep coming are held eight reloads' time at most", 0, []step{
 			{at: 0, call: "reloaded", took: s},
 			{at: 100 * ms, call: "mayHold", want: true},
-			{at: 100 * ms, call: "hold", want: s},
+			{at: 100 * ms, call: "hold", want: 900 * ms},
 			{at: 900 * ms, call: "input"},
 			{at: 1700 * ms, call: "input"},
 			{at: 2500 * ms, call: "input"},
@@ -80,7 +82,7 @@ func TestReloadPacer(t *testing.T) {
 		{"a slow reload is held ten seconds at most", 0, []step{
 			{at: 0, call: "reloaded", took: 3 * s},
 			{at: s, call: "mayHold", want: true},
-			{at: s, call: "hold", want: 3 * s},
+			{at: s, call: "hold", want: 2 * s},
 			{at: 3 * s, call: "input"},
 			{at: 5 * s, call: "input"},
 			{at: 7 * s, call: "input"},
@@ -91,7 +93,7 @@ func TestReloadPacer(t *testing.T) {
 		{"a reload interval longer than the reload stands for it", 3 * s, []step{
 			{at: 0, call: "reloaded", took: 100 * ms},
 			{at: 2 * s, call: "mayHold", want: true},
-			{at: 2 * s, call: "hold", want: 3 * s},
+			{at: 2 * s, call: "hold", want: s},
 			{at: 4 * s, call: "input"},
 			{at: 4 * s, call: "wait", want: 3 * s},
 			{at: 7 * s, call: "wait", want: time.Duration(0)},
@@ -111,7 +113,7 @@ func TestReloadPacer(t *testing.T) {
 			{at: 50 * ms, call: "mayHold", want: true},
 			// 40 times the text: 4 s to reload, held 8 times that, 10 s
 			// at most, while the changes keep coming.
-			{at: 50 * ms, call: "hold", size: 400_000, want: 100 * ms},
+			{at: 50 * ms, call: "hold", size: 400_000, want: 50 * ms},
 			{at: 100 * ms, call: "input"},
 			{at: 5 * s, call: "input"},
 			{at: 5 * s, call: "wait", want: 100 * ms},
@@ -123,13 +125,13 @@ func TestReloadPacer(t *testing.T) {
 		{"a configuration grown since the last reload still goes out once the changes stop", 0, []step{
 			{at: 0, call: "reloaded", took: 100 * ms, size: 10_000},
 			{at: 50 * ms, call: "mayHold", want: true},
-			{at: 50 * ms, call: "hold", size: 400_000, want: 100 * ms},
-			{at: 150 * ms, call: "wait", want: time.Duration(0)},
+			{at: 50 * ms, call: "hold", size: 400_000, want: 50 * ms},
+			{at: 100 * ms, call: "wait", want: time.Duration(0)},
 		}},
 		{"a hold that reached its longest resumes when the configuration grew meanwhile", 0, []step{
 			{at: 0, call: "reloaded", took: 100 * ms, size: 10_000},
 			{at: 50 * ms, call: "mayHold", want: true},
-			{at: 50 * ms, call: "hold", size: 10_000, want: 100 * ms},
+			{at: 50 * ms, call: "hold", size: 10_000, want: 50 * ms},
 			{at: 100 * ms, call: "input"},
 			{at: 500 * ms, call: "input"},
 			{at: 800 * ms, call: "input"},
@@ -151,15 +153,15 @@ func TestReloadPacer(t *testing.T) {
 		{"a hold that ended because the changes stopped does not resume", 0, []step{
 			{at: 0, call: "reloaded", took: 100 * ms, size: 10_000},
 			{at: 50 * ms, call: "mayHold", want: true},
-			{at: 50 * ms, call: "hold", size: 10_000, want: 100 * ms},
-			{at: 150 * ms, call: "wait", want: time.Duration(0)},
-			{at: 150 * ms, call: "mayHold", want: false},
-			{at: 150 * ms, call: "resumes", size: 400_000, want: false},
+			{at: 50 * ms, call: "hold", size: 10_000, want: 50 * ms},
+			{at: 100 * ms, call: "wait", want: time.Duration(0)},
+			{at: 100 * ms, call: "mayHold", want: false},
+			{at: 100 * ms, call: "resumes", size: 400_000, want: false},
 		}},
 		{"a hold does not resume for a configuration that did not grow", 0, []step{
 			{at: 0, call: "reloaded", took: 100 * ms, size: 10_000},
 			{at: 50 * ms, call: "mayHold", want: true},
-			{at: 50 * ms, call: "hold", size: 10_000, want: 100 * ms},
+			{at: 50 * ms, call: "hold", size: 10_000, want: 50 * ms},
 			{at: 800 * ms, call: "input"},
 			{at: 850 * ms, call: "wait", want: time.Duration(0)},
 			{at: 850 * ms, call: "mayHold", want: false},
@@ -168,7 +170,7 @@ func TestReloadPacer(t *testing.T) {
 		{"a later reconcile does not resume a hold released before", 0, []step{
 			{at: 0, call: "reloaded", took: 100 * ms, size: 10_000},
 			{at: 50 * ms, call: "mayHold", want: true},
-			{at: 50 * ms, call: "hold", size: 10_000, want: 100 * ms},
+			{at: 50 * ms, call: "hold", size: 10_000, want: 50 * ms},
 			{at: 800 * ms, call: "input"},
 			{at: 850 * ms, call: "wait", want: time.Duration(0)},
 			{at: 850 * ms, call: "mayHold", want: false},
@@ -334,8 +336,9 @@ func TestReloadPacerLengthensTheHoldsOfAStorm(t *testing.T) {
 			t.Fatalf("hold %d of the storm lasted %v (changes still coming: %v), want %v while they come", i+1, got, changing, want)
 		}
 	}
-	// The changes stop within the hold: it ends a reload's time after
-	// the last, and the next hold starts from 8 s again.
+	// No change comes within the hold: it ends a reload's time after the
+	// last reload (at the first step past it), and the next hold starts
+	// from 8 s again.
 	if got, changing := hold(false); got != time.Second || changing {
 		t.Fatalf("a hold without changes lasted %v (changes still coming: %v), want 1s", got, changing)
 	}
