@@ -29,11 +29,12 @@ const maxStormDoublings = 2
 // after that reload ended: a lone change waits out only the spacing
 // between two reloads, not a reload's time of its own. When more come,
 // it is held until the changes stop for a reload's time, or for eight
-// reloads' time (at most maxReloadHold), and then goes out in one reload
-// with all that came meanwhile. Everything, reload or not, waits while a reload is held:
-// what the instances run stays one configuration the operator made; and
-// so do the status writes (heldReload), which would take the API server's
-// time from the burst's own writes to report what is about to change. A
+// reloads' time (at most maxReloadHold), and then goes out in one
+// reload with all that came meanwhile. Everything, reload or not, waits
+// while a reload is held: what the instances run stays one
+// configuration the operator made; and so do the status writes
+// (heldReload), which would take the API server's time from the burst's
+// own writes to report what is about to change. A
 // reload interval, when set and longer, stands for the reload's time.
 // A reload's cost grows with the configuration: the longest hold counts
 // with the last reload's time scaled to the held configuration's size,
@@ -225,7 +226,8 @@ func (p *reloadPacer) resumes(now time.Time, size int) bool {
 
 // hold records that a reload of a configuration of size bytes was held
 // at now, or resumed the hold that just ended, and returns when to look
-// again.
+// again: never 0, which would not look again at all. The reconcile that
+// decided to hold may have taken past the hold's due time to get here.
 func (p *reloadPacer) hold(now time.Time, size int) time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -239,7 +241,7 @@ func (p *reloadPacer) hold(now time.Time, size int) time.Duration {
 		p.heldChanges, p.lastChange = 0, ""
 		p.heldDoublings = min(p.nextDoublings, maxStormDoublings)
 	}
-	return p.due().Sub(now)
+	return max(p.due().Sub(now), time.Millisecond)
 }
 
 // reloaded records a reload of a configuration of size bytes that took

@@ -60,6 +60,15 @@ func TestReloadPacer(t *testing.T) {
 			{at: s, call: "wait", want: time.Duration(0)},
 			{at: s, call: "mayHold", want: false},
 		}},
+		{"a hold begun past its due time still looks again", 0, []step{
+			// The reconcile that asked mayHold at 900 ms reached hold
+			// after the spacing ended: it must be run again, not dropped.
+			{at: 0, call: "reloaded", took: s},
+			{at: 900 * ms, call: "mayHold", want: true},
+			{at: 1200 * ms, call: "hold", want: ms},
+			{at: 1201 * ms, call: "wait", want: time.Duration(0)},
+			{at: 1201 * ms, call: "mayHold", want: false},
+		}},
 		{"changes that keep coming are held eight reloads' time at most", 0, []step{
 			{at: 0, call: "reloaded", took: s},
 			{at: 100 * ms, call: "mayHold", want: true},
